@@ -1,0 +1,103 @@
+"""
+### IMDB review sentiment — *Deep Learning with Python* §3.4 as a pipeline
+
+Classifies movie reviews as positive or negative with the book's densely connected network:
+multi-hot vectors of the top `num_words` words → Dense(16, relu) → Dense(16, relu) → Dense(1, sigmoid).
+
+`ingest` → `vectorize` → `train` → `evaluate` → `report`
+
+Each task runs one plain-Python stage of `imdb_pipeline` and passes **paths**, never arrays, to the
+next through XCom. Artifacts land in `$IMDB_ARTIFACT_ROOT/imdb_sentiment/<run id>/<stage>/`; the
+report is `report/report.html` there. Trigger with parameters from the UI ("Trigger DAG" form) or
+`airflow dags trigger imdb_sentiment --conf '{"num_words": 5000}'`; every parameter defaults to the
+book's value. During development each task also runs alone:
+`airflow tasks test imdb_sentiment ingest 2024-03-01`, then `vectorize`, `train`, … with the same date.
+"""
+
+from __future__ import annotations
+
+from datetime import timedelta
+
+import pendulum
+from airflow.sdk import ExceptionRetryPolicy, Param, RetryAction, RetryRule, dag, task
+
+from imdb_pipeline.config import PARAM_SPECS
+
+# Bad input (a wrong path, a corrupt archive, an invalid parameter) cannot be fixed by retrying:
+# fail at once with the stage's message. Anything else (a flaky download, a lost worker) retries.
+FAIL_ON_BAD_INPUT = ExceptionRetryPolicy(
+    rules=[
+        RetryRule(
+            exception="imdb_pipeline.errors.PipelineInputError",
+            action=RetryAction.FAIL,
+            reason="bad input: retrying cannot help; see the error message",
+        )
+    ]
+)
+
+
+def _run_stage(stage: str, *upstream: dict | None) -> dict[str, str]:
+    """Run ``stage`` for the current DAG run; upstream XCom may be None under `airflow tasks test`."""
+    from airflow.sdk import get_current_context
+
+    from imdb_pipeline import artifacts, pipeline
+
+    context = get_current_context()
+    dag_id = context["dag"].dag_id
+    run_path = artifacts.run_dir(dag_id, context["run_id"], context.get("logical_date"))
+    return pipeline.run_stage(stage, dict(context["params"]), run_path, upstream, dag_id=dag_id)
+
+
+@dag(
+    dag_id="imdb_sentiment",
+    dag_display_name="IMDB review sentiment (DLwP 3.4)",
+    description="Train and evaluate the book's IMDB review classifier; report metrics and curves.",
+    doc_md=__doc__,
+    schedule="@weekly",
+    start_date=pendulum.datetime(2026, 1, 1, tz="UTC"),
+    catchup=False,
+    max_active_runs=1,
+    tags=["ml", "keras", "imdb"],
+    params={name: Param(spec["default"], **{k: v for k, v in spec.items() if k != "default"}) for name, spec in PARAM_SPECS.items()},
+    default_args={
+        "retries": 2,
+        "retry_delay": timedelta(seconds=30),
+        "retry_exponential_backoff": 2.0,
+        "max_retry_delay": timedelta(minutes=10),
+        "retry_policy": FAIL_ON_BAD_INPUT,
+    },
+)
+def imdb_sentiment():
+    @task(task_display_name="Ingest reviews")
+    def ingest() -> dict[str, str]:
+        """Read IMDB (Keras' `imdb.npz` or raw `aclImdb`), tokenize, save token arrays + word index."""
+        return _run_stage("ingest")
+
+    @task(task_display_name="Vectorize (multi-hot)")
+    def vectorize(ingested: dict[str, str] | None) -> dict[str, str]:
+        """Multi-hot the top `num_words` words (sparse on disk); shuffle; first `validation_size` rows validate."""
+        return _run_stage("vectorize", ingested)
+
+    @task(task_display_name="Train model", execution_timeout=timedelta(hours=2))
+    def train(ingested: dict[str, str] | None, vectorized: dict[str, str] | None) -> dict[str, str]:
+        """Fit `epochs` with validation, pick the epoch count, refit on all training data, save `model.keras`."""
+        return _run_stage("train", ingested, vectorized)
+
+    @task(task_display_name="Evaluate on test set")
+    def evaluate(vectorized: dict[str, str] | None, trained: dict[str, str] | None) -> dict[str, str]:
+        """Test loss, accuracy, ROC AUC, confusion matrix and per-review predictions."""
+        return _run_stage("evaluate", vectorized, trained)
+
+    @task(task_display_name="Write report")
+    def report(ingested: dict[str, str] | None, trained: dict[str, str] | None, evaluated: dict[str, str] | None) -> dict[str, str]:
+        """`metrics.json`, the book's loss/accuracy curves, confusion matrix, ROC and `report.html`."""
+        return _run_stage("report", ingested, trained, evaluated)
+
+    ingested = ingest()
+    vectorized = vectorize(ingested)
+    trained = train(ingested, vectorized)
+    evaluated = evaluate(vectorized, trained)
+    report(ingested, trained, evaluated)
+
+
+imdb_sentiment()

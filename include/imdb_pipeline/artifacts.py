@@ -1,0 +1,227 @@
+"""Where a run's files live, and how they are written so that no reader ever sees half of them.
+
+Layout: ``<root>/<dag_id>/<run folder>/<stage>/...`` with ``<root>`` from ``IMDB_ARTIFACT_ROOT``
+(default ``$AIRFLOW_HOME/artifacts``). A stage writes into a private temporary folder and, once
+everything is written, adds ``manifest.json`` (sha256 of every file, wall time, peak memory) and
+swaps the folder into place. The next stage verifies the checksums before it reads anything.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import datetime as dt
+import hashlib
+import json
+import os
+import re
+import shutil
+import tempfile
+from pathlib import Path
+from typing import Any, Iterator, Mapping
+
+import numpy as np
+
+from imdb_pipeline.errors import MissingUpstreamError, PipelineInputError
+
+MANIFEST = "manifest.json"
+TEMPORARY_RUN_PREFIX = "__airflow_temporary_run_"
+_UNSAFE_CHARS = re.compile(r"[^A-Za-z0-9._:+-]")
+
+
+def artifact_root() -> Path:
+    """``IMDB_ARTIFACT_ROOT``, else ``$AIRFLOW_HOME/artifacts`` (Airflow's default home otherwise)."""
+    configured = os.environ.get("IMDB_ARTIFACT_ROOT")
+    if configured:
+        return Path(configured).expanduser().resolve()
+    airflow_home = os.environ.get("AIRFLOW_HOME") or "~/airflow"
+    return (Path(airflow_home).expanduser() / "artifacts").resolve()
+
+
+def cache_dir(root: Path | None = None) -> Path:
+    """Downloads, shared by every run: ``<root>/cache``."""
+    return (root or artifact_root()) / "cache"
+
+
+def safe_name(name: str) -> str:
+    """A run id or DAG id as one path component that cannot climb out of its parent."""
+    cleaned = _UNSAFE_CHARS.sub("_", name).lstrip(".")
+    if not cleaned or cleaned in (".", ".."):
+        raise PipelineInputError(f"{name!r} cannot name an artifact folder: use letters, digits, '._:+-'.")
+    return cleaned
+
+
+def run_folder_name(run_id: str, logical_date: dt.datetime | None = None) -> str:
+    """The folder of a DAG run.
+
+    ``airflow tasks test`` makes a new temporary run id at every call while the logical date stays
+    the same, so such runs are keyed by their logical date: consecutive ``tasks test`` calls for one
+    date then share a folder, as the tasks of one real run do.
+    """
+    if run_id.startswith(TEMPORARY_RUN_PREFIX):
+        if logical_date is None:
+            raise PipelineInputError(f"temporary run {run_id!r} has no logical date to key its folder by.")
+        return safe_name(f"tasks_test__{logical_date.isoformat()}")
+    return safe_name(run_id)
+
+
+def run_dir(dag_id: str, run_id: str, logical_date: dt.datetime | None = None, root: Path | None = None) -> Path:
+    """``<root>/<dag_id>/<run folder>``, guaranteed to lie inside the root."""
+    root = (root or artifact_root()).resolve()
+    path = (root / safe_name(dag_id) / run_folder_name(run_id, logical_date)).resolve()
+    if not path.is_relative_to(root):
+        raise PipelineInputError(f"run {run_id!r} would write outside the artifact root {root}.")
+    return path
+
+
+def sha256_file(path: Path, chunk: int = 1 << 20) -> str:
+    digest = hashlib.sha256()
+    with open(path, "rb") as handle:
+        while block := handle.read(chunk):
+            digest.update(block)
+    return digest.hexdigest()
+
+
+@contextlib.contextmanager
+def stage_writer(run_path: Path, stage: str) -> Iterator[StageOutput]:
+    """Write a stage's files into a temporary folder, then swap it in as ``<run>/<stage>``.
+
+    Whatever raises inside the block leaves the previous ``<stage>`` folder (if any) untouched and
+    no temporary folder behind.
+    """
+    run_path.mkdir(parents=True, exist_ok=True)
+    tmp = Path(tempfile.mkdtemp(prefix=f".{stage}.partial-", dir=run_path))
+    output = StageOutput(stage, tmp)
+    try:
+        yield output
+        output.write_manifest()
+        _swap_in(tmp, run_path / stage)
+    except BaseException:
+        shutil.rmtree(tmp, ignore_errors=True)
+        raise
+
+
+def _swap_in(new: Path, final: Path) -> None:
+    old = None
+    if final.exists():
+        old = final.with_name(f".{final.name}.old-{os.getpid()}")
+        shutil.rmtree(old, ignore_errors=True)
+        os.replace(final, old)
+    os.replace(new, final)
+    if old is not None:
+        shutil.rmtree(old, ignore_errors=True)
+
+
+class StageOutput:
+    """The files one stage is writing; ``outputs`` maps names to their final absolute paths."""
+
+    def __init__(self, stage: str, tmp_dir: Path):
+        self.stage = stage
+        self.dir = tmp_dir
+        self._names: dict[str, str] = {}
+        self.extra: dict[str, Any] = {}
+        self.meter: Any = None  # a resources.StageMeter, recorded in the manifest
+
+    def path(self, name: str, filename: str) -> Path:
+        """Reserve ``filename`` for output ``name``; returns where to write it now."""
+        self._names[name] = filename
+        return self.dir / filename
+
+    def final_paths(self) -> dict[str, str]:
+        final_dir = self.dir.parent / self.stage
+        return {name: str(final_dir / filename) for name, filename in self._names.items()}
+
+    def write_manifest(self) -> None:
+        files = {}
+        for filename in sorted(self._names.values()):
+            file_path = self.dir / filename
+            if not file_path.is_file():
+                raise RuntimeError(f"stage {self.stage} declared {filename} but did not write it")
+            files[filename] = {"sha256": sha256_file(file_path), "bytes": file_path.stat().st_size}
+        manifest = {
+            "stage": self.stage,
+            "outputs": dict(self._names),
+            "files": files,
+            "finished_at": dt.datetime.now(dt.timezone.utc).isoformat(),
+            **(self.meter.snapshot() if self.meter is not None else {}),
+            **self.extra,
+        }
+        write_json(self.dir / MANIFEST, manifest)
+
+
+def read_stage(run_path: Path, stage: str, dag_id: str = "imdb_sentiment") -> dict[str, str]:
+    """A finished stage's outputs from its manifest, checksums verified."""
+    manifest_path = run_path / stage / MANIFEST
+    if not manifest_path.is_file():
+        raise MissingUpstreamError(
+            f"the {stage!r} stage has no finished output in {run_path}: run it first, e.g. "
+            f"`airflow tasks test {dag_id} {stage} <same logical date>`."
+        )
+    manifest = read_json(manifest_path)
+    outputs = {name: str(run_path / stage / filename) for name, filename in manifest["outputs"].items()}
+    verify_outputs(outputs)
+    return outputs
+
+
+def read_manifest(stage_path: Path) -> dict[str, Any]:
+    return read_json(stage_path / MANIFEST)
+
+
+def verify_outputs(outputs: Mapping[str, str]) -> None:
+    """Check every file against the manifest of the stage folder it lies in."""
+    manifests: dict[Path, dict[str, Any]] = {}
+    for name, raw_path in outputs.items():
+        path = Path(raw_path)
+        folder = path.parent
+        if folder not in manifests:
+            manifest_path = folder / MANIFEST
+            if not manifest_path.is_file():
+                raise MissingUpstreamError(
+                    f"{path} is not part of a finished stage (no {MANIFEST} beside it): rerun the stage "
+                    "that writes it."
+                )
+            manifests[folder] = read_json(manifest_path)
+        entry = manifests[folder]["files"].get(path.name)
+        if entry is None or not path.is_file() or sha256_file(path) != entry["sha256"]:
+            raise MissingUpstreamError(
+                f"{path} ({name}) does not match its stage manifest: the stage was rerun or the file "
+                "changed since. Rerun the stage that writes it, then this one."
+            )
+
+
+def write_json(path: Path, payload: Any) -> None:
+    """Write JSON atomically (temporary name in the same folder, then rename)."""
+    atomic_write_bytes(path, (json.dumps(payload, indent=2, sort_keys=False) + "\n").encode())
+
+
+def read_json(path: Path) -> Any:
+    with open(path, encoding="utf-8") as handle:
+        return json.load(handle)
+
+
+def atomic_write_bytes(path: Path, data: bytes) -> None:
+    path.parent.mkdir(parents=True, exist_ok=True)
+    fd, tmp = tempfile.mkstemp(prefix=f".{path.name}.", suffix=".partial", dir=path.parent)
+    try:
+        with os.fdopen(fd, "wb") as handle:
+            handle.write(data)
+            handle.flush()
+            os.fsync(handle.fileno())
+        os.replace(tmp, path)
+    except BaseException:
+        with contextlib.suppress(FileNotFoundError):
+            os.unlink(tmp)
+        raise
+
+
+def save_arrays(path: Path, **arrays: np.ndarray) -> None:
+    """Uncompressed .npz (fast to read), never pickled: object arrays are refused."""
+    for name, array in arrays.items():
+        if np.asarray(array).dtype == object:
+            raise TypeError(f"{name} is an object array; artifacts hold numeric arrays only")
+    with open(path, "wb") as handle:
+        np.savez(handle, **arrays)
+
+
+def load_arrays(path: str | Path) -> dict[str, np.ndarray]:
+    with np.load(path, allow_pickle=False) as data:
+        return {name: data[name] for name in data.files}

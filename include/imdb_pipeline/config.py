@@ -1,0 +1,209 @@
+"""PipelineConfig: every parameter of a run, validated, with the book's values as defaults.
+
+The same JSON schema validates a trigger (the DAG turns ``PARAM_SPECS`` into Airflow ``Param``s)
+and a stage (``PipelineConfig.from_params``), so a value the trigger form accepts is a value the
+pipeline accepts, and a bad one gets the same message in both places.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+from pathlib import Path
+from typing import Any, Mapping
+
+import jsonschema
+
+from imdb_pipeline.errors import PipelineInputError
+
+SOURCES = ("auto", "keras", "aclimdb")
+ACTIVATIONS = ("relu", "tanh", "sigmoid", "elu", "selu", "gelu", "swish", "linear")
+LOSSES = ("binary_crossentropy", "mse", "mae")
+OPTIMIZERS = ("rmsprop", "adam", "adamw", "sgd", "adagrad", "nadam")
+
+# name -> JSON schema of the parameter, "default" being the book's value (DLwP 3.4).
+PARAM_SPECS: dict[str, dict[str, Any]] = {
+    "source": {
+        "default": "auto",
+        "type": "string",
+        "enum": list(SOURCES),
+        "title": "Data source",
+        "description": "keras: Keras' tokenized imdb.npz; aclimdb: the raw Large Movie Review Dataset. "
+        "auto: taken from data_path (.npz is keras, a directory or .tar.gz is aclimdb), "
+        "or the Keras download when data_path is empty.",
+    },
+    "data_path": {
+        "default": "",
+        "type": "string",
+        "title": "Local data path",
+        "description": "An imdb.npz, an aclImdb directory or an aclImdb*.tar.gz on the worker. "
+        "Empty: download once into the artifact cache.",
+    },
+    "num_words": {
+        "default": 10000,
+        "type": "integer",
+        "minimum": 4,
+        "maximum": 1_000_000,
+        "title": "Vocabulary size",
+        "description": "Keep the num_words - 1 most frequent training words (indices 0-3 are reserved).",
+    },
+    "hidden_layers": {
+        "default": 2,
+        "type": "integer",
+        "minimum": 0,
+        "maximum": 8,
+        "title": "Hidden layers",
+        "description": "Dense hidden layers before the sigmoid output (the book: 2; try 1 or 3).",
+    },
+    "units": {
+        "default": 16,
+        "type": "integer",
+        "minimum": 1,
+        "maximum": 4096,
+        "title": "Units per hidden layer",
+        "description": "The book: 16; try 32 or 64.",
+    },
+    "activation": {
+        "default": "relu",
+        "type": "string",
+        "enum": list(ACTIVATIONS),
+        "title": "Hidden activation",
+    },
+    "loss": {"default": "binary_crossentropy", "type": "string", "enum": list(LOSSES), "title": "Loss"},
+    "optimizer": {"default": "rmsprop", "type": "string", "enum": list(OPTIMIZERS), "title": "Optimizer"},
+    "learning_rate": {
+        "default": 0.001,
+        "type": "number",
+        "exclusiveMinimum": 0,
+        "maximum": 100,
+        "title": "Learning rate",
+    },
+    "batch_size": {"default": 512, "type": "integer", "minimum": 1, "maximum": 65536, "title": "Batch size"},
+    "validation_size": {
+        "default": 10000,
+        "type": "integer",
+        "minimum": 1,
+        "title": "Validation reviews",
+        "description": "Training reviews held out to watch overfitting (the book: 10,000 of 25,000).",
+    },
+    "epochs": {
+        "default": 20,
+        "type": "integer",
+        "minimum": 1,
+        "maximum": 1000,
+        "title": "Epochs with validation",
+    },
+    "final_epochs": {
+        "default": "auto",
+        "type": "string",
+        "pattern": "^(auto|[1-9][0-9]{0,2})$",
+        "title": "Epochs of the final fit",
+        "description": "auto: the epoch with the lowest validation loss; or a number (the book: 4).",
+    },
+    "seed": {"default": 42, "type": "integer", "minimum": 0, "maximum": 2**31 - 1, "title": "Random seed"},
+}
+
+_DATA_SUFFIXES = (".tar.gz", ".tgz", ".tar")
+
+
+def _schema_without_ui_keys(spec: dict[str, Any]) -> dict[str, Any]:
+    return {k: v for k, v in spec.items() if k not in ("default", "title", "description")}
+
+
+def infer_source(data_path: str) -> str:
+    """The source a local path holds: an .npz is Keras' file, a directory or tarball is aclImdb."""
+    if not data_path:
+        return "keras"
+    lowered = data_path.lower()
+    if lowered.endswith(".npz"):
+        return "keras"
+    if lowered.endswith(_DATA_SUFFIXES) or Path(data_path).is_dir():
+        return "aclimdb"
+    raise PipelineInputError(
+        f"data_path {data_path!r} is neither an .npz, an aclImdb directory nor a .tar.gz: "
+        "point data_path at one of those, or set source explicitly."
+    )
+
+
+@dataclasses.dataclass(frozen=True)
+class PipelineConfig:
+    """One run's parameters. Build it with ``from_params`` so every value is validated."""
+
+    source: str = PARAM_SPECS["source"]["default"]
+    data_path: str = PARAM_SPECS["data_path"]["default"]
+    num_words: int = PARAM_SPECS["num_words"]["default"]
+    hidden_layers: int = PARAM_SPECS["hidden_layers"]["default"]
+    units: int = PARAM_SPECS["units"]["default"]
+    activation: str = PARAM_SPECS["activation"]["default"]
+    loss: str = PARAM_SPECS["loss"]["default"]
+    optimizer: str = PARAM_SPECS["optimizer"]["default"]
+    learning_rate: float = PARAM_SPECS["learning_rate"]["default"]
+    batch_size: int = PARAM_SPECS["batch_size"]["default"]
+    validation_size: int = PARAM_SPECS["validation_size"]["default"]
+    epochs: int = PARAM_SPECS["epochs"]["default"]
+    final_epochs: str = PARAM_SPECS["final_epochs"]["default"]
+    seed: int = PARAM_SPECS["seed"]["default"]
+
+    def __post_init__(self) -> None:
+        validate_params(dataclasses.asdict(self))
+
+    @classmethod
+    def from_params(cls, params: Mapping[str, Any] | None = None) -> PipelineConfig:
+        """Validate a params mapping (a DAG run's params, a test's dict); unset keys take defaults."""
+        values = dict(params or {})
+        unknown = sorted(set(values) - set(PARAM_SPECS))
+        if unknown:
+            raise PipelineInputError(
+                f"unknown parameter(s) {', '.join(unknown)}: the pipeline takes "
+                f"{', '.join(PARAM_SPECS)}. Check the spelling in the trigger conf."
+            )
+        if isinstance(values.get("final_epochs"), int) and not isinstance(values["final_epochs"], bool):
+            values["final_epochs"] = str(values["final_epochs"])
+        return cls(**values)
+
+    @property
+    def resolved_source(self) -> str:
+        """``keras`` or ``aclimdb``: ``auto`` resolved from ``data_path``."""
+        return infer_source(self.data_path) if self.source == "auto" else self.source
+
+    @property
+    def fixed_final_epochs(self) -> int | None:
+        """The final fit's epoch count when given as a number; None for ``auto``."""
+        return None if self.final_epochs == "auto" else int(self.final_epochs)
+
+    def to_dict(self) -> dict[str, Any]:
+        return dataclasses.asdict(self)
+
+
+def validate_params(values: Mapping[str, Any]) -> None:
+    """Raise PipelineInputError naming the first bad parameter, its value and what is allowed."""
+    for name, spec in PARAM_SPECS.items():
+        if name not in values:
+            continue
+        value = values[name]
+        schema = _schema_without_ui_keys(spec)
+        if isinstance(value, bool) and schema.get("type") in ("integer", "number"):
+            raise PipelineInputError(f"parameter {name}={value!r} must be a {schema['type']}, not a boolean.")
+        try:
+            jsonschema.validate(value, schema)
+        except jsonschema.ValidationError as err:
+            allowed = _describe(schema)
+            raise PipelineInputError(
+                f"parameter {name}={value!r} is invalid: {err.message}. Use {allowed} "
+                f"(default {spec['default']!r})."
+            ) from None
+
+
+def _describe(schema: dict[str, Any]) -> str:
+    if "enum" in schema:
+        return "one of " + ", ".join(map(str, schema["enum"]))
+    if "pattern" in schema:
+        return f"a value matching {schema['pattern']}"
+    kind = "an integer" if schema.get("type") == "integer" else f"a {schema.get('type')}"
+    bounds = []
+    if "minimum" in schema:
+        bounds.append(f">= {schema['minimum']}")
+    if "exclusiveMinimum" in schema:
+        bounds.append(f"> {schema['exclusiveMinimum']}")
+    if "maximum" in schema:
+        bounds.append(f"<= {schema['maximum']}")
+    return f"{kind} {' and '.join(bounds)}".strip()

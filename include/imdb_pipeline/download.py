@@ -1,0 +1,86 @@
+"""Cached, verified downloads: fetched once into ``<root>/cache``, checked, then renamed into place.
+
+A download goes to a temporary name and is renamed only after its checksum matches, so the
+cache never holds a truncated or wrong file; a file lock makes concurrent runs fetch it once.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import fcntl
+import hashlib
+import logging
+import os
+import tempfile
+import urllib.error
+import urllib.request
+from pathlib import Path
+from typing import Iterator
+
+log = logging.getLogger(__name__)
+
+KERAS_ORIGIN = "https://storage.googleapis.com/tensorflow/tf-keras-datasets/"
+# The checksums Keras itself pins for its files (keras/src/datasets/imdb.py).
+KERAS_IMDB_NPZ = ("imdb.npz", "69664113be75683a8fe16e3ed0ab59fda8886cb3cd7ada244f7d9544e4676b9f")
+KERAS_WORD_INDEX = ("imdb_word_index.json", "bfafd718b763782e994055a2d397834f")
+ACLIMDB_URL = "https://ai.stanford.edu/~amaas/data/sentiment/aclImdb_v1.tar.gz"
+ACLIMDB_MD5 = "7c2ac02c03563afcf9b574c7e56c153a"
+
+
+class DownloadError(RuntimeError):
+    """The download failed or did not match its checksum (retrying may help)."""
+
+
+def file_digest(path: Path, checksum: str) -> str:
+    """md5 for a 32-hex checksum, sha256 for a 64-hex one (Keras' convention)."""
+    algorithm = hashlib.md5 if len(checksum) == 32 else hashlib.sha256
+    digest = algorithm()
+    with open(path, "rb") as handle:
+        while block := handle.read(1 << 20):
+            digest.update(block)
+    return digest.hexdigest()
+
+
+@contextlib.contextmanager
+def _locked(path: Path) -> Iterator[None]:
+    path.parent.mkdir(parents=True, exist_ok=True)
+    with open(path.with_name(path.name + ".lock"), "w") as lock:
+        fcntl.flock(lock, fcntl.LOCK_EX)
+        try:
+            yield
+        finally:
+            fcntl.flock(lock, fcntl.LOCK_UN)
+
+
+def cached_download(url: str, dest: Path, checksum: str, timeout: float = 60.0) -> Path:
+    """Return ``dest``, downloading ``url`` into it first unless a verified copy is there."""
+    with _locked(dest):
+        if dest.is_file():
+            if file_digest(dest, checksum) == checksum:
+                return dest
+            log.warning("cached %s does not match its checksum; downloading it again", dest)
+            dest.unlink()
+        log.info("downloading %s -> %s", url, dest)
+        fd, tmp_name = tempfile.mkstemp(prefix=f".{dest.name}.", suffix=".partial", dir=dest.parent)
+        tmp = Path(tmp_name)
+        try:
+            with os.fdopen(fd, "wb") as out, urllib.request.urlopen(url, timeout=timeout) as response:
+                expected = response.headers.get("Content-Length")
+                written = 0
+                while block := response.read(1 << 20):
+                    out.write(block)
+                    written += len(block)
+            if expected is not None and written != int(expected):
+                raise DownloadError(f"{url}: got {written} of {expected} bytes (truncated download)")
+            actual = file_digest(tmp, checksum)
+            if actual != checksum:
+                raise DownloadError(f"{url}: checksum {actual} does not match the expected {checksum}")
+            os.replace(tmp, dest)
+        except (OSError, urllib.error.URLError) as err:
+            raise DownloadError(
+                f"could not download {url}: {err}. Check the network, or set data_path to a local copy."
+            ) from err
+        finally:
+            with contextlib.suppress(FileNotFoundError):
+                tmp.unlink()
+    return dest

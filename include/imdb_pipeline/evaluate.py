@@ -1,0 +1,67 @@
+"""Evaluate: score the saved model on the test reviews it has never seen.
+
+Writes ``evaluation.json`` (loss, accuracy, ROC AUC, confusion matrix, ROC curve points) and
+``predictions.npz`` (each test review's probability and label) for the report.
+"""
+
+from __future__ import annotations
+
+import logging
+
+import numpy as np
+from sklearn import metrics as skm
+
+from imdb_pipeline import artifacts, vectorize
+from imdb_pipeline.config import PipelineConfig
+
+log = logging.getLogger(__name__)
+THRESHOLD = 0.5
+
+
+def load_model(path: str):
+    """A saved ``.keras`` model, loaded in safe mode (no arbitrary code from the file)."""
+    import keras
+
+    return keras.saving.load_model(path, compile=True, safe_mode=True)
+
+
+def summarize(labels: np.ndarray, probabilities: np.ndarray) -> dict:
+    """Threshold metrics and ranking metrics of probabilities against 0/1 labels."""
+    predicted = (probabilities >= THRESHOLD).astype(np.uint8)
+    matrix = skm.confusion_matrix(labels, predicted, labels=[0, 1])
+    fpr, tpr, _ = skm.roc_curve(labels, probabilities)
+    step = max(1, len(fpr) // 200)  # enough points to draw the curve
+    return {
+        "accuracy": float(skm.accuracy_score(labels, predicted)),
+        "roc_auc": float(skm.roc_auc_score(labels, probabilities)),
+        "precision": float(skm.precision_score(labels, predicted, zero_division=0)),
+        "recall": float(skm.recall_score(labels, predicted, zero_division=0)),
+        "f1": float(skm.f1_score(labels, predicted, zero_division=0)),
+        "confusion_matrix": {
+            "labels": ["negative", "positive"],
+            "rows_true_columns_predicted": matrix.tolist(),
+        },
+        "roc_curve": {"fpr": fpr[::step].round(5).tolist(), "tpr": tpr[::step].round(5).tolist()},
+        "threshold": THRESHOLD,
+    }
+
+
+def evaluate(inputs: dict[str, str], config: PipelineConfig, out: artifacts.StageOutput) -> dict[str, str]:
+    test = vectorize.load_multi_hot(inputs["test_multi_hot"])
+    model = load_model(inputs["model"])
+    features, labels = test.matrix(), test.row_labels()
+    loss, accuracy = model.evaluate(features, labels, batch_size=config.batch_size, verbose=0)
+    probabilities = model.predict(features, batch_size=config.batch_size, verbose=0).reshape(-1)
+    report = {"test_loss": float(loss), "test_accuracy": float(accuracy), "test_reviews": len(test)}
+    report.update(summarize(test.labels, probabilities))
+    log.info(
+        "test: loss %.4f, accuracy %.4f, ROC AUC %.4f on %d reviews",
+        report["test_loss"], report["test_accuracy"], report["roc_auc"], len(test),
+    )
+    artifacts.write_json(out.path("evaluation", "evaluation.json"), report)
+    artifacts.save_arrays(
+        out.path("predictions", "predictions.npz"),
+        probabilities=probabilities.astype(np.float32),
+        labels=test.labels,
+    )
+    return out.final_paths()

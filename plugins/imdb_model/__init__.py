@@ -1,0 +1,9 @@
+"""The project's Airflow plugin package: the Keras model of DLwP 3.4 and its training helpers.
+
+Every ``.py`` under ``plugins/`` is imported by each Airflow component (the api-server too), so
+nothing here imports TensorFlow at module level: it is imported inside the functions that need it.
+"""
+
+from imdb_model.imdb_model_builder import ModelSpec, build_model, count_parameters, epoch_log_callback
+
+__all__ = ["ModelSpec", "build_model", "count_parameters", "epoch_log_callback"]

@@ -1,0 +1,164 @@
+"""Ingest: both sources give the same compact arrays; bad input gets one clear message."""
+
+import io
+import tarfile
+
+import numpy as np
+import pytest
+
+from conftest import write_aclimdb
+from imdb_pipeline import artifacts, ingest, text
+from imdb_pipeline.config import PipelineConfig
+from imdb_pipeline.errors import PipelineInputError
+from imdb_pipeline.pipeline import run_stage
+
+
+def run_ingest(tmp_path, **params):
+    run_path = tmp_path / "run"
+    return run_stage("ingest", params, run_path), run_path
+
+
+def test_aclimdb_directory_and_tarball_give_identical_arrays(tiny_aclimdb_dir, tiny_aclimdb_tarball, tmp_path, artifact_root):
+    from_dir, _ = run_ingest(tmp_path / "a", data_path=str(tiny_aclimdb_dir))
+    from_tar, _ = run_ingest(tmp_path / "b", data_path=str(tiny_aclimdb_tarball))
+    for name in ("train_tokens", "test_tokens"):
+        a, b = artifacts.load_arrays(from_dir[name]), artifacts.load_arrays(from_tar[name])
+        assert all(np.array_equal(a[key], b[key]) for key in ("tokens", "offsets", "labels"))
+    assert artifacts.read_json(from_dir["word_index"]) == artifacts.read_json(from_tar["word_index"])
+
+
+def test_aclimdb_arrays_are_compact_keras_style_sequences(tiny_aclimdb_dir, tmp_path, artifact_root):
+    outputs, run_path = run_ingest(tmp_path, data_path=str(tiny_aclimdb_dir))
+    train = ingest.load_split(outputs["train_tokens"])
+    assert (train.tokens.dtype, train.offsets.dtype, train.labels.dtype) == (np.int32, np.int64, np.uint8)
+    assert len(train) == 120 and train.labels.sum() == 60  # unsup/ ignored
+    assert (train.tokens[train.offsets[:-1]] == text.START).all()
+    word_rank = artifacts.read_json(outputs["word_index"])
+    assert "br" not in word_rank and "really" in word_rank  # <br /> removed, punctuation stripped
+    assert word_rank[max(word_rank, key=lambda w: -word_rank[w])] == 1
+    summary = artifacts.read_manifest(run_path / "ingest")["summary"]
+    assert summary["reviews"] == {"train": 120, "test": 120}
+
+
+def test_keras_npz_is_flattened_with_start_and_offset(tiny_keras_npz, tmp_path, artifact_root):
+    outputs, _ = run_ingest(tmp_path, data_path=str(tiny_keras_npz))
+    train = ingest.load_split(outputs["train_tokens"])
+    raw = np.load(tiny_keras_npz, allow_pickle=True)["x_train"]
+    first = train.tokens[train.offsets[0] : train.offsets[1]]
+    assert first.tolist() == [text.START] + [rank + text.INDEX_FROM for rank in raw[0]]
+    assert len(train) == len(raw)
+
+
+def test_pickled_npz_that_is_not_keras_published_file_is_refused(tiny_keras_npz_file, tmp_path, artifact_root):
+    with pytest.raises(PipelineInputError, match="not Keras' published imdb.npz"):
+        run_ingest(tmp_path, data_path=str(tiny_keras_npz_file))
+    assert not (tmp_path / "run" / "ingest").exists()
+
+
+def test_npz_with_wrong_keys_is_refused(tmp_path, artifact_root):
+    path = tmp_path / "imdb.npz"
+    np.savez(path, features=np.zeros(3))
+    with pytest.raises(PipelineInputError, match="lacks x_test, x_train, y_test, y_train"):
+        run_ingest(tmp_path, data_path=str(path))
+
+
+def test_missing_path_says_what_to_give(tmp_path, artifact_root):
+    with pytest.raises(PipelineInputError, match="does not exist on this worker"):
+        run_ingest(tmp_path, data_path=str(tmp_path / "nowhere.tar.gz"))
+
+
+def test_empty_file_is_refused(tmp_path, artifact_root):
+    empty = tmp_path / "aclImdb_v1.tar.gz"
+    empty.write_bytes(b"")
+    with pytest.raises(PipelineInputError, match="empty file"):
+        run_ingest(tmp_path, data_path=str(empty))
+
+
+def test_corrupt_archive_is_refused_and_nothing_is_left(tiny_aclimdb_tarball, tmp_path, artifact_root):
+    corrupt = tmp_path / "aclImdb_v1.tar.gz"
+    corrupt.write_bytes(tiny_aclimdb_tarball.read_bytes()[:2000])
+    with pytest.raises(PipelineInputError, match="corrupt or truncated"):
+        run_ingest(tmp_path, data_path=str(corrupt))
+    assert list((tmp_path / "run").iterdir()) == []  # no ingest/ and no temporary folder
+
+
+def test_not_gzip_is_refused(tmp_path, artifact_root):
+    bogus = tmp_path / "aclImdb_v1.tar.gz"
+    bogus.write_text("this is not an archive")
+    with pytest.raises(PipelineInputError, match="not a readable .tar.gz"):
+        run_ingest(tmp_path, data_path=str(bogus))
+
+
+@pytest.mark.parametrize("member", ["../evil.txt", "/abs/evil.txt"])
+def test_tarball_with_escaping_members_is_refused(tmp_path, member, artifact_root):
+    archive_path = tmp_path / "aclImdb_evil.tar.gz"
+    with tarfile.open(archive_path, "w:gz") as archive:
+        info = tarfile.TarInfo(member)  # TarInfo keeps the name as given; add() would strip the "/"
+        info.size = 1
+        archive.addfile(info, io.BytesIO(b"x"))
+    with pytest.raises(PipelineInputError, match="unsafe member"):
+        run_ingest(tmp_path, data_path=str(archive_path))
+
+
+def test_tarball_with_symlink_is_refused(tmp_path, artifact_root):
+    archive_path = tmp_path / "aclImdb_link.tar.gz"
+    with tarfile.open(archive_path, "w:gz") as archive:
+        link = tarfile.TarInfo("aclImdb/train/pos/0_9.txt")
+        link.type, link.linkname = tarfile.SYMTYPE, "/etc/passwd"
+        archive.addfile(link)
+    with pytest.raises(PipelineInputError, match="link member"):
+        run_ingest(tmp_path, data_path=str(archive_path))
+
+
+def test_empty_split_is_refused(tmp_path, artifact_root):
+    dataset = write_aclimdb(tmp_path / "data", per_class=3)
+    for review in (dataset / "test").rglob("*.txt"):
+        review.unlink()
+    with pytest.raises(PipelineInputError, match="has no test reviews"):
+        run_ingest(tmp_path, data_path=str(dataset))
+
+
+def test_missing_class_is_refused(tmp_path, artifact_root):
+    dataset = write_aclimdb(tmp_path / "data", per_class=3)
+    for review in (dataset / "train" / "neg").glob("*.txt"):
+        review.unlink()
+    with pytest.raises(PipelineInputError, match="the train split has no neg reviews"):
+        run_ingest(tmp_path, data_path=str(dataset))
+
+
+def test_directory_without_dataset_layout_is_refused(tmp_path, artifact_root):
+    with pytest.raises(PipelineInputError, match="has no train/ or test/ folder"):
+        run_ingest(tmp_path, data_path=str(tmp_path))
+
+
+def test_non_utf8_review_is_decoded_with_replacement_and_counted(tmp_path, artifact_root):
+    dataset = write_aclimdb(tmp_path / "data", per_class=3)
+    (dataset / "train" / "pos" / "99_10.txt").write_bytes(b"caf\xe9 was great \xff\xfe")
+    outputs, run_path = run_ingest(tmp_path, data_path=str(dataset))
+    summary = artifacts.read_manifest(run_path / "ingest")["summary"]
+    assert summary["undecodable_reviews"] == {"train": 1, "test": 0}
+    assert "caf\ufffd" in artifacts.read_json(outputs["word_index"])
+
+
+def test_keras_source_reads_word_index_beside_the_npz(tiny_keras_npz, tmp_path, artifact_root):
+    (tiny_keras_npz.parent / "imdb_word_index.json").rename(tmp_path / "moved.json")
+    try:
+        with pytest.raises(PipelineInputError, match="imdb_word_index.json is missing"):
+            run_ingest(tmp_path, data_path=str(tiny_keras_npz))
+    finally:
+        (tmp_path / "moved.json").rename(tiny_keras_npz.parent / "imdb_word_index.json")
+
+
+def test_config_is_validated_before_anything_is_read(tmp_path, artifact_root):
+    with pytest.raises(PipelineInputError, match="num_words"):
+        run_ingest(tmp_path, num_words=2)
+    assert not (tmp_path / "run").exists()
+
+
+def test_download_without_network_fails_with_advice(tmp_path, artifact_root, monkeypatch):
+    from imdb_pipeline import download
+
+    monkeypatch.setattr(download, "KERAS_ORIGIN", "http://127.0.0.1:9/")  # discard port: refused
+    with pytest.raises(download.DownloadError, match="set data_path to a local copy"):
+        ingest.locate_data(PipelineConfig.from_params({}), artifacts.cache_dir())
+    assert list(artifacts.cache_dir().glob("*.partial")) == []
