@@ -25,7 +25,6 @@ os.environ["AIRFLOW__DATABASE__SQL_ALCHEMY_CONN"] = f"sqlite:///{_home}/airflow.
 os.environ["AIRFLOW__CORE__DAGS_FOLDER"] = str(PROJECT / "dags")
 os.environ["AIRFLOW__CORE__PLUGINS_FOLDER"] = str(PROJECT / "plugins")
 os.environ["AIRFLOW__CORE__LOAD_EXAMPLES"] = "False"
-os.environ["AIRFLOW__CORE__UNIT_TEST_MODE"] = "True"
 os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "2")
 os.environ["IMDB_ARTIFACT_ROOT"] = str(Path(os.environ["AIRFLOW_HOME"]) / "artifacts")
 
@@ -36,7 +35,7 @@ POSITIVE = ["great", "wonderful", "excellent", "loved", "brilliant", "moving", "
 NEGATIVE = ["awful", "boring", "terrible", "waste", "dull", "worst", "bad", "poor"]
 FILLER = ["the", "movie", "film", "a", "plot", "actor", "story", "was", "and", "it", "this", "scene",
           "director", "music", "ending", "characters", "i", "of", "to", "is"]
-TINY_PARAMS = {"num_words": 40, "validation_size": 40, "epochs": 4, "batch_size": 32, "seed": 7}
+TINY_PARAMS = {"num_words": 40, "validation_size": 40, "epochs": 5, "batch_size": 16, "learning_rate": 0.01, "seed": 7}
 
 
 def make_review(rng: np.random.Generator, positive: bool) -> str:
@@ -140,3 +139,13 @@ def real_data() -> Path:
     if not REAL_DATA.is_file():
         pytest.skip(f"real data not found at {REAL_DATA}: set IMDB_REAL_DATA to aclImdb_v1_labeled.tar.gz (or aclImdb_v1.tar.gz)")
     return REAL_DATA
+
+
+@pytest.fixture(scope="session")
+def tiny_run(tiny_aclimdb_tarball, tmp_path_factory) -> dict:
+    """One finished pipeline run on the tiny tarball, shared by the tests that read its outputs."""
+    from imdb_pipeline.pipeline import run_pipeline
+
+    run_path = tmp_path_factory.mktemp("tiny-run")
+    params = {**TINY_PARAMS, "data_path": str(tiny_aclimdb_tarball)}
+    return {"path": run_path, "params": params, "outputs": run_pipeline(params, run_path)}

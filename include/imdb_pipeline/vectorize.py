@@ -51,12 +51,22 @@ def multi_hot(split: ingest.TokenizedSplit, num_words: int) -> MultiHot:
     lengths = np.diff(split.offsets)
     rows = np.repeat(np.arange(len(split), dtype=np.int64), lengths)
     cols = np.where(split.tokens < num_words, split.tokens, text.OOV).astype(np.int64)
-    keys = np.unique(rows * num_words + cols)
+    keys = sorted_unique(rows * num_words + cols)
     unique_rows, unique_cols = np.divmod(keys, num_words)
     indptr = np.zeros(len(split) + 1, dtype=np.int64)
     np.cumsum(np.bincount(unique_rows, minlength=len(split)), out=indptr[1:])
     index_dtype = np.uint16 if num_words <= np.iinfo(np.uint16).max + 1 else np.int32
     return MultiHot(unique_cols.astype(index_dtype), indptr, split.labels, num_words)
+
+
+def sorted_unique(values: np.ndarray) -> np.ndarray:
+    """``np.unique`` for int arrays that are already grouped by row: a stable sort (fast on the
+    long sorted runs) and a mask, ~20x faster here than numpy 2's hash-based ``np.unique``."""
+    ordered = np.sort(values, kind="stable")
+    keep = np.empty(len(ordered), dtype=bool)
+    keep[:1] = True
+    np.not_equal(ordered[1:], ordered[:-1], out=keep[1:])
+    return ordered[keep]
 
 
 def shuffled(split: ingest.TokenizedSplit, seed: int) -> ingest.TokenizedSplit:

@@ -1,0 +1,36 @@
+# Source me: creates the project's virtualenv on first use (and again when requirements change),
+# activates it, and points Airflow at this project with an embedded SQLite home in .airflow/.
+#   source scripts/env.sh && airflow standalone
+# Variables you may set first: PYTHON (interpreter for the venv), IMDB_ARTIFACT_ROOT, AIRFLOW_HOME.
+
+IMDB_PROJECT="$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)"
+export IMDB_PROJECT
+
+_imdb_setup_venv() {
+    local venv="$IMDB_PROJECT/.venv" python="${PYTHON:-python3}" stamp want
+    if ! "$python" -c 'import sys; sys.exit(not ((3, 10) <= sys.version_info[:2] <= (3, 13)))' 2>/dev/null; then
+        echo "error: $python must be Python 3.10-3.13 (Airflow 3.3 and TensorFlow 2.21 need it); set PYTHON=..." >&2
+        return 1
+    fi
+    want="$(cat "$IMDB_PROJECT/requirements.txt" "$IMDB_PROJECT/pyproject.toml" | sha256sum | cut -d' ' -f1)"
+    stamp="$venv/.requirements.sha256"
+    if [ ! -x "$venv/bin/python" ] || [ "$(cat "$stamp" 2>/dev/null)" != "$want" ]; then
+        echo "setting up $venv (Airflow, TensorFlow: a few minutes the first time)..." >&2
+        "$python" -m venv "$venv" || return 1
+        "$venv/bin/python" -m pip install --quiet --upgrade pip || return 1
+        (cd "$IMDB_PROJECT" && "$venv/bin/python" -m pip install --quiet -r requirements.txt) || return 1
+        echo "$want" > "$stamp"
+    fi
+    # shellcheck disable=SC1091
+    source "$venv/bin/activate"
+}
+
+_imdb_setup_venv || return 1 2>/dev/null || exit 1
+
+export AIRFLOW_HOME="${AIRFLOW_HOME:-$IMDB_PROJECT/.airflow}"
+export AIRFLOW__CORE__DAGS_FOLDER="$IMDB_PROJECT/dags"
+export AIRFLOW__CORE__PLUGINS_FOLDER="$IMDB_PROJECT/plugins"
+export AIRFLOW__CORE__LOAD_EXAMPLES=False
+export AIRFLOW__CORE__PARALLELISM="${AIRFLOW__CORE__PARALLELISM:-4}"
+export AIRFLOW__API__HOST="${AIRFLOW__API__HOST:-127.0.0.1}"
+export TF_CPP_MIN_LOG_LEVEL="${TF_CPP_MIN_LOG_LEVEL:-2}"

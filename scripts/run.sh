@@ -1,0 +1,35 @@
+#!/usr/bin/env bash
+# Set up (first time) and run the whole imdb_sentiment DAG once with `airflow dags test`,
+# on an embedded SQLite Airflow home in .airflow/; prints where the report is.
+# Data: IMDB_DATA_PATH (an imdb.npz, an aclImdb folder or an aclImdb*.tar.gz), else the download.
+# Extra DAG params: IMDB_CONF='{"epochs": 10}'.
+set -euo pipefail
+source "$(dirname "$0")/env.sh"
+
+conf="${IMDB_CONF:-}"
+[ -n "$conf" ] || conf="{}"
+if [ -n "${IMDB_DATA_PATH:-}" ]; then
+    [ -e "$IMDB_DATA_PATH" ] || { echo "error: IMDB_DATA_PATH=$IMDB_DATA_PATH does not exist" >&2; exit 2; }
+    conf="$(python -c 'import json, os, sys; c = json.loads(sys.argv[1]); c["data_path"] = os.path.abspath(sys.argv[2]); print(json.dumps(c))' "$conf" "$IMDB_DATA_PATH")"
+fi
+
+airflow db migrate > "$AIRFLOW_HOME/db-migrate.log" 2>&1 || { cat "$AIRFLOW_HOME/db-migrate.log" >&2; exit 1; }
+logical_date="$(date -u +%Y-%m-%dT%H:%M:%S+00:00)"
+echo "running imdb_sentiment (logical date $logical_date) with conf $conf" >&2
+airflow dags test imdb_sentiment "$logical_date" --conf "$conf"
+
+python - "$logical_date" <<'PY'
+import json, sys
+from pathlib import Path
+from imdb_pipeline.artifacts import artifact_root
+
+runs = sorted((artifact_root() / "imdb_sentiment").glob("*/report/metrics.json"), key=lambda p: p.stat().st_mtime)
+if not runs:
+    sys.exit("error: the run finished but wrote no report; see the log above")
+metrics = json.loads(runs[-1].read_text())
+print(f"\ntest accuracy {metrics['test_accuracy']:.4f}, test loss {metrics['test_loss']:.4f}, "
+      f"best epoch {metrics['best_epoch']}, final fit {metrics['final_epochs']} epochs, "
+      f"{metrics['total_wall_seconds']:.0f} s of stages")
+print(f"report:  {runs[-1].with_name('report.html')}")
+print(f"metrics: {runs[-1]}")
+PY

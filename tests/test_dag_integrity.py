@@ -1,0 +1,92 @@
+"""The DAG files import cleanly, fast, without TensorFlow, and carry the promised interface.
+
+In the spirit of the astro-cli project template's DAG import test.
+"""
+
+import subprocess
+import sys
+
+import pytest
+
+from conftest import PROJECT
+from imdb_pipeline.config import PARAM_SPECS
+
+STAGES = ["ingest", "vectorize", "train", "evaluate", "report"]
+
+
+@pytest.fixture(scope="module")
+def dag_bag():
+    from airflow.dag_processing.dagbag import DagBag
+
+    return DagBag(dag_folder=str(PROJECT / "dags"))
+
+
+@pytest.fixture(scope="module")
+def dag(dag_bag):
+    return dag_bag.dags["imdb_sentiment"]
+
+
+def test_no_import_errors(dag_bag):
+    assert dag_bag.import_errors == {}
+    assert "imdb_sentiment" in dag_bag.dag_ids
+
+
+def test_tasks_form_the_pipeline_chain(dag):
+    assert sorted(dag.task_ids) == sorted(STAGES)
+    assert dag.get_task("ingest").upstream_task_ids == set()
+    assert dag.get_task("vectorize").upstream_task_ids == {"ingest"}
+    assert dag.get_task("train").upstream_task_ids == {"ingest", "vectorize"}
+    assert dag.get_task("evaluate").upstream_task_ids == {"vectorize", "train"}
+    assert dag.get_task("report").upstream_task_ids == {"ingest", "train", "evaluate"}
+    assert [task.task_id for task in dag.topological_sort()][0] == "ingest"
+
+
+def test_params_are_typed_with_the_books_defaults(dag):
+    assert set(dag.params) == set(PARAM_SPECS)
+    for name, spec in PARAM_SPECS.items():
+        param = dag.params.get_param(name)
+        assert param.value == spec["default"], name
+        assert param.schema["type"] == spec["type"], name
+
+
+@pytest.mark.parametrize(
+    "conf",
+    [{"num_words": 2}, {"activation": "softmax"}, {"final_epochs": "best"}, {"learning_rate": -1}, {"epochs": "many"}],
+)
+def test_bad_trigger_conf_is_refused_by_param_validation(dag, conf):
+    """What the api-server does when a run is triggered: the serialized DAG's params validate the conf."""
+    from airflow.exceptions import ParamValidationError
+    from airflow.serialization.serialized_objects import DagSerialization
+
+    serialized = DagSerialization.from_dict(DagSerialization.to_dict(dag))
+    serialized.params.deep_merge({}).validate()  # the defaults are valid
+    with pytest.raises(ParamValidationError):
+        serialized.params.deep_merge(conf).validate()
+
+
+def test_every_task_retries_but_not_on_bad_input(dag):
+    for task in dag.tasks:
+        assert task.retries >= 1, task.task_id
+        assert task.retry_exponential_backoff > 0
+        rule = task.retry_policy.rules[0]
+        assert rule.exception == "imdb_pipeline.errors.PipelineInputError"
+        assert rule.action.value == "fail"
+
+
+def test_dag_is_documented_and_scheduled_sensibly(dag):
+    assert dag.doc_md and "ingest" in dag.doc_md
+    assert all(task.doc_md for task in dag.tasks)
+    assert dag.catchup is False and dag.max_active_runs == 1
+    assert dag.tags
+
+
+def test_parsing_the_dag_file_does_not_import_tensorflow_and_is_fast():
+    code = (
+        "import time, runpy, sys; import airflow.sdk; start = time.perf_counter();"
+        f"runpy.run_path({str(PROJECT / 'dags' / 'imdb_sentiment.py')!r});"
+        "elapsed = time.perf_counter() - start;"
+        "assert 'tensorflow' not in sys.modules and 'keras' not in sys.modules, 'TF imported at parse time';"
+        "print(elapsed)"
+    )
+    result = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True)
+    assert float(result.stdout.strip().splitlines()[-1]) < 1.0

@@ -1,0 +1,61 @@
+"""Report: metrics.json with the promised keys, the book's figures, an escaped HTML page."""
+
+import json
+
+import numpy as np
+import pytest
+
+from imdb_pipeline import artifacts, report
+
+pytestmark = pytest.mark.slow
+PNG_MAGIC = b"\x89PNG\r\n\x1a\n"
+
+
+def test_metrics_json_has_the_interface_keys(tiny_run):
+    metrics = artifacts.read_json(tiny_run["outputs"]["report"]["metrics"])
+    for key in ("test_accuracy", "test_loss", "best_epoch", "final_epochs", "history", "config", "timings", "roc_auc"):
+        assert key in metrics
+    assert set(metrics["timings"]) == {"ingest", "vectorize", "train", "evaluate", "report"}
+    assert all(t["wall_seconds"] > 0 and t["peak_rss_mb"] > 10 for t in metrics["timings"].values())
+    assert metrics["config"]["num_words"] == tiny_run["params"]["num_words"]
+    assert len(metrics["history"]["validation_run"]["val_loss"]) == tiny_run["params"]["epochs"]
+
+
+def test_figures_are_pngs_linked_from_the_page(tiny_run):
+    outputs = tiny_run["outputs"]["report"]
+    html = open(outputs["report"], encoding="utf-8").read()
+    for name in ("loss_plot", "accuracy_plot", "confusion_plot", "roc_plot"):
+        with open(outputs[name], "rb") as handle:
+            assert handle.read(8) == PNG_MAGIC
+        assert f'src="{outputs[name].rsplit("/", 1)[1]}"' in html
+
+
+def test_page_escapes_review_text_and_parameters():
+    hostile = "<script>alert('x')</script>"
+    metrics = {
+        "run": hostile, "test_accuracy": 0.9, "test_loss": 0.3, "roc_auc": 0.95, "precision": 0.9, "recall": 0.9,
+        "f1": 0.9, "best_epoch": 3, "final_epochs": 3, "parameters": 1, "total_wall_seconds": 1.0,
+        "config": {"data_path": hostile, "hidden_layers": 2, "num_words": 10, "epochs": 3, "loss": "mse"},
+        "timings": {}, "data": {"source": hostile},
+    }
+    html = report.render_html({
+        "metrics": metrics, "evaluation": {"test_reviews": 1, "threshold": 0.5},
+        "examples": [{"caption": "c", "text": hostile, "probability": 0.7, "label": "positive"}],
+        "images": {"loss": "l.png", "accuracy": "a.png", "confusion": "c.png", "roc": "r.png"},
+    })
+    assert "<script>" not in html and "&lt;script&gt;" in html
+
+
+def test_examples_pick_hits_misses_and_the_hardest_call():
+    labels = np.array([1, 0, 0, 1, 1])
+    probabilities = np.array([0.99, 0.02, 0.9, 0.1, 0.51])
+    picked = dict(report.pick_examples(labels, probabilities))
+    assert picked["Most confidently positive, and right"] == 0
+    assert picked["Most confidently negative, and right"] == 1
+    assert picked["Confidently positive, but negative (false positive)"] == 2
+    assert picked["Confidently negative, but positive (false negative)"] == 3
+    assert picked["The model's hardest call"] == 4
+
+
+def test_metrics_json_is_plain_json(tiny_run):
+    json.loads(open(tiny_run["outputs"]["report"]["metrics"]).read())
