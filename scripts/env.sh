@@ -17,8 +17,12 @@ _imdb_setup_venv() {
     if [ ! -x "$venv/bin/python" ] || [ "$(cat "$stamp" 2>/dev/null)" != "$want" ]; then
         echo "setting up $venv (Airflow, TensorFlow: a few minutes the first time)..." >&2
         "$python" -m venv "$venv" || return 1
-        "$venv/bin/python" -m pip install --quiet --upgrade pip || return 1
-        (cd "$IMDB_PROJECT" && "$venv/bin/python" -m pip install --quiet -r requirements.txt) || return 1
+        if ! (cd "$IMDB_PROJECT" && "$venv/bin/python" -m pip install --upgrade pip \
+                && "$venv/bin/python" -m pip install -r requirements.txt) > "$venv/install.log" 2>&1; then
+            tail -n 30 "$venv/install.log" >&2
+            echo "error: installing requirements.txt failed (full log: $venv/install.log)" >&2
+            return 1
+        fi
         echo "$want" > "$stamp"
     fi
     # shellcheck disable=SC1091

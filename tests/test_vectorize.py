@@ -48,11 +48,11 @@ def test_shuffled_keeps_each_review_with_its_label():
 
 
 def test_stage_shuffles_train_with_the_seed_and_keeps_test_order(tiny_aclimdb_dir, tmp_path, artifact_root):
-    params = {"data_path": str(tiny_aclimdb_dir), "num_words": 40, "validation_size": 40}
+    params = {"data_path": str(tiny_aclimdb_dir), "num_words": 40, "validation_size": 40, "seed": 1}
     run_stage("ingest", params, tmp_path)
     first = vectorize.load_multi_hot(run_stage("vectorize", params, tmp_path)["train_multi_hot"])
     again = vectorize.load_multi_hot(run_stage("vectorize", params, tmp_path)["train_multi_hot"])
-    other = vectorize.load_multi_hot(run_stage("vectorize", {**params, "seed": 1}, tmp_path)["train_multi_hot"])
+    other = vectorize.load_multi_hot(run_stage("vectorize", {**params, "seed": 2}, tmp_path)["train_multi_hot"])
     np.testing.assert_array_equal(first.labels, again.labels)
     assert not np.array_equal(first.labels, other.labels)
     assert 10 < first.labels[:40].sum() < 30  # the validation rows mix both classes
