@@ -13,6 +13,7 @@ if [ -n "${IMDB_DATA_PATH:-}" ]; then
     conf="$(python -c 'import json, os, sys; c = json.loads(sys.argv[1]); c["data_path"] = os.path.abspath(sys.argv[2]); print(json.dumps(c))' "$conf" "$IMDB_DATA_PATH")"
 fi
 
+mkdir -p "$AIRFLOW_HOME"
 airflow db migrate > "$AIRFLOW_HOME/db-migrate.log" 2>&1 || { cat "$AIRFLOW_HOME/db-migrate.log" >&2; exit 1; }
 logical_date="$(date -u +%Y-%m-%dT%H:%M:%S+00:00)"
 echo "running imdb_sentiment (logical date $logical_date) with conf $conf" >&2
