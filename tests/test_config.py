@@ -49,7 +49,15 @@ def test_source_is_inferred_from_the_data_path(tmp_path):
     assert infer_source("/data/imdb.npz") == "keras"
     assert infer_source("/data/aclImdb_v1.tar.gz") == "aclimdb"
     assert infer_source(str(tmp_path)) == "aclimdb"
-    assert PipelineConfig.from_params({"data_path": "/x/aclImdb_v1.tar.gz"}).resolved_source == "aclimdb"
-    assert PipelineConfig.from_params({"source": "keras", "data_path": "/x/a.tar.gz"}).resolved_source == "keras"
+    assert PipelineConfig.from_params({"data_path": "/x/aclImdb_v1.tar.gz"}).data_location() == ("aclimdb", "/x/aclImdb_v1.tar.gz")
+    assert PipelineConfig.from_params({"source": "keras", "data_path": "/x/a.tar.gz"}).data_location()[0] == "keras"
     with pytest.raises(PipelineInputError, match="neither an .npz"):
         infer_source("/data/reviews.csv")
+
+
+def test_workers_imdb_data_path_stands_in_for_an_empty_data_path(monkeypatch):
+    monkeypatch.setenv("IMDB_DATA_PATH", "/srv/data/aclImdb_v1.tar.gz")
+    assert PipelineConfig.from_params({}).data_location() == ("aclimdb", "/srv/data/aclImdb_v1.tar.gz")
+    assert PipelineConfig.from_params({"data_path": "/x/imdb.npz"}).data_location() == ("keras", "/x/imdb.npz")
+    monkeypatch.delenv("IMDB_DATA_PATH")
+    assert PipelineConfig.from_params({}).data_location() == ("keras", "")

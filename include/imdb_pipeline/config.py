@@ -8,6 +8,7 @@ pipeline accepts, and a bad one gets the same message in both places.
 from __future__ import annotations
 
 import dataclasses
+import os
 from pathlib import Path
 from typing import Any, Mapping
 
@@ -36,7 +37,7 @@ PARAM_SPECS: dict[str, dict[str, Any]] = {
         "type": "string",
         "title": "Local data path",
         "description": "An imdb.npz, an aclImdb directory or an aclImdb*.tar.gz on the worker. "
-        "Empty: download once into the artifact cache.",
+        "Empty: the worker's IMDB_DATA_PATH if set, else download once into the artifact cache.",
     },
     "num_words": {
         "default": 10000,
@@ -103,6 +104,8 @@ PARAM_SPECS: dict[str, dict[str, Any]] = {
 }
 
 _DATA_SUFFIXES = (".tar.gz", ".tgz", ".tar")
+# A worker-wide default for data_path: where a deployment keeps its local copy of the data.
+DATA_PATH_ENV = "IMDB_DATA_PATH"
 
 
 def _schema_without_ui_keys(spec: dict[str, Any]) -> dict[str, Any]:
@@ -160,10 +163,11 @@ class PipelineConfig:
             values["final_epochs"] = str(values["final_epochs"])
         return cls(**values)
 
-    @property
-    def resolved_source(self) -> str:
-        """``keras`` or ``aclimdb``: ``auto`` resolved from ``data_path``."""
-        return infer_source(self.data_path) if self.source == "auto" else self.source
+    def data_location(self) -> tuple[str, str]:
+        """(source, local path) of the data: ``data_path``, else the worker's ``IMDB_DATA_PATH``
+        (a deployment's local copy), else "" (download); ``auto`` resolved from that path."""
+        path = self.data_path or os.environ.get(DATA_PATH_ENV, "")
+        return (infer_source(path) if self.source == "auto" else self.source), path
 
     @property
     def fixed_final_epochs(self) -> int | None:

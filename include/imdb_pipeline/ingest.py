@@ -254,17 +254,17 @@ def _keras_word_index(npz_path: Path, cache: Path) -> dict[str, int]:
 
 
 def locate_data(config: PipelineConfig, cache: Path) -> tuple[str, Path]:
-    """(source, local path): the given data_path checked, or the verified cached download."""
-    source = config.resolved_source
-    if config.data_path:
-        path = Path(config.data_path).expanduser()
+    """(source, local path): the configured local copy, checked, or the verified cached download."""
+    source, data_path = config.data_location()
+    if data_path:
+        path = Path(data_path).expanduser()
         if not path.exists():
             raise PipelineInputError(
-                f"data_path {config.data_path!r} does not exist on this worker: give the path of an "
+                f"data_path {data_path!r} does not exist on this worker: give the path of an "
                 "imdb.npz, an aclImdb folder or an aclImdb*.tar.gz, or leave it empty to download."
             )
         if path.is_file() and path.stat().st_size == 0:
-            raise PipelineInputError(f"data_path {config.data_path!r} is an empty file: download it again.")
+            raise PipelineInputError(f"data_path {data_path!r} is an empty file: download it again.")
         return source, path.resolve()
     if source == "keras":
         name, checksum = download.KERAS_IMDB_NPZ
