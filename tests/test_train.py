@@ -19,7 +19,7 @@ def test_best_epoch_is_the_lowest_validation_loss():
 def test_validation_run_then_final_fit(tiny_run):
     history = artifacts.read_json(tiny_run["outputs"]["train"]["history"])
     epochs = tiny_run["params"]["epochs"]
-    assert set(history["validation_history"]) == {"loss", "accuracy", "val_loss", "val_accuracy"}
+    assert set(history["validation_history"]) == {"loss", "accuracy", "val_loss", "val_accuracy", "seconds"}
     assert all(len(values) == epochs for values in history["validation_history"].values())
     assert history["best_epoch"] == train.best_epoch(history["validation_history"]["val_loss"])
     assert history["final_epochs"] == history["best_epoch"]

@@ -22,7 +22,7 @@ from imdb_pipeline import artifacts, ingest, text, vectorize
 from imdb_pipeline.errors import PipelineInputError
 
 BATCH_LINES = 8192
-PREDICT_BATCH = 2048
+PREDICT_BATCH = 8192
 
 
 class Scorer:
@@ -47,10 +47,12 @@ class Scorer:
         self.num_words = int(self.model.input_shape[-1])
 
     def probabilities(self, reviews: list[str]) -> np.ndarray:
+        from imdb_model.imdb_model_training import predict_probabilities
+
         tokens, offsets = text.encode_texts(reviews, self.word_rank)
         labels = np.zeros(len(reviews), dtype=np.uint8)
-        features = vectorize.multi_hot(ingest.TokenizedSplit(tokens, offsets, labels), self.num_words).matrix()
-        return self.model.predict(features, batch_size=PREDICT_BATCH, verbose=0).reshape(-1)
+        rows = vectorize.multi_hot(ingest.TokenizedSplit(tokens, offsets, labels), self.num_words)
+        return predict_probabilities(self.model, rows.indices, rows.indptr, self.num_words, batch_size=PREDICT_BATCH)
 
 
 def _batches(lines: Iterable[str]) -> Iterator[list[str]]:

@@ -4,6 +4,6 @@ Every ``.py`` under ``plugins/`` is imported by each Airflow component (the api-
 nothing here imports TensorFlow at module level: it is imported inside the functions that need it.
 """
 
-from imdb_model.imdb_model_builder import ModelSpec, build_model, count_parameters, epoch_log_callback
+from imdb_model.imdb_model_builder import ModelSpec, build_model, count_parameters, load_model
 
-__all__ = ["ModelSpec", "build_model", "count_parameters", "epoch_log_callback"]
+__all__ = ["ModelSpec", "build_model", "count_parameters", "load_model"]

@@ -9,8 +9,7 @@ dense float matrix, which is what keeps memory small and epochs fast.
 from __future__ import annotations
 
 import dataclasses
-import logging
-from typing import Any, Callable
+from typing import Any
 
 # Named after the book's choices (DLwP 3.4.3).
 BOOK_HIDDEN_LAYERS = 2
@@ -46,32 +45,33 @@ def count_parameters(spec: ModelSpec) -> int:
 
 
 def build_model(spec: ModelSpec, seed: int | None = None):
-    """A compiled ``keras.Model`` taking sparse multi-hot input of width ``num_words``."""
+    """A compiled ``keras.Model`` taking sparse multi-hot input of width ``num_words``.
+
+    The first layer is a ``SparseDense``: a ``Dense`` that multiplies the sparse input directly.
+    """
     import keras
+
+    from imdb_model.imdb_model_layers import SparseDense
 
     if seed is not None:
         keras.utils.set_random_seed(seed)
     inputs = keras.Input(shape=(spec.num_words,), sparse=True, name="multi_hot")
     x = inputs
     for layer in range(1, spec.hidden_layers + 1):
-        x = keras.layers.Dense(spec.units, activation=spec.activation, name=f"hidden_{layer}")(x)
-    outputs = keras.layers.Dense(1, activation=OUTPUT_ACTIVATION, name="positive_probability")(x)
+        dense = SparseDense if layer == 1 else keras.layers.Dense
+        x = dense(spec.units, activation=spec.activation, name=f"hidden_{layer}")(x)
+    output_layer = SparseDense if spec.hidden_layers == 0 else keras.layers.Dense
+    outputs = output_layer(1, activation=OUTPUT_ACTIVATION, name="positive_probability")(x)
     model = keras.Model(inputs, outputs, name="imdb_dense_classifier")
     optimizer = keras.optimizers.get({"class_name": spec.optimizer, "config": {"learning_rate": spec.learning_rate}})
     model.compile(optimizer=optimizer, loss=spec.loss, metrics=["accuracy"])
     return model
 
 
-def epoch_log_callback(log: logging.Logger | Callable[[str], None], total_epochs: int, label: str = ""):
-    """A Keras callback writing one line per epoch (task logs want lines, not progress bars)."""
+def load_model(path: str):
+    """A saved model, loaded in Keras' safe mode (no code from the file: Lambda layers are refused)."""
     import keras
 
-    emit = log.info if isinstance(log, logging.Logger) else log
-    prefix = f"{label} " if label else ""
+    import imdb_model.imdb_model_layers  # noqa: F401  registers SparseDense for deserialization
 
-    class EpochLog(keras.callbacks.Callback):
-        def on_epoch_end(self, epoch: int, logs: dict | None = None) -> None:
-            values = " ".join(f"{name}={value:.4f}" for name, value in sorted((logs or {}).items()))
-            emit(f"{prefix}epoch {epoch + 1}/{total_epochs}: {values}")
-
-    return EpochLog()
+    return keras.saving.load_model(path, compile=True, safe_mode=True)
