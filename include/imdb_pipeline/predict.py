@@ -43,7 +43,8 @@ class Scorer:
             self.model = load_model(str(model_path))
         except Exception as err:  # Keras raises several types for a file that is not a model
             raise PipelineInputError(f"{model_path} could not be loaded as a Keras model ({err}).") from None
-        self.word_rank = artifacts.read_json(word_index_path)
+        self.word_index = artifacts.read_json(word_index_path)
+        self.word_rank = text.rank_from_word_index(self.word_index)
         self.num_words = int(self.model.input_shape[-1])
 
     def probabilities(self, reviews: list[str]) -> np.ndarray:

@@ -1,16 +1,22 @@
 """Turning review text into Keras-IMDB token ids, the way ``keras.datasets.imdb`` was made.
 
-Lowercase, ``<br />`` removed, Keras' default punctuation filter (apostrophes kept), split on
-white space. Words are ranked by training-set frequency (1 = most frequent, as in Keras'
-``imdb_word_index.json``); a review becomes ``[1] + [rank + 3 ...]``: 0 pads, 1 starts, 2 is
-"out of vocabulary" (a ranked word beyond ``num_words``), and words never seen in training are
-skipped, as Keras' file does.
+Lowercase, ``<br />`` removed, Keras' default punctuation filter (apostrophes kept) turned into
+spaces, split on white space. Words are ranked by training-set frequency (1 = most frequent, ties
+alphabetical; as in Keras' ``imdb_word_index.json``); a review becomes ``[1] + [rank + 3 ...]``:
+0 pads, 1 starts, 2 is "out of vocabulary" (a ranked word beyond ``num_words``), and words never
+seen in training are skipped, as Keras' file does.
+
+Speed: after one ``str.lower()`` the text is handled as UTF-8 *bytes*. Every filtered character is
+ASCII and never part of a multi-byte sequence, so a 256-byte ``bytes.translate`` table does the
+filtering, and words stay ``bytes`` (decoded only for the saved word index): about 2x faster than
+``str.translate``, and, like Keras' ``split(" ")``, it does not split on non-ASCII spaces.
 """
 
 from __future__ import annotations
 
 import collections
 import itertools
+import operator
 import re
 from typing import Iterable, Sequence
 
@@ -18,40 +24,53 @@ import numpy as np
 
 PAD, START, OOV = 0, 1, 2
 INDEX_FROM = 3
-# Keras' text_to_word_sequence default filters (tf.keras.preprocessing.text): no apostrophe.
+# Keras' text_to_word_sequence default filters (keras.preprocessing.text): no apostrophe.
 PUNCTUATION = '!"#$%&()*+,-./:;<=>?@[\\]^_`{|}~\t\n'
-_LINE_BREAK = re.compile(r"<br\s*/?>", re.IGNORECASE)
-_PUNCTUATION_TO_SPACE = str.maketrans({char: " " for char in PUNCTUATION} | {"\x00": " "})
+_LINE_BREAK = re.compile(rb"<br\s*/?>", re.IGNORECASE)
+_FILTER_TABLE = bytes.maketrans(PUNCTUATION.encode("ascii"), b" " * len(PUNCTUATION))
 _DOC_SEPARATOR = "\x00"
 
-
-def clean_text(text: str) -> str:
-    """Lowercased text with line breaks and punctuation turned into spaces."""
-    return _LINE_BREAK.sub(" ", text.lower()).translate(_PUNCTUATION_TO_SPACE)
+Words = list[bytes]
 
 
-def split_words(texts: Sequence[str]) -> list[list[str]]:
-    """Each text as its list of words; cleans all texts in one pass (one big string) for speed."""
+def split_words(texts: Sequence[str]) -> list[Words]:
+    """Each text as its list of words (UTF-8 bytes); all texts are cleaned in one pass."""
     if not texts:
         return []
-    joined = _DOC_SEPARATOR.join(text.replace(_DOC_SEPARATOR, " ") for text in texts)
-    cleaned = _LINE_BREAK.sub(" ", joined.lower())
-    # The separator survives lower() and the regex; translate() would blank it, so split first.
-    return [part.translate(_PUNCTUATION_TO_SPACE).split() for part in cleaned.split(_DOC_SEPARATOR)]
+    joined = _DOC_SEPARATOR.join(text.replace(_DOC_SEPARATOR, " ") for text in texts).lower().encode("utf-8")
+    cleaned = _LINE_BREAK.sub(b" ", joined).translate(_FILTER_TABLE)
+    return [part.split() for part in cleaned.split(_DOC_SEPARATOR.encode())]
 
 
-def rank_words(docs: Iterable[list[str]]) -> dict[str, int]:
+def clean_words(text: str) -> list[str]:
+    """One text's words as ``str`` (for reading; the pipeline uses ``split_words``)."""
+    return [word.decode("utf-8") for word in split_words([text])[0]]
+
+
+def rank_words(docs: Iterable[Words]) -> dict[bytes, int]:
     """word -> rank (1 = most frequent); ties broken alphabetically so the order is reproducible."""
     counts = collections.Counter(itertools.chain.from_iterable(docs))
-    ordered = sorted(counts.items(), key=lambda item: (-item[1], item[0]))
+    # Two C-level sorts: alphabetical, then stable by descending count.
+    ordered = sorted(sorted(counts.items()), key=operator.itemgetter(1), reverse=True)
     return {word: rank for rank, (word, _) in enumerate(ordered, start=1)}
 
 
-def encode(docs: Sequence[list[str]], word_rank: dict[str, int]) -> tuple[np.ndarray, np.ndarray]:
+def word_index_json(word_rank: dict[bytes, int]) -> dict[str, int]:
+    """The rank table in the form of Keras' ``imdb_word_index.json``."""
+    return {word.decode("utf-8", errors="replace"): rank for word, rank in word_rank.items()}
+
+
+def rank_from_word_index(word_index: dict[str, int]) -> dict[bytes, int]:
+    """A saved (or Keras') word index, keyed the way ``encode`` looks words up."""
+    return {word.encode("utf-8"): rank for word, rank in word_index.items()}
+
+
+def encode(docs: Sequence[Words], word_rank: dict[bytes, int]) -> tuple[np.ndarray, np.ndarray]:
     """Flat int32 token ids (start token first in each review) and int64 offsets (len n + 1)."""
     lengths = np.fromiter(map(len, docs), dtype=np.int64, count=len(docs))
     words = list(itertools.chain.from_iterable(docs))
     ranks = np.fromiter(map(word_rank.get, words, itertools.repeat(0)), dtype=np.int64, count=len(words))
+    del words
     known = ranks > 0
     # Unknown words are dropped: count the known ones per review.
     doc_of_word = np.repeat(np.arange(len(docs)), lengths)
@@ -68,11 +87,11 @@ def with_start_tokens(ids: np.ndarray, lengths: np.ndarray) -> tuple[np.ndarray,
     return tokens, offsets
 
 
-def encode_texts(texts: Sequence[str], word_rank: dict[str, int]) -> tuple[np.ndarray, np.ndarray]:
+def encode_texts(texts: Sequence[str], word_rank: dict[bytes, int]) -> tuple[np.ndarray, np.ndarray]:
     return encode(split_words(texts), word_rank)
 
 
-def decode(tokens: np.ndarray, word_rank: dict[str, int]) -> str:
+def decode(tokens: np.ndarray, word_index: dict[str, int]) -> str:
     """Token ids back to words (the book's ``decoded_review``): '?' for start, OOV and padding."""
-    words_by_id = {rank + INDEX_FROM: word for word, rank in word_rank.items()}
+    words_by_id = {rank + INDEX_FROM: word for word, rank in word_index.items()}
     return " ".join(words_by_id.get(int(token), "?") for token in tokens)
