@@ -15,6 +15,7 @@ fi
 
 mkdir -p "$AIRFLOW_HOME"
 airflow db migrate > "$AIRFLOW_HOME/db-migrate.log" 2>&1 || { cat "$AIRFLOW_HOME/db-migrate.log" >&2; exit 1; }
+airflow pools set imdb_training 1 "one model training at a time" > /dev/null
 logical_date="$(date -u +%Y-%m-%dT%H:%M:%S+00:00)"
 echo "running imdb_sentiment (logical date $logical_date) with conf $conf" >&2
 airflow dags test imdb_sentiment "$logical_date" --conf "$conf"

@@ -6,16 +6,15 @@ test module imports it: a throw-away AIRFLOW_HOME (SQLite), this project's dags/
 
 from __future__ import annotations
 
-import json
 import os
 import subprocess
 import sys
-import tarfile
 import tempfile
 from pathlib import Path
 
-import numpy as np
 import pytest
+
+from imdb_pipeline.sample_data import SMALL_PARAMS, tar_directory, write_aclimdb, write_keras_npz
 
 PROJECT = Path(__file__).resolve().parents[1]
 
@@ -31,47 +30,7 @@ os.environ["IMDB_ARTIFACT_ROOT"] = str(Path(os.environ["AIRFLOW_HOME"]) / "artif
 
 REAL_DATA = Path(os.environ.get("IMDB_REAL_DATA", PROJECT.parent / "shared" / "data" / "aclImdb_v1_labeled.tar.gz"))
 
-# Words that carry the sentiment of the generated reviews, and neutral filler.
-POSITIVE = ["great", "wonderful", "excellent", "loved", "brilliant", "moving", "superb", "fun"]
-NEGATIVE = ["awful", "boring", "terrible", "waste", "dull", "worst", "bad", "poor"]
-FILLER = ["the", "movie", "film", "a", "plot", "actor", "story", "was", "and", "it", "this", "scene",
-          "director", "music", "ending", "characters", "i", "of", "to", "is"]
-TINY_PARAMS = {"num_words": 40, "validation_size": 40, "epochs": 5, "batch_size": 16, "learning_rate": 0.01, "seed": 7}
-
-
-def make_review(rng: np.random.Generator, positive: bool) -> str:
-    words = list(rng.choice(FILLER, size=rng.integers(15, 40)))
-    cue = POSITIVE if positive else NEGATIVE
-    other = NEGATIVE if positive else POSITIVE
-    for _ in range(rng.integers(2, 5)):
-        words.insert(rng.integers(0, len(words)), str(rng.choice(cue)))
-    if rng.random() < 0.15:
-        words.insert(rng.integers(0, len(words)), str(rng.choice(other)))
-    sentence = " ".join(words)
-    return f"{sentence.capitalize()}.<br /><br />{'Really!' if positive else 'Sadly, no.'}"
-
-
-def write_aclimdb(root: Path, per_class: int = 60, seed: int = 0) -> Path:
-    """An aclImdb-shaped folder: train|test/pos|neg/<id>_<rating>.txt, plus an unsup/ to ignore."""
-    rng = np.random.default_rng(seed)
-    dataset = root / "aclImdb"
-    for split in ("train", "test"):
-        for label in ("pos", "neg"):
-            folder = dataset / split / label
-            folder.mkdir(parents=True)
-            for i in range(per_class):
-                rating = 8 if label == "pos" else 2
-                (folder / f"{i}_{rating}.txt").write_text(make_review(rng, label == "pos"), encoding="utf-8")
-    (dataset / "train" / "unsup").mkdir()
-    (dataset / "train" / "unsup" / "0_0.txt").write_text("unlabeled " * 50)
-    (dataset / "README").write_text("tiny generated aclImdb for tests\n")
-    return dataset
-
-
-def tar_directory(dataset: Path, tarball: Path) -> Path:
-    with tarfile.open(tarball, "w:gz") as archive:
-        archive.add(dataset, arcname=dataset.name)
-    return tarball
+TINY_PARAMS = SMALL_PARAMS
 
 
 @pytest.fixture(scope="session")
@@ -82,28 +41,6 @@ def tiny_aclimdb_dir(tmp_path_factory) -> Path:
 @pytest.fixture(scope="session")
 def tiny_aclimdb_tarball(tiny_aclimdb_dir, tmp_path_factory) -> Path:
     return tar_directory(tiny_aclimdb_dir, tmp_path_factory.mktemp("tarball") / "aclImdb_tiny.tar.gz")
-
-
-def write_keras_npz(folder: Path, per_class: int = 60, seed: int = 1) -> Path:
-    """A file in the layout of Keras' imdb.npz (ragged object arrays of word ranks) + word index."""
-    rng = np.random.default_rng(seed)
-    vocabulary = FILLER + POSITIVE + NEGATIVE
-    word_index = {word: rank for rank, word in enumerate(vocabulary, start=1)}
-    arrays = {}
-    for split in ("train", "test"):
-        sequences, labels = [], []
-        for i in range(2 * per_class):
-            positive = i % 2 == 0
-            words = make_review(rng, positive).lower().replace("<br />", " ").replace(".", " ").replace(",", " ").replace("!", " ").split()
-            sequences.append([word_index[w] for w in words if w in word_index])
-            labels.append(int(positive))
-        arrays[f"x_{split}"] = np.array(sequences, dtype=object)
-        arrays[f"y_{split}"] = np.array(labels, dtype=np.int64)
-    folder.mkdir(parents=True, exist_ok=True)
-    path = folder / "imdb.npz"
-    np.savez(path, **arrays)
-    (folder / "imdb_word_index.json").write_text(json.dumps(word_index))
-    return path
 
 
 @pytest.fixture(scope="session")

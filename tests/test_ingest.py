@@ -6,7 +6,7 @@ import tarfile
 import numpy as np
 import pytest
 
-from conftest import write_aclimdb
+from imdb_pipeline.sample_data import write_aclimdb
 from imdb_pipeline import artifacts, ingest, text
 from imdb_pipeline.config import PipelineConfig
 from imdb_pipeline.errors import PipelineInputError

@@ -60,3 +60,15 @@ def test_a_file_that_is_not_a_model_is_an_error(tmp_path):
     (tmp_path / "word_index.json").write_text("{}")
     result = run_cli("--model", str(bogus), stdin="hello\n")
     assert result.returncode == 2 and "could not be loaded as a Keras model" in result.stderr
+
+
+def test_features_of_raw_text_equal_ingest_then_vectorize(tiny_run):
+    from imdb_pipeline import ingest, text
+
+    scorer = predict.Scorer(tiny_run["outputs"]["train"]["model"])
+    reviews = ["A wonderful film<br />LOVED it", "", "unseenword awful", "the the the movie, plot; actor!"]
+    tokens, offsets = text.encode_texts(reviews, scorer.word_rank)
+    expected = vectorize.multi_hot(ingest.TokenizedSplit(tokens, offsets, np.zeros(4, np.uint8)), scorer.num_words)
+    got = scorer.features(reviews)
+    np.testing.assert_array_equal(got.indptr, expected.indptr)
+    np.testing.assert_array_equal(got.indices, expected.indices)

@@ -11,24 +11,58 @@ from __future__ import annotations
 import argparse
 import itertools
 import json
+import multiprocessing
 import os
 import sys
+from concurrent.futures import ProcessPoolExecutor
 from pathlib import Path
 from typing import Iterable, Iterator, TextIO
 
 import numpy as np
 
-from imdb_pipeline import artifacts, ingest, text, vectorize
+from imdb_pipeline import artifacts, text, vectorize
 from imdb_pipeline.errors import PipelineInputError
 
-BATCH_LINES = 8192
+BATCH_LINES = 25000
 PREDICT_BATCH = 8192
 
 
-class Scorer:
-    """A saved model and its word index, turning review texts into probabilities."""
+def multi_hot_of_texts(reviews: list[str], column_of_word: dict[bytes, int], num_words: int) -> vectorize.MultiHot:
+    """The reviews' multi-hot rows, as ``vectorize`` makes them from ``ingest``'s tokens."""
+    docs = text.split_words(reviews)
+    lengths = np.fromiter(map(len, docs), dtype=np.int64, count=len(docs))
+    words = list(itertools.chain.from_iterable(docs))
+    columns = np.fromiter(map(column_of_word.get, words, itertools.repeat(0)), dtype=np.int64, count=len(words))
+    rows = np.repeat(np.arange(len(docs), dtype=np.int64), lengths)
+    known = columns > 0  # words never seen in training are skipped; every review has START
+    rows = np.concatenate([rows[known], np.arange(len(docs), dtype=np.int64)])
+    columns = np.concatenate([columns[known], np.full(len(docs), text.START, dtype=np.int64)])
+    return vectorize.multi_hot_from_pairs(rows, columns, np.zeros(len(docs), dtype=np.uint8), num_words)
 
-    def __init__(self, model_path: Path, word_index_path: Path | None = None):
+
+# The second process's copy of the word -> column table (set once by the pool's initializer).
+_WORKER_COLUMNS: dict[bytes, int] = {}
+
+
+def _init_worker(column_of_word: dict[bytes, int]) -> None:
+    _WORKER_COLUMNS.update(column_of_word)
+
+
+def _worker_multi_hot(reviews: list[str], num_words: int) -> tuple[np.ndarray, np.ndarray]:
+    rows = multi_hot_of_texts(reviews, _WORKER_COLUMNS, num_words)
+    return rows.indices, rows.indptr
+
+
+class Scorer:
+    """A saved model and its word index, turning review texts into probabilities.
+
+    Tokenizing dominates scoring, so large batches are tokenized half here and half in a second
+    process (started once, with the word table), when the machine has a second core.
+    """
+
+    PARALLEL_MIN_REVIEWS = 2000
+
+    def __init__(self, model_path: Path, word_index_path: Path | None = None, parallel: bool = True):
         from imdb_pipeline.evaluate import load_model
 
         model_path = Path(model_path)
@@ -43,16 +77,48 @@ class Scorer:
             self.model = load_model(str(model_path))
         except Exception as err:  # Keras raises several types for a file that is not a model
             raise PipelineInputError(f"{model_path} could not be loaded as a Keras model ({err}).") from None
-        self.word_index = artifacts.read_json(word_index_path)
-        self.word_rank = text.rank_from_word_index(self.word_index)
         self.num_words = int(self.model.input_shape[-1])
+        self.word_rank = text.rank_from_word_index(artifacts.read_json(word_index_path))
+        # word -> its multi-hot column (ranks past num_words share OOV): one lookup per word.
+        self.column_of_word = {
+            word: (rank + text.INDEX_FROM if rank + text.INDEX_FROM < self.num_words else text.OOV)
+            for word, rank in self.word_rank.items()
+        }
+        self._pool = None
+        if parallel and (os.cpu_count() or 1) > 1:
+            context = multiprocessing.get_context("spawn")
+            self._pool = ProcessPoolExecutor(1, mp_context=context, initializer=_init_worker, initargs=(self.column_of_word,))
+            self._pool.submit(_worker_multi_hot, [], self.num_words).result()  # started and ready
+
+    def close(self) -> None:
+        if self._pool is not None:
+            self._pool.shutdown()
+            self._pool = None
+
+    def __enter__(self) -> Scorer:
+        return self
+
+    def __exit__(self, *exc_info) -> None:
+        self.close()
+
+    def features(self, reviews: list[str]) -> vectorize.MultiHot:
+        if self._pool is None or len(reviews) < self.PARALLEL_MIN_REVIEWS:
+            return multi_hot_of_texts(reviews, self.column_of_word, self.num_words)
+        half = len(reviews) // 2
+        second = self._pool.submit(_worker_multi_hot, reviews[half:], self.num_words)
+        first = multi_hot_of_texts(reviews[:half], self.column_of_word, self.num_words)
+        indices, indptr = second.result()
+        return vectorize.MultiHot(
+            np.concatenate([first.indices, indices]),
+            np.concatenate([first.indptr, indptr[1:] + first.indptr[-1]]),
+            np.zeros(len(reviews), dtype=np.uint8),
+            self.num_words,
+        )
 
     def probabilities(self, reviews: list[str]) -> np.ndarray:
         from imdb_model.imdb_model_training import predict_probabilities
 
-        tokens, offsets = text.encode_texts(reviews, self.word_rank)
-        labels = np.zeros(len(reviews), dtype=np.uint8)
-        rows = vectorize.multi_hot(ingest.TokenizedSplit(tokens, offsets, labels), self.num_words)
+        rows = self.features(reviews)
         return predict_probabilities(self.model, rows.indices, rows.indptr, self.num_words, batch_size=PREDICT_BATCH)
 
 
@@ -82,8 +148,9 @@ def main(argv: list[str] | None = None) -> int:
     try:
         if args.input is not None and not args.input.is_file():
             raise PipelineInputError(f"input {args.input} does not exist: give a text file with one review per line.")
-        scorer = Scorer(args.model, args.word_index)
-        with (open(args.input, encoding="utf-8", errors="replace") if args.input else sys.stdin) as source:
+        with Scorer(args.model, args.word_index) as scorer, (
+            open(args.input, encoding="utf-8", errors="replace") if args.input else sys.stdin
+        ) as source:
             scored = score_lines(scorer, source, sys.stdout)
         if scored == 0:
             raise PipelineInputError(f"no reviews in {args.input or 'stdin'}: give one review per line.")

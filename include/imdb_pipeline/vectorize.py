@@ -50,13 +50,18 @@ def multi_hot(split: ingest.TokenizedSplit, num_words: int) -> MultiHot:
     """Unique token ids per review, ids >= num_words folded into OOV (2), as CSR."""
     lengths = np.diff(split.offsets)
     rows = np.repeat(np.arange(len(split), dtype=np.int64), lengths)
-    cols = np.where(split.tokens < num_words, split.tokens, text.OOV).astype(np.int64)
-    keys = sorted_unique(rows * num_words + cols)
-    unique_rows, unique_cols = np.divmod(keys, num_words)
-    indptr = np.zeros(len(split) + 1, dtype=np.int64)
-    np.cumsum(np.bincount(unique_rows, minlength=len(split)), out=indptr[1:])
+    columns = np.where(split.tokens < num_words, split.tokens, text.OOV)
+    return multi_hot_from_pairs(rows, columns, split.labels, num_words)
+
+
+def multi_hot_from_pairs(rows: np.ndarray, columns: np.ndarray, labels: np.ndarray, num_words: int) -> MultiHot:
+    """CSR multi-hot rows from (row, column) pairs, duplicates allowed, in any order."""
+    keys = sorted_unique(rows.astype(np.int64) * num_words + columns.astype(np.int64))
+    unique_rows, unique_columns = np.divmod(keys, num_words)
+    indptr = np.zeros(len(labels) + 1, dtype=np.int64)
+    np.cumsum(np.bincount(unique_rows, minlength=len(labels)), out=indptr[1:])
     index_dtype = np.uint16 if num_words <= np.iinfo(np.uint16).max + 1 else np.int32
-    return MultiHot(unique_cols.astype(index_dtype), indptr, split.labels, num_words)
+    return MultiHot(unique_columns.astype(index_dtype), indptr, labels, num_words)
 
 
 def sorted_unique(values: np.ndarray) -> np.ndarray:
