@@ -9,6 +9,10 @@ ENV IMDB_PROJECT=/opt/imdb-sentiment \
     IMDB_ARTIFACT_ROOT=/opt/airflow/artifacts \
     TF_CPP_MIN_LOG_LEVEL=2
 
+USER root
+RUN mkdir -p ${IMDB_PROJECT} && chown airflow:0 ${IMDB_PROJECT}
+USER airflow
+
 # Dependencies first (cached layer), with Airflow pinned to the image's own version.
 COPY --chown=airflow:0 requirements.txt pyproject.toml ${IMDB_PROJECT}/
 COPY --chown=airflow:0 include ${IMDB_PROJECT}/include
