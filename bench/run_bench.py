@@ -75,9 +75,11 @@ def prepare(data: Path, work: Path, env: dict[str, str]) -> tuple[Path, Path]:
         [sys.executable, "-m", "imdb_pipeline.pipeline", "--run-dir", str(prep), "--stage", "ingest", "--param", f"data_path={data}"],
         check=True, env=env, capture_output=True,
     )
-    raw = ingest.read_aclimdb_directory(data) if data.is_dir() else ingest.read_aclimdb_tarball(data)
     reviews = work / "test_reviews.txt"
-    reviews.write_text("".join(" ".join(t.split()) + "\n" for t in raw["test"].texts), encoding="utf-8")
+    with open(reviews, "w", encoding="utf-8") as out:
+        for split, _, _, raw in ingest.iter_reviews(data):
+            if split == "test":
+                out.write(" ".join(raw.decode("utf-8", errors="replace").split()) + "\n")
     return prep / "ingest", reviews
 
 

@@ -65,7 +65,7 @@ def _run_stage(stage: str, *upstream: dict | None) -> dict[str, str]:
     schedule=None if SCHEDULE.lower() == "none" else SCHEDULE,
     start_date=pendulum.datetime(2026, 1, 1, tz="UTC"),
     catchup=False,
-    max_active_runs=1,
+    max_active_runs=int(os.environ.get("IMDB_MAX_ACTIVE_RUNS", "1")),
     tags=["ml", "keras", "imdb"],
     params={name: Param(spec["default"], **{k: v for k, v in spec.items() if k != "default"}) for name, spec in PARAM_SPECS.items()},
     default_args={

@@ -79,3 +79,14 @@ def test_sorted_unique_equals_numpy_unique():
     values = np.random.default_rng(0).integers(0, 50, 1000)
     np.testing.assert_array_equal(vectorize.sorted_unique(values), np.unique(values))
     assert vectorize.sorted_unique(np.array([], dtype=np.int64)).size == 0
+
+
+def test_multi_hot_in_chunks_equals_one_pass(monkeypatch):
+    rng = np.random.default_rng(1)
+    sequences = [[1, *rng.integers(3, 60, rng.integers(0, 12))] for _ in range(53)]
+    split = split_of(sequences, [i % 2 for i in range(53)])
+    whole = vectorize.multi_hot(split, num_words=40)
+    monkeypatch.setattr(vectorize, "CHUNK_REVIEWS", 10)
+    chunked = vectorize.multi_hot(split, num_words=40)
+    np.testing.assert_array_equal(chunked.indptr, whole.indptr)
+    np.testing.assert_array_equal(chunked.indices, whole.indices)

@@ -89,6 +89,9 @@ def stage_writer(run_path: Path, stage: str) -> Iterator[StageOutput]:
     no temporary folder behind.
     """
     run_path.mkdir(parents=True, exist_ok=True)
+    # Leftovers of an attempt that was killed (SIGKILL, OOM, lost worker) before it could clean up.
+    for stale in run_path.glob(f".{stage}.partial-*"):
+        shutil.rmtree(stale, ignore_errors=True)
     tmp = Path(tempfile.mkdtemp(prefix=f".{stage}.partial-", dir=run_path))
     output = StageOutput(stage, tmp)
     try:

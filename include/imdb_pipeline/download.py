@@ -25,6 +25,20 @@ KERAS_IMDB_NPZ = ("imdb.npz", "69664113be75683a8fe16e3ed0ab59fda8886cb3cd7ada244
 KERAS_WORD_INDEX = ("imdb_word_index.json", "bfafd718b763782e994055a2d397834f")
 ACLIMDB_URL = "https://ai.stanford.edu/~amaas/data/sentiment/aclImdb_v1.tar.gz"
 ACLIMDB_MD5 = "7c2ac02c03563afcf9b574c7e56c153a"
+# A mirror of the raw dataset (a plain tarball: nothing in it is ever unpickled or executed).
+ACLIMDB_URL_ENV, ACLIMDB_CHECKSUM_ENV = "IMDB_ACLIMDB_URL", "IMDB_ACLIMDB_CHECKSUM"
+
+
+def aclimdb_download() -> tuple[str, str]:
+    """(url, checksum) of the raw dataset: the official archive, or the mirror in IMDB_ACLIMDB_URL
+    with its md5 or sha256 in IMDB_ACLIMDB_CHECKSUM."""
+    url = os.environ.get(ACLIMDB_URL_ENV)
+    if not url:
+        return ACLIMDB_URL, ACLIMDB_MD5
+    checksum = os.environ.get(ACLIMDB_CHECKSUM_ENV, "").strip().lower()
+    if len(checksum) not in (32, 64):
+        raise DownloadError(f"{ACLIMDB_URL_ENV} is set: set {ACLIMDB_CHECKSUM_ENV} to the mirror file's md5 or sha256 too.")
+    return url, checksum
 
 
 class DownloadError(RuntimeError):

@@ -65,6 +65,54 @@ def rank_from_word_index(word_index: dict[str, int]) -> dict[bytes, int]:
     return {word.encode("utf-8"): rank for word, rank in word_index.items()}
 
 
+class Vocabulary:
+    """Words seen so far, each with a provisional id, so that text can be encoded chunk by chunk
+    (memory bounded by the chunk) before the training-set ranks are known."""
+
+    def __init__(self) -> None:
+        self.ids: dict[bytes, int] = {}
+
+    def add(self, docs: Sequence[Words]) -> tuple[np.ndarray, np.ndarray]:
+        """Provisional ids of the docs' words (flat int32) and the docs' lengths (int64)."""
+        lengths = np.fromiter(map(len, docs), dtype=np.int64, count=len(docs))
+        words = list(itertools.chain.from_iterable(docs))
+        new = set(words).difference(self.ids)
+        self.ids.update(zip(new, range(len(self.ids), len(self.ids) + len(new))))
+        ids = np.fromiter(map(self.ids.__getitem__, words), dtype=np.int32, count=len(words))
+        return ids, lengths
+
+    def ranks(self, training_ids: np.ndarray) -> tuple[np.ndarray, dict[bytes, int]]:
+        """(rank of each provisional id, 0 = not in training; word -> rank) from training counts;
+        rank 1 = most frequent, ties alphabetical."""
+        counts = np.bincount(training_ids, minlength=len(self.ids))
+        words = sorted(((word, int(counts[i])) for word, i in self.ids.items() if counts[i]), key=operator.itemgetter(0))
+        words.sort(key=operator.itemgetter(1), reverse=True)  # stable: alphabetical among equal counts
+        word_rank = {word: rank for rank, (word, _) in enumerate(words, start=1)}
+        rank_of_id = np.zeros(len(self.ids), dtype=np.int64)
+        for word, rank in word_rank.items():
+            rank_of_id[self.ids[word]] = rank
+        return rank_of_id, word_rank
+
+
+def tokens_from_ids(ids: np.ndarray, lengths: np.ndarray, rank_of_id: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+    """Provisional ids -> Keras token ids with start tokens; words unseen in training dropped."""
+    ranks = rank_of_id[ids]
+    known = ranks > 0
+    doc_of_word = np.repeat(np.arange(len(lengths)), lengths)
+    kept = np.bincount(doc_of_word[known], minlength=len(lengths)).astype(np.int64)
+    return with_start_tokens(ranks[known] + INDEX_FROM, kept)
+
+
+def reorder(tokens: np.ndarray, offsets: np.ndarray, order: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+    """The sequences (flat tokens + offsets) in the given order, in one vectorized gather."""
+    lengths = np.diff(offsets)[order]
+    starts = offsets[:-1][order]
+    new_offsets = np.zeros(len(order) + 1, dtype=np.int64)
+    np.cumsum(lengths, out=new_offsets[1:])
+    positions = np.repeat(starts - new_offsets[:-1], lengths) + np.arange(new_offsets[-1])
+    return tokens[positions], new_offsets
+
+
 def encode(docs: Sequence[Words], word_rank: dict[bytes, int]) -> tuple[np.ndarray, np.ndarray]:
     """Flat int32 token ids (start token first in each review) and int64 offsets (len n + 1)."""
     lengths = np.fromiter(map(len, docs), dtype=np.int64, count=len(docs))

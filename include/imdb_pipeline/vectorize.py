@@ -46,12 +46,30 @@ class MultiHot:
         return self.labels[rows].astype(np.float32)
 
 
+# Reviews vectorized at a time: bounds the temporary (row, column) arrays whatever the corpus size.
+CHUNK_REVIEWS = 10000
+
+
 def multi_hot(split: ingest.TokenizedSplit, num_words: int) -> MultiHot:
     """Unique token ids per review, ids >= num_words folded into OOV (2), as CSR."""
-    lengths = np.diff(split.offsets)
-    rows = np.repeat(np.arange(len(split), dtype=np.int64), lengths)
-    columns = np.where(split.tokens < num_words, split.tokens, text.OOV)
-    return multi_hot_from_pairs(rows, columns, split.labels, num_words)
+    parts = []
+    for start in range(0, len(split), CHUNK_REVIEWS):
+        stop = min(start + CHUNK_REVIEWS, len(split))
+        offsets = split.offsets[start : stop + 1]
+        tokens = split.tokens[offsets[0] : offsets[-1]]
+        rows = np.repeat(np.arange(stop - start, dtype=np.int64), np.diff(offsets))
+        columns = np.where(tokens < num_words, tokens, text.OOV)
+        parts.append(multi_hot_from_pairs(rows, columns, split.labels[start:stop], num_words))
+    if len(parts) == 1:
+        return parts[0]
+    pointers = [parts[0].indptr] + [part.indptr[1:] for part in parts[1:]]
+    shifts = np.cumsum([0] + [part.indptr[-1] for part in parts[:-1]])
+    return MultiHot(
+        np.concatenate([part.indices for part in parts]) if parts else np.zeros(0, np.uint16),
+        np.concatenate([pointer + shift for pointer, shift in zip(pointers, shifts)]),
+        split.labels,
+        num_words,
+    )
 
 
 def multi_hot_from_pairs(rows: np.ndarray, columns: np.ndarray, labels: np.ndarray, num_words: int) -> MultiHot:
@@ -77,13 +95,8 @@ def sorted_unique(values: np.ndarray) -> np.ndarray:
 def shuffled(split: ingest.TokenizedSplit, seed: int) -> ingest.TokenizedSplit:
     """The split's reviews in a seeded random order (the validation split must mix both classes)."""
     order = np.random.default_rng(seed).permutation(len(split))
-    lengths = np.diff(split.offsets)[order]
-    starts = split.offsets[:-1][order]
-    offsets = np.zeros(len(order) + 1, dtype=np.int64)
-    np.cumsum(lengths, out=offsets[1:])
-    # Gather every review's slice in one vectorized index computation.
-    positions = np.repeat(starts - offsets[:-1], lengths) + np.arange(offsets[-1])
-    return ingest.TokenizedSplit(split.tokens[positions], offsets, split.labels[order])
+    tokens, offsets = text.reorder(split.tokens, split.offsets, order)
+    return ingest.TokenizedSplit(tokens, offsets, split.labels[order])
 
 
 def save_multi_hot(path, matrix: MultiHot) -> None:

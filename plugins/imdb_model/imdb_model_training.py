@@ -21,8 +21,8 @@ class MultiHotRows:
     """Multi-hot rows (sorted column ids per row, CSR) and labels as TensorFlow tensors."""
 
     def __init__(self, indices: np.ndarray, indptr: np.ndarray, labels: np.ndarray, num_words: int):
-        self.rows = tf.RaggedTensor.from_row_splits(
-            tf.constant(indices.astype(np.int64)), tf.constant(indptr.astype(np.int64) - indptr[0]), validate=False
+        self.rows = tf.RaggedTensor.from_row_splits(  # int32 column ids: half the memory of int64
+            tf.constant(indices.astype(np.int32)), tf.constant(indptr.astype(np.int64) - indptr[0]), validate=False
         )
         self.labels = tf.constant(labels.astype(np.float32))
         self.num_words = num_words
@@ -32,7 +32,7 @@ class MultiHotRows:
 def ragged_to_multi_hot(rows: tf.RaggedTensor, num_words: int) -> tf.SparseTensor:
     """Rows of column ids -> the (rows x num_words) SparseTensor of their 1s."""
     row_ids = rows.value_rowids()
-    columns = rows.flat_values
+    columns = tf.cast(rows.flat_values, tf.int64)
     return tf.SparseTensor(
         tf.stack([row_ids, columns], axis=1),
         tf.ones_like(columns, dtype=tf.float32),

@@ -1,0 +1,59 @@
+"""Downloads: cached once, verified, never a partial or wrong file in the cache."""
+
+import hashlib
+
+import pytest
+
+from http_fixtures import FlakyFileServer
+from imdb_pipeline import download
+
+PAYLOAD = b"imdb test payload " * 5000
+SHA256 = hashlib.sha256(PAYLOAD).hexdigest()
+
+
+def no_partials(folder):
+    return [p.name for p in folder.iterdir() if p.name.endswith(".partial")] == []
+
+
+def test_download_is_verified_and_cached_once(tmp_path):
+    with FlakyFileServer(PAYLOAD, "data.bin", []) as server:
+        first = download.cached_download(server.url, tmp_path / "data.bin", SHA256)
+        second = download.cached_download(server.url, tmp_path / "data.bin", SHA256)
+    assert first == second and first.read_bytes() == PAYLOAD
+    assert server.gets() == 1 and no_partials(tmp_path)
+
+
+@pytest.mark.parametrize(("failure", "message"), [("truncated", "truncated download"), ("reset", "could not download"), (500, "could not download")])
+def test_failed_downloads_leave_nothing_in_the_cache(tmp_path, failure, message):
+    with FlakyFileServer(PAYLOAD, "data.bin", [failure]) as server:
+        with pytest.raises(download.DownloadError, match=message):
+            download.cached_download(server.url, tmp_path / "data.bin", SHA256)
+    assert not (tmp_path / "data.bin").exists() and no_partials(tmp_path)
+
+
+def test_checksum_mismatch_is_never_cached(tmp_path):
+    with FlakyFileServer(PAYLOAD + b"tampered", "data.bin", []) as server:
+        with pytest.raises(download.DownloadError, match="does not match the expected"):
+            download.cached_download(server.url, tmp_path / "data.bin", SHA256)
+    assert not (tmp_path / "data.bin").exists() and no_partials(tmp_path)
+
+
+def test_a_corrupted_cached_file_is_downloaded_again(tmp_path):
+    (tmp_path / "data.bin").write_bytes(b"bit rot")
+    with FlakyFileServer(PAYLOAD, "data.bin", []) as server:
+        assert download.cached_download(server.url, tmp_path / "data.bin", SHA256).read_bytes() == PAYLOAD
+
+
+def test_md5_checksums_are_accepted_like_keras(tmp_path):
+    md5 = hashlib.md5(PAYLOAD).hexdigest()
+    with FlakyFileServer(PAYLOAD, "data.bin", []) as server:
+        assert download.cached_download(server.url, tmp_path / "data.bin", md5).read_bytes() == PAYLOAD
+
+
+def test_mirror_needs_its_checksum(monkeypatch):
+    monkeypatch.setenv("IMDB_ACLIMDB_URL", "http://127.0.0.1:1/aclImdb_v1.tar.gz")
+    monkeypatch.delenv("IMDB_ACLIMDB_CHECKSUM", raising=False)
+    with pytest.raises(download.DownloadError, match="IMDB_ACLIMDB_CHECKSUM"):
+        download.aclimdb_download()
+    monkeypatch.setenv("IMDB_ACLIMDB_CHECKSUM", SHA256)
+    assert download.aclimdb_download() == ("http://127.0.0.1:1/aclImdb_v1.tar.gz", SHA256)
