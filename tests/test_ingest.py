@@ -162,3 +162,21 @@ def test_download_without_network_fails_with_advice(tmp_path, artifact_root, mon
     with pytest.raises(download.DownloadError, match="set data_path to a local copy"):
         ingest.locate_data(PipelineConfig.from_params({}), artifacts.cache_dir())
     assert list(artifacts.cache_dir().glob("*.partial")) == []
+
+
+def test_parallel_reading_gives_the_serial_result(tiny_aclimdb_tarball, tmp_path, artifact_root, monkeypatch):
+    serial, _ = run_ingest(tmp_path / "serial", data_path=str(tiny_aclimdb_tarball))
+    monkeypatch.setattr(ingest, "PARALLEL_MIN_BYTES", 0)
+    parallel, run_path = run_ingest(tmp_path / "parallel", data_path=str(tiny_aclimdb_tarball))
+    for name in ("train_tokens", "test_tokens", "word_index"):
+        assert artifacts.sha256_file(serial[name]) == artifacts.sha256_file(parallel[name]), name
+    assert artifacts.read_manifest(run_path / "ingest")["summary"]["reader_process_peak_rss_mb"] > 0
+
+
+def test_parallel_reader_reports_input_errors(tmp_path, artifact_root, monkeypatch):
+    dataset = write_aclimdb(tmp_path / "data", per_class=3)
+    for review in (dataset / "test").rglob("*.txt"):
+        review.unlink()
+    monkeypatch.setattr(ingest, "PARALLEL_MIN_BYTES", 0)
+    with pytest.raises(PipelineInputError, match="has no test reviews"):
+        run_ingest(tmp_path, data_path=str(dataset))

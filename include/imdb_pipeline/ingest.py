@@ -24,7 +24,7 @@ from typing import Iterator
 
 import numpy as np
 
-from imdb_pipeline import artifacts, download, text
+from imdb_pipeline import artifacts, download, resources, text
 from imdb_pipeline.config import PipelineConfig
 from imdb_pipeline.errors import PipelineInputError
 
@@ -158,9 +158,17 @@ class SplitBuilder:
         return np.concatenate(self._ids) if self._ids else np.zeros(0, np.int32)
 
     def tokenized(self, rank_of_id: np.ndarray) -> TokenizedSplit:
-        """Keras token ids, reviews in a canonical order (by path: a folder and its tarball agree)."""
-        lengths = np.concatenate(self._lengths) if self._lengths else np.zeros(0, np.int64)
-        tokens, offsets = text.tokens_from_ids(self.ids(), lengths, rank_of_id)
+        """Keras token ids, reviews in a canonical order (by path: a folder and its tarball agree).
+        Chunk by chunk, so the int64 temporaries stay the size of a chunk."""
+        token_chunks, length_chunks = [], []
+        while self._ids:
+            tokens, offsets = text.tokens_from_ids(self._ids.pop(0), self._lengths.pop(0), rank_of_id)
+            token_chunks.append(tokens)
+            length_chunks.append(np.diff(offsets))
+        tokens = np.concatenate(token_chunks) if token_chunks else np.zeros(0, np.int32)
+        offsets = np.zeros(len(self.paths) + 1, dtype=np.int64)
+        np.cumsum(np.concatenate(length_chunks) if length_chunks else [], out=offsets[1:])
+        del token_chunks
         order = np.array(sorted(range(len(self.paths)), key=self.paths.__getitem__), dtype=np.int64)
         tokens, offsets = text.reorder(tokens, offsets, order)
         return TokenizedSplit(tokens, offsets, np.asarray(self.labels, dtype=np.uint8)[order])
@@ -181,18 +189,89 @@ class SplitBuilder:
             log.warning("%s: %d %s reviews were not valid UTF-8; decoded with replacement characters", source, self.undecodable, self.name)
 
 
-def tokenize_aclimdb(path: Path) -> tuple[dict[str, TokenizedSplit], dict[str, int], dict]:
-    """Read and tokenize in one streaming pass; rank the words on the training split at the end."""
-    vocabulary = text.Vocabulary()
-    builders = {name: SplitBuilder(name, vocabulary) for name in SPLITS}
-    for split, label, review_path, raw in iter_reviews(path):
-        builders[split].add(label, review_path, raw)
-    for builder in builders.values():
-        builder.flush()
+# A second process pays off (both cores) from about this much data on.
+PARALLEL_MIN_BYTES = 4 << 20
+
+
+def _read_split(path: Path, split: str) -> SplitBuilder:
+    """One split of the dataset, read and tokenized (provisional ids of its own vocabulary)."""
+    builder = SplitBuilder(split, text.Vocabulary())
+    for review_split, label, review_path, raw in iter_reviews(path):
+        if review_split == split:
+            builder.add(label, review_path, raw)
+    builder.flush()
+    return builder
+
+
+def _read_split_in_child(path: Path, split: str, connection) -> None:
+    """Child process: read and tokenize ``split``; send the builder (or the input error) back."""
+    try:
+        builder = _read_split(path, split)
         builder.check(path)
-    rank_of_id, word_rank = vocabulary.ranks(builders["train"].ids())
+        connection.send(("ok", (builder, resources.peak_rss_mb())))
+    except PipelineInputError as err:
+        connection.send(("error", err))
+    finally:
+        connection.close()
+
+
+def _adopt(builder: SplitBuilder, vocabulary: text.Vocabulary) -> None:
+    """Re-express a builder's provisional ids in another vocabulary (adding its unseen words)."""
+    words = sorted(builder.vocabulary.ids, key=builder.vocabulary.ids.__getitem__)
+    ids, _ = vocabulary.add([words])
+    builder._ids = [ids[chunk] for chunk in builder._ids]
+    builder.vocabulary = vocabulary
+
+
+def _dataset_bytes(path: Path) -> int:
+    if path.is_dir():
+        folder = _dataset_dir(path) / "test"
+        return sum(entry.stat().st_size for label in LABELS if (folder / label).is_dir() for entry in os.scandir(folder / label))
+    return path.stat().st_size
+
+
+def tokenize_aclimdb(path: Path) -> tuple[dict[str, TokenizedSplit], dict[str, int], dict]:
+    """Read and tokenize in one streaming pass per split and rank the words on the training split.
+
+    On a large dataset the test split is read and tokenized by a second (spawned) process while
+    this one does the training split: both cores, and each process holds half the data.
+    """
+    import multiprocessing
+
+    child, child_peak_mb = None, 0.0
+    if _dataset_bytes(path) >= PARALLEL_MIN_BYTES and (os.cpu_count() or 1) > 1:
+        context = multiprocessing.get_context("spawn")  # no fork: the task process may have threads
+        parent_end, child_end = context.Pipe(duplex=False)
+        child = context.Process(target=_read_split_in_child, args=(path, "test", child_end), name="imdb-ingest-test", daemon=True)
+        child.start()
+        child_end.close()
+    try:
+        train = _read_split(path, "train")
+        train.check(path)
+        if child is None:
+            test = _read_split(path, "test")
+            test.check(path)
+        else:
+            try:
+                status, payload = parent_end.recv()
+            except EOFError:
+                raise RuntimeError(f"the test-split reader process died (exit code {child.exitcode})") from None
+            if status == "error":
+                raise payload
+            test, child_peak_mb = payload
+    finally:
+        if child is not None:
+            child.join(timeout=30)
+            if child.is_alive():
+                child.terminate()
+    _adopt(test, train.vocabulary)
+    rank_of_id, word_rank = train.vocabulary.ranks(train.ids())
+    builders = {"train": train, "test": test}
     splits = {name: builder.tokenized(rank_of_id) for name, builder in builders.items()}
-    facts = {"undecodable_reviews": {name: builder.undecodable for name, builder in builders.items()}}
+    facts = {
+        "undecodable_reviews": {name: builder.undecodable for name, builder in builders.items()},
+        "reader_process_peak_rss_mb": round(child_peak_mb, 1),
+    }
     return splits, text.word_index_json(word_rank), facts
 
 
@@ -303,6 +382,8 @@ def ingest(inputs: dict[str, str], config: PipelineConfig, out: artifacts.StageO
     source, path = locate_data(config, cache)
     log.info("ingesting %s data from %s", source, path)
     splits, word_index, facts = load_dataset(source, path, cache)
+    if out.meter is not None:  # the task's memory includes its helper process
+        out.meter.add_child_peak(facts.get("reader_process_peak_rss_mb", 0.0))
     for name, split in splits.items():
         artifacts.save_arrays(out.path(f"{name}_tokens", f"{name}.npz"), tokens=split.tokens, offsets=split.offsets, labels=split.labels)
         log.info(

@@ -37,6 +37,7 @@ class StageMeter:
     """``with StageMeter() as meter: ...; meter.snapshot()`` -> wall seconds and peak RSS in MB."""
 
     def __enter__(self) -> StageMeter:
+        self.child_peak_mb = 0.0
         self.peak_is_per_stage = _reset_peak()
         self.started = time.perf_counter()
         return self
@@ -44,9 +45,13 @@ class StageMeter:
     def __exit__(self, *exc_info) -> None:
         return None
 
+    def add_child_peak(self, megabytes: float) -> None:
+        """Count a helper process's peak too (added: an upper bound, as if both peaked together)."""
+        self.child_peak_mb += megabytes
+
     def snapshot(self) -> dict[str, float | bool]:
         return {
             "wall_seconds": round(time.perf_counter() - self.started, 3),
-            "peak_rss_mb": round(peak_rss_mb(), 1),
+            "peak_rss_mb": round(peak_rss_mb() + self.child_peak_mb, 1),
             "peak_is_per_stage": self.peak_is_per_stage,
         }

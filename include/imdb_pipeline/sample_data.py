@@ -74,3 +74,47 @@ def write_keras_npz(folder: Path, per_class: int = 60, seed: int = 1) -> Path:
     np.savez(path, **arrays)
     (folder / "imdb_word_index.json").write_text(json.dumps(word_index))
     return path
+
+
+def write_synthetic_corpus(
+    tarball: Path,
+    train_reviews: int = 100_000,
+    test_reviews: int = 25_000,
+    vocabulary: int = 90_000,
+    mean_words: int = 230,
+    seed: int = 0,
+) -> Path:
+    """A large aclImdb-shaped tarball of synthetic reviews, for memory tests at scale.
+
+    Words follow a Zipf law over ``vocabulary`` made-up words with review lengths like IMDB's
+    (about 230 words); 2 % of the vocabulary leans positive or negative, so there is something
+    to learn. Written as a stream: the corpus is never held in memory whole.
+    """
+    import io
+
+    rng = np.random.default_rng(seed)
+    words = np.array([f"w{np.base_repr(i, 36).lower()}" for i in range(vocabulary)], dtype=object)
+    ranks = np.arange(1, vocabulary + 1)
+    probabilities = 1.0 / ranks
+    probabilities /= probabilities.sum()
+    cues = rng.choice(np.arange(50, vocabulary // 10), size=vocabulary // 50, replace=False)
+    positive_cues, negative_cues = cues[: len(cues) // 2], cues[len(cues) // 2 :]
+    with tarfile.open(tarball, "w:gz", compresslevel=1) as archive:
+        for split, count in (("test", test_reviews), ("train", train_reviews)):
+            labels = rng.integers(0, 2, count)
+            lengths = np.clip(rng.lognormal(np.log(mean_words) - 0.3, 0.75, count).astype(np.int64), 10, 2500)
+            offsets = np.concatenate([[0], np.cumsum(lengths)])
+            ids = rng.choice(vocabulary, size=int(offsets[-1]), p=probabilities)
+            # About one word in 25 is a cue word of the review's sentiment, at random places.
+            cue_counts = np.maximum(1, lengths // 25)
+            review_of_cue = np.repeat(np.arange(count), cue_counts)
+            places = offsets[review_of_cue] + (rng.random(len(review_of_cue)) * lengths[review_of_cue]).astype(np.int64)
+            cue_pool = np.where(labels[review_of_cue] == 1, 0, 1)
+            ids[places] = np.where(cue_pool == 0, rng.choice(positive_cues, len(places)), rng.choice(negative_cues, len(places)))
+            text = words[ids]
+            for i in range(count):
+                body = (" ".join(text[offsets[i] : offsets[i + 1]]).capitalize() + ".<br /><br />The end.").encode()
+                info = tarfile.TarInfo(f"aclImdb/{split}/{'pos' if labels[i] else 'neg'}/{i}_{8 if labels[i] else 2}.txt")
+                info.size = len(body)
+                archive.addfile(info, io.BytesIO(body))
+    return tarball

@@ -103,14 +103,23 @@ def tokens_from_ids(ids: np.ndarray, lengths: np.ndarray, rank_of_id: np.ndarray
     return with_start_tokens(ranks[known] + INDEX_FROM, kept)
 
 
+REORDER_CHUNK = 10000
+
+
 def reorder(tokens: np.ndarray, offsets: np.ndarray, order: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
-    """The sequences (flat tokens + offsets) in the given order, in one vectorized gather."""
+    """The sequences (flat tokens + offsets) in the given order: vectorized gathers, a chunk of
+    reviews at a time so the index arrays stay small."""
     lengths = np.diff(offsets)[order]
     starts = offsets[:-1][order]
     new_offsets = np.zeros(len(order) + 1, dtype=np.int64)
     np.cumsum(lengths, out=new_offsets[1:])
-    positions = np.repeat(starts - new_offsets[:-1], lengths) + np.arange(new_offsets[-1])
-    return tokens[positions], new_offsets
+    reordered = np.empty(int(new_offsets[-1]), dtype=tokens.dtype)
+    for first in range(0, len(order), REORDER_CHUNK):
+        last = min(first + REORDER_CHUNK, len(order))
+        begin, end = new_offsets[first], new_offsets[last]
+        shift = np.repeat(starts[first:last] - new_offsets[first:last], lengths[first:last])
+        reordered[begin:end] = tokens[shift + np.arange(begin, end)]
+    return reordered, new_offsets
 
 
 def encode(docs: Sequence[Words], word_rank: dict[bytes, int]) -> tuple[np.ndarray, np.ndarray]:
