@@ -31,6 +31,23 @@ os.environ["IMDB_ARTIFACT_ROOT"] = str(Path(os.environ["AIRFLOW_HOME"]) / "artif
 REAL_DATA = Path(os.environ.get("IMDB_REAL_DATA", PROJECT.parent / "shared" / "data" / "aclImdb_v1_labeled.tar.gz"))
 
 TINY_PARAMS = SMALL_PARAMS
+STAGES = ["ingest", "vectorize", "train", "evaluate", "report"]
+MEMORY_GOAL_MB = 1000  # per task, the performance issue's goal (the book's script: 8-10 GB)
+
+
+def run_stages_in_processes(data_path: Path, run_path: Path, artifact_root: Path) -> dict:
+    """Every stage in its own process, as under a real executor; returns the run's metrics.json."""
+    from imdb_pipeline import artifacts
+
+    env = {**os.environ, "IMDB_ARTIFACT_ROOT": str(artifact_root), "TF_CPP_MIN_LOG_LEVEL": "2"}
+    for stage in STAGES:
+        result = subprocess.run(
+            [sys.executable, "-m", "imdb_pipeline.pipeline", "--run-dir", str(run_path), "--stage", stage,
+             "--param", f"data_path={data_path}"],
+            capture_output=True, text=True, env=env, timeout=900,
+        )
+        assert result.returncode == 0, f"{stage}:\n{result.stderr[-3000:]}"
+    return artifacts.read_json(run_path / "report" / "metrics.json")
 
 
 @pytest.fixture(scope="session")

@@ -180,3 +180,9 @@ def test_parallel_reader_reports_input_errors(tmp_path, artifact_root, monkeypat
     monkeypatch.setattr(ingest, "PARALLEL_MIN_BYTES", 0)
     with pytest.raises(PipelineInputError, match="has no test reviews"):
         run_ingest(tmp_path, data_path=str(dataset))
+
+
+def test_streamed_and_in_memory_tarball_reading_agree(tiny_aclimdb_tarball, monkeypatch):
+    in_memory = list(ingest.iter_tarball(tiny_aclimdb_tarball))
+    monkeypatch.setattr(ingest, "IN_MEMORY_MAX_BYTES", 0)
+    assert list(ingest.iter_tarball(tiny_aclimdb_tarball)) == in_memory and len(in_memory) == 240

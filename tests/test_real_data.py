@@ -7,7 +7,7 @@ points elsewhere. About a minute on 2 cores.
 import pendulum
 import pytest
 
-from conftest import PROJECT
+from conftest import MEMORY_GOAL_MB, PROJECT, STAGES, run_stages_in_processes
 from imdb_pipeline import artifacts
 
 pytestmark = [pytest.mark.slow, pytest.mark.real_data]
@@ -29,3 +29,13 @@ def test_book_settings_reach_the_books_accuracy(real_data, airflow_db, artifact_
     assert metrics["roc_auc"] >= 0.93
     # The book's float64 matrices alone are 2 GB per split; no stage comes near that here.
     assert all(timing["peak_rss_mb"] < 2000 for timing in metrics["timings"].values())
+
+
+def test_every_task_stays_under_the_memory_goal_on_the_real_data(real_data, tmp_path, capsys):
+    """Each stage in its own process, as under a real executor (dag.test() shares one process)."""
+    metrics = run_stages_in_processes(real_data, tmp_path / "run", tmp_path / "artifacts")
+    peaks = {stage: metrics["timings"][stage]["peak_rss_mb"] for stage in STAGES}
+    with capsys.disabled():  # into the CI log
+        print("\nreal data, one process per task:", {s: metrics["timings"][s] for s in STAGES})
+    assert metrics["test_accuracy"] >= 0.87
+    assert all(peak <= MEMORY_GOAL_MB for peak in peaks.values()), peaks

@@ -13,14 +13,18 @@ Each split is stored as flat int32 ``tokens``, int64 ``offsets`` (review i is
 from __future__ import annotations
 
 import dataclasses
+import io
 import logging
 import os
+import pickle
 import re
+import subprocess
+import sys
 import tarfile
 import zipfile
 import zlib
 from pathlib import Path, PurePosixPath
-from typing import Iterator
+from typing import Callable, Iterator
 
 import numpy as np
 
@@ -76,17 +80,34 @@ def _review(name: str) -> tuple[str, int] | None:
     return (match.group(1), LABELS[match.group(2)]) if match else None
 
 
-def iter_tarball(path: Path) -> Iterator[Review]:
-    """The labeled reviews of an aclImdb tarball, streamed member by member; nothing is extracted."""
-    try:
-        with tarfile.open(path, "r|*") as archive:
+# Archives up to this size are decompressed in memory (~4x their size) and their members sliced
+# out: ~25 % faster than streaming 50,000 small members through extractfile. Larger ones stream.
+IN_MEMORY_MAX_BYTES = 48 << 20
+
+
+def _members(path: Path) -> Iterator[tuple[tarfile.TarInfo, Callable[[], bytes]]]:
+    if path.stat().st_size <= IN_MEMORY_MAX_BYTES:
+        with open(path, "rb") as handle:
+            data = handle.read()
+        if data[:2] == b"\x1f\x8b":
+            data = zlib.decompress(data, wbits=47)
+        with tarfile.open(fileobj=io.BytesIO(data), mode="r:") as archive:
             for member in archive:
-                _check_member(path, member)
-                found = _review(member.name) if member.isfile() else None
-                if found:
-                    handle = archive.extractfile(member)
-                    assert handle is not None
-                    yield (*found, member.name, handle.read())
+                yield member, lambda m=member: data[m.offset_data : m.offset_data + m.size]
+        return
+    with tarfile.open(path, "r|*") as archive:
+        for member in archive:
+            yield member, lambda m=member: archive.extractfile(m).read()
+
+
+def iter_tarball(path: Path) -> Iterator[Review]:
+    """The labeled reviews of an aclImdb tarball; nothing is extracted to disk."""
+    try:
+        for member, read in _members(path):
+            _check_member(path, member)
+            found = _review(member.name) if member.isfile() else None
+            if found:
+                yield (*found, member.name, read())
     except (tarfile.TarError, EOFError, OSError, zlib.error) as err:
         raise PipelineInputError(
             f"{path} is not a readable .tar.gz ({err.__class__.__name__}: {err}): the file is corrupt or "
@@ -203,16 +224,18 @@ def _read_split(path: Path, split: str) -> SplitBuilder:
     return builder
 
 
-def _read_split_in_child(path: Path, split: str, connection) -> None:
-    """Child process: read and tokenize ``split``; send the builder (or the input error) back."""
+def _read_split_main(argv: list[str]) -> int:
+    """``python -m imdb_pipeline.ingest --read-split SPLIT PATH``: the helper process of
+    ``tokenize_aclimdb``. Writes the pickled (status, payload) to stdout for the parent."""
+    split, path = argv[1], Path(argv[2])
     try:
         builder = _read_split(path, split)
         builder.check(path)
-        connection.send(("ok", (builder, resources.peak_rss_mb())))
+        result = ("ok", (builder, resources.peak_rss_mb()))
     except PipelineInputError as err:
-        connection.send(("error", err))
-    finally:
-        connection.close()
+        result = ("error", err)
+    sys.stdout.buffer.write(pickle.dumps(result, protocol=pickle.HIGHEST_PROTOCOL))
+    return 0
 
 
 def _adopt(builder: SplitBuilder, vocabulary: text.Vocabulary) -> None:
@@ -233,18 +256,17 @@ def _dataset_bytes(path: Path) -> int:
 def tokenize_aclimdb(path: Path) -> tuple[dict[str, TokenizedSplit], dict[str, int], dict]:
     """Read and tokenize in one streaming pass per split and rank the words on the training split.
 
-    On a large dataset the test split is read and tokenized by a second (spawned) process while
+    On a large dataset the test split is read and tokenized by a second process while
     this one does the training split: both cores, and each process holds half the data.
     """
-    import multiprocessing
-
     child, child_peak_mb = None, 0.0
     if _dataset_bytes(path) >= PARALLEL_MIN_BYTES and (os.cpu_count() or 1) > 1:
-        context = multiprocessing.get_context("spawn")  # no fork: the task process may have threads
-        parent_end, child_end = context.Pipe(duplex=False)
-        child = context.Process(target=_read_split_in_child, args=(path, "test", child_end), name="imdb-ingest-test", daemon=True)
-        child.start()
-        child_end.close()
+        # A fresh interpreter (not multiprocessing's spawn, which would re-import the parent's
+        # __main__: the whole Airflow CLI when this runs in a task).
+        child = subprocess.Popen(
+            [sys.executable, "-m", "imdb_pipeline.ingest", "--read-split", "test", str(path)],
+            stdout=subprocess.PIPE, stderr=subprocess.PIPE,
+        )
     try:
         train = _read_split(path, "train")
         train.check(path)
@@ -252,18 +274,18 @@ def tokenize_aclimdb(path: Path) -> tuple[dict[str, TokenizedSplit], dict[str, i
             test = _read_split(path, "test")
             test.check(path)
         else:
-            try:
-                status, payload = parent_end.recv()
-            except EOFError:
-                raise RuntimeError(f"the test-split reader process died (exit code {child.exitcode})") from None
+            output, errors = child.communicate()
+            if child.returncode != 0:
+                raise RuntimeError(f"the test-split reader failed (exit code {child.returncode}): {errors.decode()[-2000:]}")
+            # Our own child's reply over a private pipe (the same trust as multiprocessing's).
+            status, payload = pickle.loads(output)
             if status == "error":
                 raise payload
             test, child_peak_mb = payload
     finally:
-        if child is not None:
-            child.join(timeout=30)
-            if child.is_alive():
-                child.terminate()
+        if child is not None and child.poll() is None:
+            child.kill()
+            child.wait()
     _adopt(test, train.vocabulary)
     rank_of_id, word_rank = train.vocabulary.ranks(train.ids())
     builders = {"train": train, "test": test}
@@ -403,3 +425,10 @@ def ingest(inputs: dict[str, str], config: PipelineConfig, out: artifacts.StageO
 def load_split(path: str | Path) -> TokenizedSplit:
     arrays = artifacts.load_arrays(path)
     return TokenizedSplit(arrays["tokens"], arrays["offsets"], arrays["labels"])
+
+
+if __name__ == "__main__" and sys.argv[1:2] == ["--read-split"]:
+    # Through the package's module (not __main__), so the parent can unpickle its classes.
+    from imdb_pipeline.ingest import _read_split_main as read_split_main
+
+    raise SystemExit(read_split_main(sys.argv[1:]))
