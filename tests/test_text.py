@@ -18,9 +18,20 @@ def test_split_words_handles_every_document_separately():
     assert text.split_words(docs) == [[b"a", b"b", b"c"], [], [b"x", b"y"], [b"null", b"byte"]]
 
 
-def test_words_ranked_by_frequency_then_alphabetically():
-    ranks = text.rank_words([[b"b", b"a", b"c", b"a"], [b"c", b"a", b"d"]])
-    assert ranks == {b"a": 1, b"c": 2, b"b": 3, b"d": 4}
+def test_words_ranked_by_training_frequency_then_alphabetically():
+    vocabulary = text.Vocabulary()
+    train_ids, _ = vocabulary.add([[b"b", b"a", b"c", b"a"], [b"c", b"a", b"d"]])
+    test_ids, test_lengths = vocabulary.add([[b"e", b"a", b"d"]])  # "e" never seen in training
+    rank_of_id, word_rank = vocabulary.ranks(train_ids)
+    assert word_rank == {b"a": 1, b"c": 2, b"b": 3, b"d": 4}
+    tokens, offsets = text.tokens_from_ids(test_ids, test_lengths, rank_of_id)
+    assert tokens.tolist() == [text.START, 1 + text.INDEX_FROM, 4 + text.INDEX_FROM] and offsets.tolist() == [0, 3]
+
+
+def test_reorder_moves_whole_sequences():
+    tokens, offsets = np.array([1, 5, 1, 6, 7, 1]), np.array([0, 2, 5, 6])
+    moved, new_offsets = text.reorder(tokens, offsets, np.array([2, 0, 1]))
+    assert moved.tolist() == [1, 1, 5, 1, 6, 7] and new_offsets.tolist() == [0, 1, 3, 6]
 
 
 def test_word_index_round_trips_through_json_form():

@@ -14,11 +14,10 @@ filtering, and words stay ``bytes`` (decoded only for the saved word index): abo
 
 from __future__ import annotations
 
-import collections
 import itertools
 import operator
 import re
-from typing import Iterable, Sequence
+from typing import Sequence
 
 import numpy as np
 
@@ -45,14 +44,6 @@ def split_words(texts: Sequence[str]) -> list[Words]:
 def clean_words(text: str) -> list[str]:
     """One text's words as ``str`` (for reading; the pipeline uses ``split_words``)."""
     return [word.decode("utf-8") for word in split_words([text])[0]]
-
-
-def rank_words(docs: Iterable[Words]) -> dict[bytes, int]:
-    """word -> rank (1 = most frequent); ties broken alphabetically so the order is reproducible."""
-    counts = collections.Counter(itertools.chain.from_iterable(docs))
-    # Two C-level sorts: alphabetical, then stable by descending count.
-    ordered = sorted(sorted(counts.items()), key=operator.itemgetter(1), reverse=True)
-    return {word: rank for rank, (word, _) in enumerate(ordered, start=1)}
 
 
 def word_index_json(word_rank: dict[bytes, int]) -> dict[str, int]:
