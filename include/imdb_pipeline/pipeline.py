@@ -17,7 +17,7 @@ from typing import Any, Callable, Mapping, Sequence
 
 from imdb_pipeline import artifacts
 from imdb_pipeline.config import PipelineConfig
-from imdb_pipeline.resources import StageMeter
+from imdb_pipeline.resources import StageMeter, release_free_memory
 
 log = logging.getLogger(__name__)
 
@@ -69,10 +69,13 @@ def run_stage(
     config = PipelineConfig.from_params(params)
     function = stage_function(stage)
     inputs = gather_inputs(stage, run_path, upstream_outputs, dag_id)
-    with StageMeter() as meter, artifacts.stage_writer(run_path, stage) as out:
-        out.meter = meter
-        out.extra["config"] = config.to_dict()
-        outputs = function(inputs, config, out)
+    try:
+        with StageMeter() as meter, artifacts.stage_writer(run_path, stage) as out:
+            out.meter = meter
+            out.extra["config"] = config.to_dict()
+            outputs = function(inputs, config, out)
+    finally:
+        release_free_memory()
     snapshot = meter.snapshot()
     log.info("%s finished in %.1f s, peak RSS %.0f MB", stage, snapshot["wall_seconds"], snapshot["peak_rss_mb"])
     return outputs

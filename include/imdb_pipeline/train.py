@@ -18,6 +18,7 @@ import numpy as np
 
 from imdb_pipeline import artifacts, vectorize
 from imdb_pipeline.config import PipelineConfig
+from imdb_pipeline.resources import release_free_memory
 
 log = logging.getLogger(__name__)
 
@@ -67,6 +68,13 @@ def _fit(spec, config: PipelineConfig, train_rows, epochs: int, label: str, vali
     return model, history, time.perf_counter() - started
 
 
+def _release_keras_state() -> None:
+    import keras
+
+    keras.backend.clear_session()
+    release_free_memory()
+
+
 def train(inputs: dict[str, str], config: PipelineConfig, out: artifacts.StageOutput) -> dict[str, str]:
     from imdb_model import count_parameters
 
@@ -84,6 +92,7 @@ def train(inputs: dict[str, str], config: PipelineConfig, out: artifacts.StageOu
     chosen = best_epoch(validation_history["val_loss"])
     final_epochs = config.fixed_final_epochs or chosen
     log.info("lowest validation loss at epoch %d; final fit: %d epoch(s) on all %d reviews", chosen, final_epochs, len(data))
+    _release_keras_state()  # the validation run's graphs, before the final fit builds its own
     model, final_history, final_seconds = _fit(spec, config, _rows(data, slice(None)), final_epochs, "final fit")
 
     model.save(out.path("model", "model.keras"))
