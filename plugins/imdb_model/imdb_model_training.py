@@ -17,6 +17,9 @@ import numpy as np
 import tensorflow as tf
 
 
+SCORE_CHUNK = 4096  # rows scored per call when watching validation
+
+
 class MultiHotRows:
     """Multi-hot rows (sorted column ids per row, CSR) and labels as TensorFlow tensors."""
 
@@ -88,8 +91,19 @@ class CompiledTrainer:
         return total_loss / count, total_correct / count
 
     def _score_rows(self, rows: tf.RaggedTensor, labels: tf.Tensor, num_words: int):
-        loss, correct = _mean_loss_and_correct(self.model, self.loss_fn, ragged_to_multi_hot(rows, num_words), labels, False)
-        return loss, correct / tf.cast(rows.nrows(), tf.float32)
+        """Mean loss and accuracy over all rows, in chunks (bounded temporaries)."""
+        size = rows.nrows()
+        chunk = tf.constant(SCORE_CHUNK, tf.int64)
+        total_loss, total_correct = tf.constant(0.0), tf.constant(0.0)
+        for start in tf.range(0, size, chunk):
+            stop = tf.minimum(start + chunk, size)
+            loss, correct = _mean_loss_and_correct(
+                self.model, self.loss_fn, ragged_to_multi_hot(rows[start:stop], num_words), labels[start:stop], False
+            )
+            total_loss += loss * tf.cast(stop - start, tf.float32)
+            total_correct += correct
+        count = tf.cast(size, tf.float32)
+        return total_loss / count, total_correct / count
 
     def fit(
         self,
