@@ -35,7 +35,6 @@ def test_row_slices_are_the_rows_of_the_whole_matrix():
     sequences = [[1, 4], [1, 5, 6], [1, 7], [1, 4, 8]]
     matrix = vectorize.multi_hot(split_of(sequences, [0, 1, 0, 1]), num_words=10)
     np.testing.assert_array_equal(matrix.matrix(slice(1, 3)).toarray(), matrix.matrix().toarray()[1:3])
-    np.testing.assert_array_equal(matrix.row_labels(slice(2, None)), [0.0, 1.0])
 
 
 def test_shuffled_keeps_each_review_with_its_label():

@@ -42,8 +42,6 @@ class MultiHot:
         data = np.ones(len(indices), dtype=np.float32)
         return scipy.sparse.csr_matrix((data, indices, indptr - indptr[0]), shape=(stop - start, self.num_words))
 
-    def row_labels(self, rows: slice = slice(None)) -> np.ndarray:
-        return self.labels[rows].astype(np.float32)
 
 
 # Reviews vectorized at a time: bounds the temporary (row, column) arrays whatever the corpus size.
