@@ -43,7 +43,6 @@ class MultiHot:
         return scipy.sparse.csr_matrix((data, indices, indptr - indptr[0]), shape=(stop - start, self.num_words))
 
 
-
 # Reviews vectorized at a time: bounds the temporary (row, column) arrays whatever the corpus size.
 CHUNK_REVIEWS = 10000
 
