@@ -214,14 +214,16 @@ class SplitBuilder:
 PARALLEL_MIN_BYTES = 4 << 20
 
 
-def _read_split(path: Path, split: str) -> SplitBuilder:
-    """One split of the dataset, read and tokenized (provisional ids of its own vocabulary)."""
-    builder = SplitBuilder(split, text.Vocabulary())
+def _read_splits(path: Path, splits: tuple[str, ...]) -> dict[str, SplitBuilder]:
+    """The given splits, read in one pass and tokenized with one shared (provisional) vocabulary."""
+    vocabulary = text.Vocabulary()
+    builders = {split: SplitBuilder(split, vocabulary) for split in splits}
     for review_split, label, review_path, raw in iter_reviews(path):
-        if review_split == split:
-            builder.add(label, review_path, raw)
-    builder.flush()
-    return builder
+        if review_split in builders:
+            builders[review_split].add(label, review_path, raw)
+    for builder in builders.values():
+        builder.flush()
+    return builders
 
 
 def _read_split_main(argv: list[str]) -> int:
@@ -229,7 +231,7 @@ def _read_split_main(argv: list[str]) -> int:
     ``tokenize_aclimdb``. Writes the pickled (status, payload) to stdout for the parent."""
     split, path = argv[1], Path(argv[2])
     try:
-        builder = _read_split(path, split)
+        builder = _read_splits(path, (split,))[split]
         builder.check(path)
         result = ("ok", (builder, resources.peak_rss_mb()))
     except PipelineInputError as err:
@@ -268,12 +270,14 @@ def tokenize_aclimdb(path: Path) -> tuple[dict[str, TokenizedSplit], dict[str, i
             stdout=subprocess.PIPE, stderr=subprocess.PIPE,
         )
     try:
-        train = _read_split(path, "train")
-        train.check(path)
-        if child is None:
-            test = _read_split(path, "test")
-            test.check(path)
+        if child is None:  # one pass over the data for both splits
+            builders = _read_splits(path, SPLITS)
+            for builder in builders.values():
+                builder.check(path)
+            train, test = builders["train"], builders["test"]
         else:
+            train = _read_splits(path, ("train",))["train"]
+            train.check(path)
             output, errors = child.communicate()
             if child.returncode != 0:
                 raise RuntimeError(f"the test-split reader failed (exit code {child.returncode}): {errors.decode()[-2000:]}")
@@ -282,11 +286,11 @@ def tokenize_aclimdb(path: Path) -> tuple[dict[str, TokenizedSplit], dict[str, i
             if status == "error":
                 raise payload
             test, child_peak_mb = payload
+            _adopt(test, train.vocabulary)
     finally:
         if child is not None and child.poll() is None:
             child.kill()
             child.wait()
-    _adopt(test, train.vocabulary)
     rank_of_id, word_rank = train.vocabulary.ranks(train.ids())
     builders = {"train": train, "test": test}
     splits = {name: builder.tokenized(rank_of_id) for name, builder in builders.items()}
