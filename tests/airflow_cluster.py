@@ -18,8 +18,6 @@ from pathlib import Path
 import pytest
 import requests
 
-from conftest import PROJECT  # noqa: F401  (the environment conftest sets up)
-
 POSTGRES = ("127.0.0.1", 5432)
 REDIS = ("127.0.0.1", 6379)
 COMPONENTS = {
