@@ -4,7 +4,12 @@
 Classifies movie reviews as positive or negative with the book's densely connected network:
 multi-hot vectors of the top `num_words` words → Dense(16, relu) → Dense(16, relu) → Dense(1, sigmoid).
 
-`ingest` → `vectorize` → `train` → `evaluate` → `report`
+`ingest` → `vectorize` → `train` → `evaluate` → `gate` → `report`, `promote`
+
+The **gate** blesses the model when its test accuracy is at least `min_accuracy` and not more than
+`max_regression` below the current champion's; **promote** then makes it the champion
+(`$IMDB_ARTIFACT_ROOT/champion/`, the model `python -m imdb_pipeline.predict` scores with). A model
+that is not blessed leaves `promote` *skipped*, with the reason in its log and in the report.
 
 Each task runs one plain-Python stage of `imdb_pipeline` and passes **paths**, never arrays, to the
 next through XCom. Artifacts land in `$IMDB_ARTIFACT_ROOT/imdb_sentiment/<run id>/<stage>/`; the
@@ -21,6 +26,7 @@ from datetime import timedelta
 
 import pendulum
 from airflow.sdk import ExceptionRetryPolicy, Param, RetryAction, RetryRule, dag, task
+from airflow.sdk.exceptions import AirflowSkipException
 
 from imdb_pipeline.config import PARAM_SPECS
 
@@ -45,16 +51,22 @@ SCHEDULE = os.environ.get("IMDB_SCHEDULE", "@weekly")
 TRAINING_POOL = "imdb_training"
 
 
-def _run_stage(stage: str, *upstream: dict | None) -> dict[str, str]:
-    """Run ``stage`` for the current DAG run; upstream XCom may be None under `airflow tasks test`."""
+def _run_folder():
+    """(context, artifact folder) of the current DAG run."""
     from airflow.sdk import get_current_context
 
-    from imdb_pipeline import artifacts, pipeline
+    from imdb_pipeline import artifacts
 
     context = get_current_context()
-    dag_id = context["dag"].dag_id
-    run_path = artifacts.run_dir(dag_id, context["run_id"], context.get("logical_date"))
-    return pipeline.run_stage(stage, dict(context["params"]), run_path, upstream, dag_id=dag_id)
+    return context, artifacts.run_dir(context["dag"].dag_id, context["run_id"], context.get("logical_date"))
+
+
+def _run_stage(stage: str, *upstream: dict | None) -> dict[str, str]:
+    """Run ``stage`` for the current DAG run; upstream XCom may be None under `airflow tasks test`."""
+    from imdb_pipeline import pipeline
+
+    context, run_path = _run_folder()
+    return pipeline.run_stage(stage, dict(context["params"]), run_path, upstream, dag_id=context["dag"].dag_id)
 
 
 @dag(
@@ -97,16 +109,36 @@ def imdb_sentiment():
         """Test loss, accuracy, ROC AUC, confusion matrix and per-review predictions."""
         return _run_stage("evaluate", vectorized, trained)
 
+    @task(task_display_name="Gate (bless or not)")
+    def gate(evaluated: dict[str, str] | None) -> dict[str, str]:
+        """Blessed when test accuracy ≥ `min_accuracy` and ≥ the champion's − `max_regression`; `decision.json` says why."""
+        return _run_stage("gate", evaluated)
+
     @task(task_display_name="Write report")
-    def report(ingested: dict[str, str] | None, trained: dict[str, str] | None, evaluated: dict[str, str] | None) -> dict[str, str]:
-        """`metrics.json`, the book's loss/accuracy curves, confusion matrix, ROC and `report.html`."""
-        return _run_stage("report", ingested, trained, evaluated)
+    def report(
+        ingested: dict[str, str] | None, trained: dict[str, str] | None, evaluated: dict[str, str] | None, gated: dict[str, str] | None
+    ) -> dict[str, str]:
+        """`metrics.json`, the book's loss/accuracy curves, confusion matrix, ROC, the gate's decision and `report.html`."""
+        return _run_stage("report", ingested, trained, evaluated, gated)
+
+    @task(task_display_name="Promote to champion")
+    def promote(trained: dict[str, str] | None, evaluated: dict[str, str] | None, gated: dict[str, str] | None) -> dict[str, str]:
+        """Switch `champion/` to this model when the gate blessed it; *skipped* otherwise."""
+        from imdb_pipeline import artifacts, gate as model_gate
+
+        context, run_path = _run_folder()
+        blessed, reason = model_gate.is_blessed(gated or artifacts.read_stage(run_path, "gate", context["dag"].dag_id))
+        if not blessed:
+            raise AirflowSkipException(f"the champion stays: {reason}")
+        return _run_stage("promote", trained, evaluated, gated)
 
     ingested = ingest()
     vectorized = vectorize(ingested)
     trained = train(ingested, vectorized)
     evaluated = evaluate(vectorized, trained)
-    report(ingested, trained, evaluated)
+    gated = gate(evaluated)
+    report(ingested, trained, evaluated, gated)
+    promote(trained, evaluated, gated)
 
 
 imdb_sentiment()

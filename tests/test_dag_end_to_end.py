@@ -12,7 +12,7 @@ from conftest import PROJECT, TINY_PARAMS
 from imdb_pipeline import artifacts
 
 pytestmark = pytest.mark.slow
-STAGES = ["ingest", "vectorize", "train", "evaluate", "report"]
+STAGES = ["ingest", "vectorize", "train", "evaluate", "gate", "report"]
 
 
 @pytest.fixture(scope="module")
@@ -22,12 +22,22 @@ def dag():
     return DagBag(dag_folder=str(PROJECT / "dags" / "imdb_sentiment.py")).dags["imdb_sentiment"]
 
 
+def task_states(dag_run) -> dict[str, str]:
+    from airflow.models.taskinstance import TaskInstance
+    from airflow.utils.session import create_session
+
+    with create_session() as session:
+        rows = session.query(TaskInstance).filter_by(dag_id=dag_run.dag_id, run_id=dag_run.run_id).all()
+        return {ti.task_id: ti.state for ti in rows}
+
+
 def test_dag_run_succeeds_and_writes_every_artifact(dag, airflow_db, tiny_aclimdb_tarball, artifact_root):
-    conf = {**TINY_PARAMS, "data_path": str(tiny_aclimdb_tarball)}
+    conf = {**TINY_PARAMS, "data_path": str(tiny_aclimdb_tarball), "min_accuracy": 0.6}
     dag_run = dag.test(run_conf=conf, logical_date=pendulum.datetime(2026, 1, 5, tz="UTC"))
     assert dag_run.state == "success"
+    assert set(task_states(dag_run).values()) == {"success"}
     run_path = artifact_root / "imdb_sentiment" / dag_run.run_id
-    for stage in STAGES:
+    for stage in STAGES + ["promote"]:
         assert (run_path / stage / "manifest.json").is_file(), stage
     metrics = artifacts.read_json(run_path / "report" / "metrics.json")
     assert metrics["config"]["data_path"] == str(tiny_aclimdb_tarball)
@@ -40,10 +50,31 @@ def test_dag_run_succeeds_and_writes_every_artifact(dag, airflow_db, tiny_aclimd
     with create_session() as session:
         rows = session.scalars(XComModel.get_many(run_id=dag_run.run_id, key="return_value", dag_ids="imdb_sentiment")).all()
         values = {row.task_id: XComModel.deserialize_value(row) for row in rows}
-    assert set(values) == set(STAGES)
+    assert set(values) == set(STAGES) | {"promote"}
     assert set(values["evaluate"]) == {"evaluation", "predictions"}
     for outputs in values.values():
         assert all(isinstance(path, str) and path.startswith(str(run_path)) for path in outputs.values())
+
+
+def test_a_blessed_run_becomes_champion_and_a_bad_one_does_not(dag, airflow_db, tiny_aclimdb_tarball, artifact_root):
+    """The issue's scenario: run 1 is blessed and promoted; run 2 (learning_rate 10) is not, and its
+    promote task is skipped with the champion unchanged."""
+    from imdb_pipeline import champion
+
+    conf = {**TINY_PARAMS, "data_path": str(tiny_aclimdb_tarball), "min_accuracy": 0.6}
+    good = dag.test(run_conf=conf, logical_date=pendulum.datetime(2026, 1, 8, tz="UTC"))
+    assert good.state == "success" and task_states(good)["promote"] == "success"
+    first = champion.current()
+    assert first["run"] == good.run_id and first["previous"] is None
+    assert (champion.champion_dir() / "model.keras").is_file()
+
+    bad = dag.test(run_conf={**conf, "learning_rate": 10.0}, logical_date=pendulum.datetime(2026, 1, 9, tz="UTC"))
+    assert bad.state == "success"  # a model that is not blessed is an outcome, not a failure
+    assert task_states(bad)["promote"] == "skipped"
+    assert champion.current() == first
+    metrics = artifacts.read_json(artifact_root / "imdb_sentiment" / bad.run_id / "report" / "metrics.json")
+    assert metrics["gate"]["blessed"] is False
+    assert "not blessed" in metrics["gate"]["reason"] and first["version"] in metrics["gate"]["reason"]
 
 
 def test_bad_param_is_refused_before_any_task_runs(dag, airflow_db, artifact_root):

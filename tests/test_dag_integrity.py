@@ -11,7 +11,7 @@ import pytest
 from conftest import PROJECT
 from imdb_pipeline.config import PARAM_SPECS
 
-STAGES = ["ingest", "vectorize", "train", "evaluate", "report"]
+STAGES = ["ingest", "vectorize", "train", "evaluate", "gate", "report", "promote"]
 
 
 @pytest.fixture(scope="module")
@@ -37,7 +37,9 @@ def test_tasks_form_the_pipeline_chain(dag):
     assert dag.get_task("vectorize").upstream_task_ids == {"ingest"}
     assert dag.get_task("train").upstream_task_ids == {"ingest", "vectorize"}
     assert dag.get_task("evaluate").upstream_task_ids == {"vectorize", "train"}
-    assert dag.get_task("report").upstream_task_ids == {"ingest", "train", "evaluate"}
+    assert dag.get_task("gate").upstream_task_ids == {"evaluate"}
+    assert dag.get_task("report").upstream_task_ids == {"ingest", "train", "evaluate", "gate"}
+    assert dag.get_task("promote").upstream_task_ids == {"train", "evaluate", "gate"}
     assert [task.task_id for task in dag.topological_sort()][0] == "ingest"
 
 

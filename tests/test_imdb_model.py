@@ -92,3 +92,12 @@ def test_compiled_training_is_seeded_and_learns():
     assert first["loss"] == second["loss"] and first["val_accuracy"] == second["val_accuracy"]
     assert first["loss"][-1] < first["loss"][0] and first["val_accuracy"][-1] > 0.95
     assert len(first["seconds"]) == 5
+
+
+def test_dropout_follows_each_hidden_layer_and_adds_no_parameters():
+    spec = ModelSpec(num_words=100, hidden_layers=2, units=8, dropout=0.5)
+    model = build_model(spec, seed=1)
+    names = [layer.name for layer in model.layers[1:]]
+    assert names == ["hidden_1", "dropout_1", "hidden_2", "dropout_2", "positive_probability"]
+    assert model.count_params() == count_parameters(spec) == count_parameters(ModelSpec(num_words=100, hidden_layers=2, units=8))
+    assert "dropout" not in [layer.name for layer in build_model(ModelSpec(num_words=100), seed=1).layers[1:]]

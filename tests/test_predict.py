@@ -72,3 +72,28 @@ def test_features_of_raw_text_equal_ingest_then_vectorize(tiny_run):
     got = scorer.features(reviews)
     np.testing.assert_array_equal(got.indptr, expected.indptr)
     np.testing.assert_array_equal(got.indices, expected.indices)
+
+
+def test_a_bigram_model_scores_raw_text_with_its_feature_table(tiny_aclimdb_tarball, tmp_path, artifact_root):
+    from imdb_pipeline import ingest, text
+    from imdb_pipeline.pipeline import run_stage
+
+    from conftest import TINY_PARAMS
+
+    params = {**TINY_PARAMS, "data_path": str(tiny_aclimdb_tarball), "ngrams": 2, "num_words": 80, "dropout": 0.5}
+    ingested = run_stage("ingest", params, tmp_path)
+    vectorized = run_stage("vectorize", params, tmp_path, [ingested])
+    trained = run_stage("train", params, tmp_path, [ingested, vectorized])
+    assert {"model", "word_index", "features"} <= set(trained)
+
+    scorer = predict.Scorer(trained["model"], parallel=False)
+    reviews = ["A wonderful film<br />LOVED it", "awful plot, dull actor", ""]
+    tokens, offsets = text.encode_texts(reviews, scorer.word_rank)
+    table = vectorize.FeatureTable.load(trained["features"])
+    expected = vectorize.multi_hot(ingest.TokenizedSplit(tokens, offsets, np.zeros(3, np.uint8)), 80, table)
+    got = scorer.features(reviews)
+    np.testing.assert_array_equal(got.indices, expected.indices)
+    np.testing.assert_array_equal(got.indptr, expected.indptr)
+    assert (got.indices >= 3).sum() > 0
+    probabilities = scorer.probabilities(reviews)
+    np.testing.assert_allclose(probabilities, scorer.model.predict(got.matrix(), verbose=0).reshape(-1), atol=1e-6)

@@ -15,10 +15,19 @@ def test_metrics_json_has_the_interface_keys(tiny_run):
     metrics = artifacts.read_json(tiny_run["outputs"]["report"]["metrics"])
     for key in ("test_accuracy", "test_loss", "best_epoch", "final_epochs", "history", "config", "timings", "roc_auc"):
         assert key in metrics
-    assert set(metrics["timings"]) == {"ingest", "vectorize", "train", "evaluate", "report"}
+    assert set(metrics["timings"]) == {"ingest", "vectorize", "train", "evaluate", "gate", "report"}
     assert all(t["wall_seconds"] > 0 and t["peak_rss_mb"] > 10 for t in metrics["timings"].values())
     assert metrics["config"]["num_words"] == tiny_run["params"]["num_words"]
     assert len(metrics["history"]["validation_run"]["val_loss"]) == tiny_run["params"]["epochs"]
+    decision = artifacts.read_json(tiny_run["outputs"]["gate"]["decision"])
+    assert metrics["gate"]["blessed"] == decision["blessed"] and metrics["gate"]["reason"] == decision["reason"]
+
+
+def test_page_shows_the_gates_decision(tiny_run):
+    html = open(tiny_run["outputs"]["report"]["report"], encoding="utf-8").read()
+    decision = artifacts.read_json(tiny_run["outputs"]["gate"]["decision"])
+    assert ("Gate: blessed" if decision["blessed"] else "Gate: not blessed") in html
+    assert "min_accuracy" in html
 
 
 def test_figures_are_pngs_linked_from_the_page(tiny_run):
@@ -37,6 +46,7 @@ def test_page_escapes_review_text_and_parameters():
         "f1": 0.9, "best_epoch": 3, "final_epochs": 3, "parameters": 1, "total_wall_seconds": 1.0,
         "config": {"data_path": hostile, "hidden_layers": 2, "num_words": 10, "epochs": 3, "loss": "mse"},
         "timings": {}, "data": {"source": hostile},
+        "gate": {"blessed": False, "checks": [{"passed": False, "detail": hostile}]},
     }
     html = report.render_html({
         "metrics": metrics, "evaluation": {"test_reviews": 1, "threshold": 0.5},

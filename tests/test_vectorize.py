@@ -89,3 +89,55 @@ def test_multi_hot_in_chunks_equals_one_pass(monkeypatch):
     chunked = vectorize.multi_hot(split, num_words=40)
     np.testing.assert_array_equal(chunked.indptr, whole.indptr)
     np.testing.assert_array_equal(chunked.indices, whole.indices)
+
+
+def bigram_reference(sequences, num_words, id_bound):
+    """Uni+bigram features by hand: document frequency over the reviews, top num_words - 3."""
+    frequency = {}
+    for sequence in sequences:
+        words = [t for t in sequence if t >= text.INDEX_FROM]
+        keys = set(words) | {a * id_bound + b for a, b in zip(sequence, sequence[1:]) if a >= 3 and b >= 3}
+        for key in keys:
+            frequency[key] = frequency.get(key, 0) + 1
+    ranked = sorted(frequency, key=lambda key: (-frequency[key], key))[: num_words - text.INDEX_FROM]
+    return sorted(ranked)
+
+
+def test_bigram_features_are_the_most_frequent_words_and_pairs():
+    sequences = [[1, 3, 4, 5], [1, 3, 4], [1, 4, 3, 4], [1, 6, 7]]
+    table = vectorize.FeatureTable.fit(split_of(sequences, [1, 0, 1, 0]), num_words=7, id_bound=10)
+    assert table.keys.tolist() == bigram_reference(sequences, 7, 10)
+    assert 3 * 10 + 4 in table.keys  # "3 4" is in three reviews
+
+
+def test_bigram_rows_hold_start_known_words_oov_and_known_pairs():
+    sequences = [[1, 3, 4, 5], [1, 3, 4], [1, 4, 3, 4], [1, 6, 7]]
+    split = split_of(sequences, [1, 0, 1, 0])
+    table = vectorize.FeatureTable.fit(split, num_words=7, id_bound=10)
+    matrix = vectorize.multi_hot(split, 7, table).matrix().toarray()
+    column = {int(key): position + text.INDEX_FROM for position, key in enumerate(table.keys)}
+    for row, sequence in zip(matrix, sequences):
+        expected = {text.START}
+        expected |= {column.get(t, text.OOV) for t in sequence[1:]}
+        expected |= {column[a * 10 + b] for a, b in zip(sequence[1:], sequence[2:]) if a * 10 + b in column}
+        assert set(np.flatnonzero(row)) == expected, sequence
+
+
+def test_bigram_features_in_chunks_equal_one_pass(monkeypatch):
+    rng = np.random.default_rng(3)
+    sequences = [[1, *rng.integers(3, 40, rng.integers(1, 30))] for _ in range(60)]
+    split = split_of(sequences, [0, 1] * 30)
+    whole = vectorize.FeatureTable.fit(split, 50, 43)
+    monkeypatch.setattr(vectorize, "CHUNK_REVIEWS", 7)
+    chunked = vectorize.FeatureTable.fit(split, 50, 43)
+    np.testing.assert_array_equal(whole.keys, chunked.keys)
+    assert whole.keys.tolist() == bigram_reference(sequences, 50, 43)
+
+
+def test_bigram_stage_saves_its_feature_table(tiny_aclimdb_dir, tmp_path, artifact_root):
+    params = {"data_path": str(tiny_aclimdb_dir), "num_words": 60, "validation_size": 20, "ngrams": 2}
+    ingested = run_stage("ingest", params, tmp_path)
+    outputs = run_stage("vectorize", params, tmp_path, [ingested])
+    table = vectorize.FeatureTable.load(outputs["features"])
+    assert len(table.keys) == 60 - text.INDEX_FROM and (table.keys >= table.id_bound).any()
+    assert vectorize.load_multi_hot(outputs["train_multi_hot"]).num_words == 60

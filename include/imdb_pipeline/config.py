@@ -63,6 +63,22 @@ PARAM_SPECS: dict[str, dict[str, Any]] = {
         "title": "Units per hidden layer",
         "description": "The book: 16; try 32 or 64.",
     },
+    "ngrams": {
+        "default": 1,
+        "type": "integer",
+        "enum": [1, 2],
+        "title": "Word n-grams",
+        "description": "1: single words (the book). 2: words and word pairs (bigrams); the num_words "
+        "features are then the most frequent of both, by training-set document frequency.",
+    },
+    "dropout": {
+        "default": 0.0,
+        "type": "number",
+        "minimum": 0,
+        "exclusiveMaximum": 1,
+        "title": "Dropout rate",
+        "description": "Dropout after each hidden layer while training (0: none, the book; try 0.5).",
+    },
     "activation": {
         "default": "relu",
         "type": "string",
@@ -101,7 +117,27 @@ PARAM_SPECS: dict[str, dict[str, Any]] = {
         "description": "auto: the epoch with the lowest validation loss; or a number (the book: 4).",
     },
     "seed": {"default": 1, "type": "integer", "minimum": 0, "maximum": 2**31 - 1, "title": "Random seed"},
+    "min_accuracy": {
+        "default": 0.85,
+        "type": "number",
+        "minimum": 0,
+        "maximum": 1,
+        "title": "Gate: minimum test accuracy",
+        "description": "The model is blessed (may become the champion) only at this test accuracy or above.",
+    },
+    "max_regression": {
+        "default": 0.01,
+        "type": "number",
+        "minimum": 0,
+        "maximum": 1,
+        "title": "Gate: largest drop from the champion",
+        "description": "Not blessed when its test accuracy is more than this below the current champion's "
+        "(0.01 = one percentage point; no check while there is no champion).",
+    },
 }
+
+# Parameters of the gate only: a sweep has no gate, so its DAG does not offer them.
+GATE_PARAMS = ("min_accuracy", "max_regression")
 
 _DATA_SUFFIXES = (".tar.gz", ".tgz", ".tar")
 # A worker-wide default for data_path: where a deployment keeps its local copy of the data.
@@ -136,6 +172,8 @@ class PipelineConfig:
     num_words: int = PARAM_SPECS["num_words"]["default"]
     hidden_layers: int = PARAM_SPECS["hidden_layers"]["default"]
     units: int = PARAM_SPECS["units"]["default"]
+    ngrams: int = PARAM_SPECS["ngrams"]["default"]
+    dropout: float = PARAM_SPECS["dropout"]["default"]
     activation: str = PARAM_SPECS["activation"]["default"]
     loss: str = PARAM_SPECS["loss"]["default"]
     optimizer: str = PARAM_SPECS["optimizer"]["default"]
@@ -145,6 +183,8 @@ class PipelineConfig:
     epochs: int = PARAM_SPECS["epochs"]["default"]
     final_epochs: str = PARAM_SPECS["final_epochs"]["default"]
     seed: int = PARAM_SPECS["seed"]["default"]
+    min_accuracy: float = PARAM_SPECS["min_accuracy"]["default"]
+    max_regression: float = PARAM_SPECS["max_regression"]["default"]
 
     def __post_init__(self) -> None:
         validate_params(dataclasses.asdict(self))
@@ -210,4 +250,6 @@ def _describe(schema: dict[str, Any]) -> str:
         bounds.append(f"> {schema['exclusiveMinimum']}")
     if "maximum" in schema:
         bounds.append(f"<= {schema['maximum']}")
+    if "exclusiveMaximum" in schema:
+        bounds.append(f"< {schema['exclusiveMaximum']}")
     return f"{kind} {' and '.join(bounds)}".strip()

@@ -28,9 +28,13 @@ UPSTREAM: dict[str, tuple[str, ...]] = {
     "vectorize": ("ingest",),
     "train": ("ingest", "vectorize"),
     "evaluate": ("vectorize", "train"),
-    "report": ("ingest", "train", "evaluate"),
+    "gate": ("evaluate",),
+    "report": ("ingest", "train", "evaluate", "gate"),
+    "promote": ("train", "evaluate", "gate"),
 }
 STAGES = tuple(UPSTREAM)
+# Stages whose function lives in a module of another name.
+STAGE_MODULES = {"promote": "champion"}
 
 
 def stage_function(stage: str) -> Callable[..., dict[str, str]]:
@@ -39,7 +43,7 @@ def stage_function(stage: str) -> Callable[..., dict[str, str]]:
 
     if stage not in UPSTREAM:
         raise ValueError(f"unknown stage {stage!r}; stages are {', '.join(STAGES)}")
-    return getattr(importlib.import_module(f"imdb_pipeline.{stage}"), stage)
+    return getattr(importlib.import_module(f"imdb_pipeline.{STAGE_MODULES.get(stage, stage)}"), stage)
 
 
 def gather_inputs(
@@ -82,9 +86,17 @@ def run_stage(
 
 
 def run_pipeline(params: Mapping[str, Any] | None, run_path: Path) -> dict[str, dict[str, str]]:
-    """All stages in order, without Airflow (tests, benchmarks, debugging)."""
+    """All stages in order, without Airflow (tests, benchmarks, debugging); ``promote`` only when
+    the gate blessed the model."""
+    from imdb_pipeline import gate
+
     results: dict[str, dict[str, str]] = {}
     for stage in STAGES:
+        if stage == "promote":
+            blessed, reason = gate.is_blessed(results["gate"])
+            if not blessed:
+                log.info("promote skipped: %s", reason)
+                continue
         results[stage] = run_stage(stage, params, run_path, [results[name] for name in UPSTREAM[stage]])
     return results
 

@@ -1,6 +1,6 @@
 """Score raw review text with a trained model: one review per input line, one JSON line out each.
 
-    python -m imdb_pipeline.predict --model RUN/train/model.keras --input reviews.txt
+    python -m imdb_pipeline.predict --input reviews.txt          # the champion model
     echo "A wonderful, moving film." | python -m imdb_pipeline.predict --model RUN/train/model.keras
 
 The text is tokenized exactly as in training, with the ``word_index.json`` saved beside the model.
@@ -40,17 +40,51 @@ def multi_hot_of_texts(reviews: list[str], column_of_word: dict[bytes, int], num
     return vectorize.multi_hot_from_pairs(rows, columns, np.zeros(len(docs), dtype=np.uint8), num_words)
 
 
-# The second process's copy of the word -> column table (set once by the pool's initializer).
-_WORKER_COLUMNS: dict[bytes, int] = {}
+class Featurizer:
+    """Review texts -> the model's multi-hot rows: word columns looked up directly, or, for a
+    bigram model (``features.npz`` beside it), tokens encoded then mapped by its ``FeatureTable``."""
+
+    def __init__(self, word_rank: dict[bytes, int], num_words: int, features: vectorize.FeatureTable | None = None):
+        self.num_words = num_words
+        self.features = features
+        self.word_rank = word_rank if features is not None else {}
+        # word -> its multi-hot column (ranks past num_words share OOV): one lookup per word.
+        self.column_of_word = {} if features is not None else {
+            word: (rank + text.INDEX_FROM if rank + text.INDEX_FROM < num_words else text.OOV)
+            for word, rank in word_rank.items()
+        }
+
+    def __call__(self, reviews: list[str]) -> vectorize.MultiHot:
+        if self.features is None:
+            return multi_hot_of_texts(reviews, self.column_of_word, self.num_words)
+        tokens, offsets = text.encode_texts(reviews, self.word_rank)
+        split = vectorize.ingest.TokenizedSplit(tokens, offsets, np.zeros(len(reviews), dtype=np.uint8))
+        return vectorize.multi_hot(split, self.num_words, self.features)
 
 
-def _init_worker(column_of_word: dict[bytes, int]) -> None:
-    _WORKER_COLUMNS.update(column_of_word)
+# The second process's featurizer (set once by the pool's initializer).
+_WORKER: dict[str, Featurizer] = {}
 
 
-def _worker_multi_hot(reviews: list[str], num_words: int) -> tuple[np.ndarray, np.ndarray]:
-    rows = multi_hot_of_texts(reviews, _WORKER_COLUMNS, num_words)
+def _init_worker(featurizer: Featurizer) -> None:
+    _WORKER["featurizer"] = featurizer
+
+
+def _worker_multi_hot(reviews: list[str]) -> tuple[np.ndarray, np.ndarray]:
+    rows = _WORKER["featurizer"](reviews)
     return rows.indices, rows.indptr
+
+
+def champion_model() -> Path:
+    """The champion's model (``<artifact root>/champion/model.keras``), the default for scoring."""
+    from imdb_pipeline import champion
+
+    if champion.current() is None:
+        raise PipelineInputError(
+            f"there is no champion model yet ({champion.champion_dir()}): run the imdb_sentiment DAG until "
+            "a model is blessed, or give --model."
+        )
+    return champion.champion_dir().resolve() / "model.keras"  # resolved: a promotion meanwhile changes nothing
 
 
 class Scorer:
@@ -78,17 +112,15 @@ class Scorer:
         except Exception as err:  # Keras raises several types for a file that is not a model
             raise PipelineInputError(f"{model_path} could not be loaded as a Keras model ({err}).") from None
         self.num_words = int(self.model.input_shape[-1])
+        features_path = model_path.with_name("features.npz")
+        features = vectorize.FeatureTable.load(features_path) if features_path.is_file() else None
         self.word_rank = text.rank_from_word_index(artifacts.read_json(word_index_path))
-        # word -> its multi-hot column (ranks past num_words share OOV): one lookup per word.
-        self.column_of_word = {
-            word: (rank + text.INDEX_FROM if rank + text.INDEX_FROM < self.num_words else text.OOV)
-            for word, rank in self.word_rank.items()
-        }
+        self.featurize = Featurizer(self.word_rank, self.num_words, features)
         self._pool = None
         if parallel and (os.cpu_count() or 1) > 1:
             context = multiprocessing.get_context("spawn")
-            self._pool = ProcessPoolExecutor(1, mp_context=context, initializer=_init_worker, initargs=(self.column_of_word,))
-            self._pool.submit(_worker_multi_hot, [], self.num_words).result()  # started and ready
+            self._pool = ProcessPoolExecutor(1, mp_context=context, initializer=_init_worker, initargs=(self.featurize,))
+            self._pool.submit(_worker_multi_hot, []).result()  # started and ready
 
     def close(self) -> None:
         if self._pool is not None:
@@ -103,10 +135,10 @@ class Scorer:
 
     def features(self, reviews: list[str]) -> vectorize.MultiHot:
         if self._pool is None or len(reviews) < self.PARALLEL_MIN_REVIEWS:
-            return multi_hot_of_texts(reviews, self.column_of_word, self.num_words)
+            return self.featurize(reviews)
         half = len(reviews) // 2
-        second = self._pool.submit(_worker_multi_hot, reviews[half:], self.num_words)
-        first = multi_hot_of_texts(reviews[:half], self.column_of_word, self.num_words)
+        second = self._pool.submit(_worker_multi_hot, reviews[half:])
+        first = self.featurize(reviews[:half])
         indices, indptr = second.result()
         return vectorize.MultiHot(
             np.concatenate([first.indices, indices]),
@@ -140,12 +172,17 @@ def score_lines(scorer: Scorer, lines: Iterable[str], out: TextIO) -> int:
 
 def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-    parser.add_argument("--model", type=Path, required=True, help="a model.keras written by the train stage")
+    parser.add_argument(
+        "--model", type=Path, help="a model.keras written by the train stage (default: the champion's, "
+        "<artifact root>/champion/model.keras)"
+    )
     parser.add_argument("--input", type=Path, help="a text file, one review per line (default: stdin)")
     parser.add_argument("--word-index", type=Path, help="default: word_index.json beside the model")
     args = parser.parse_args(argv)
     os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "2")
     try:
+        if args.model is None:
+            args.model = champion_model()
         if args.input is not None and not args.input.is_file():
             raise PipelineInputError(f"input {args.input} does not exist: give a text file with one review per line.")
         with Scorer(args.model, args.word_index) as scorer, (

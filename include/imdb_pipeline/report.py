@@ -1,7 +1,7 @@
 """Report: what a person wants to see after a run.
 
-``metrics.json`` (test metrics, the chosen epochs, both training histories, the config, per-stage
-wall time and peak memory), the book's two figures (training/validation loss and accuracy), a
+``metrics.json`` (test metrics, the chosen epochs, both training histories, the gate's decision,
+the config, per-stage wall time and peak memory), the book's two figures (training/validation loss and accuracy), a
 confusion matrix and ROC curve, and ``report.html`` tying them together with example reviews.
 All text in the page goes through Jinja2's autoescaping: reviews contain markup.
 """
@@ -19,7 +19,7 @@ from imdb_pipeline.config import PipelineConfig
 
 log = logging.getLogger(__name__)
 
-STAGES = ("ingest", "vectorize", "train", "evaluate", "report")
+STAGES = ("ingest", "vectorize", "train", "evaluate", "gate", "report")
 EXAMPLE_WORDS = 90
 
 
@@ -117,6 +117,7 @@ def render_html(context: dict) -> str:
 def report(inputs: dict[str, str], config: PipelineConfig, out: artifacts.StageOutput) -> dict[str, str]:
     history = artifacts.read_json(inputs["history"])
     evaluation = artifacts.read_json(inputs["evaluation"])
+    decision = artifacts.read_json(inputs["decision"])
     predictions = artifacts.load_arrays(inputs["predictions"])
     labels, probabilities = predictions["labels"], predictions["probabilities"]
     run_path = out.dir.parent
@@ -156,6 +157,8 @@ def report(inputs: dict[str, str], config: PipelineConfig, out: artifacts.StageO
         "parameters": history["parameters"],
         "seconds_per_epoch": history["seconds_per_epoch"],
         "history": {"validation_run": history["validation_history"], "final_fit": history["final_history"]},
+        # The gate's verdict: blessed (the promote task makes it the champion) or not, and why.
+        "gate": {key: decision[key] for key in ("blessed", "reason", "checks", "min_accuracy", "max_regression", "champion")},
         "config": config.to_dict(),
         "data": artifacts.read_manifest(run_path / "ingest").get("summary", {}),
         "timings": timings,

@@ -98,6 +98,8 @@ def train(inputs: dict[str, str], config: PipelineConfig, out: artifacts.StageOu
     model.save(out.path("model", "model.keras"))
     # The model's vocabulary travels with it: predict needs nothing else.
     shutil.copyfile(inputs["word_index"], out.path("word_index", "word_index.json"))
+    if "features" in inputs:  # a bigram model's columns
+        shutil.copyfile(inputs["features"], out.path("features", "features.npz"))
     artifacts.write_json(
         out.path("history", "history.json"),
         {

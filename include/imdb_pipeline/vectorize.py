@@ -5,6 +5,10 @@ in which 99 % of the entries are 0. Here a split is a CSR matrix of its 1s: the 
 (uint16 when ``num_words`` fits) and row pointers, about 7 MB per split. The training rows are
 shuffled with the seed, and the first ``validation_size`` of them are the validation set, as
 the book's ``x_val = x_train[:10000]``.
+
+With ``ngrams=2`` the columns are the ``num_words`` most frequent unigrams *and bigrams* (pairs of
+adjacent words), by training-set document frequency: a ``FeatureTable`` saved as ``features.npz``
+maps them to columns, and travels with the model so ``predict`` builds the same rows.
 """
 
 from __future__ import annotations
@@ -47,16 +51,89 @@ class MultiHot:
 CHUNK_REVIEWS = 10000
 
 
-def multi_hot(split: ingest.TokenizedSplit, num_words: int) -> MultiHot:
-    """Unique token ids per review, ids >= num_words folded into OOV (2), as CSR."""
-    parts = []
+def _chunks(split: ingest.TokenizedSplit):
+    """(tokens, row of each token, labels) of CHUNK_REVIEWS reviews at a time."""
     for start in range(0, len(split), CHUNK_REVIEWS):
         stop = min(start + CHUNK_REVIEWS, len(split))
         offsets = split.offsets[start : stop + 1]
-        tokens = split.tokens[offsets[0] : offsets[-1]]
         rows = np.repeat(np.arange(stop - start, dtype=np.int64), np.diff(offsets))
-        columns = np.where(tokens < num_words, tokens, text.OOV)
-        parts.append(multi_hot_from_pairs(rows, columns, split.labels[start:stop], num_words))
+        yield split.tokens[offsets[0] : offsets[-1]], rows, split.labels[start:stop]
+
+
+def bigram_keys(tokens: np.ndarray, rows: np.ndarray, id_bound: int) -> tuple[np.ndarray, np.ndarray]:
+    """(key, row) of each pair of adjacent words in the same review; key = first * id_bound + second.
+
+    Words have ids >= INDEX_FROM, so a bigram key (>= INDEX_FROM * id_bound) never equals a word id:
+    words and bigrams share one key space. START (which begins every review) ends no pair.
+    """
+    first, second = tokens[:-1].astype(np.int64), tokens[1:].astype(np.int64)
+    pair = (first >= text.INDEX_FROM) & (second >= text.INDEX_FROM)
+    return first[pair] * id_bound + second[pair], rows[:-1][pair]
+
+
+@dataclasses.dataclass
+class FeatureTable:
+    """Which word or bigram each column holds (``ngrams=2``); ``keys`` sorted, column = 3 + position.
+
+    Column 1 is START (every review), 2 OOV (a word that is not a feature), as in the book's encoding.
+    """
+
+    keys: np.ndarray  # int64, sorted: word ids and bigram keys
+    id_bound: int  # word ids are < id_bound
+    num_words: int
+
+    @classmethod
+    def fit(cls, split: ingest.TokenizedSplit, num_words: int, id_bound: int) -> FeatureTable:
+        """The num_words - 3 words and bigrams found in the most training reviews (ties: words
+        first, then lower keys: more frequent words)."""
+        keys, counts = [], []
+        for tokens, rows, _ in _chunks(split):
+            words = tokens >= text.INDEX_FROM
+            pairs, pair_rows = bigram_keys(tokens, rows, id_bound)
+            row_keys = np.concatenate([rows[words], pair_rows]) * (id_bound * id_bound) + np.concatenate(
+                [tokens[words].astype(np.int64), pairs]
+            )
+            chunk_keys, chunk_counts = np.unique(sorted_unique(row_keys) % (id_bound * id_bound), return_counts=True)
+            keys.append(chunk_keys)
+            counts.append(chunk_counts)
+        keys, inverse = np.unique(np.concatenate(keys), return_inverse=True)
+        frequency = np.bincount(inverse, weights=np.concatenate(counts)).astype(np.int64)
+        top = np.lexsort((keys, -frequency))[: max(num_words - text.INDEX_FROM, 0)]
+        return cls(np.sort(keys[top]), id_bound, num_words)
+
+    def pairs(self, tokens: np.ndarray, rows: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+        """(row, column) of every token and bigram that is a feature; other words count as OOV."""
+        pairs, pair_rows = bigram_keys(tokens, rows, self.id_bound)
+        word_columns = self._columns(tokens.astype(np.int64))
+        word_columns = np.where(tokens < text.INDEX_FROM, tokens, np.where(word_columns < 0, text.OOV, word_columns))
+        pair_columns = self._columns(pairs)
+        known = pair_columns >= 0
+        return np.concatenate([rows, pair_rows[known]]), np.concatenate([word_columns, pair_columns[known]])
+
+    def _columns(self, keys: np.ndarray) -> np.ndarray:
+        position = np.searchsorted(self.keys, keys).clip(max=max(len(self.keys) - 1, 0))
+        found = self.keys[position] == keys if len(self.keys) else np.zeros(len(keys), bool)
+        return np.where(found, position + text.INDEX_FROM, -1)
+
+    def save(self, path) -> None:
+        artifacts.save_arrays(path, keys=self.keys, id_bound=np.int64(self.id_bound), num_words=np.int64(self.num_words))
+
+    @classmethod
+    def load(cls, path) -> FeatureTable:
+        arrays = artifacts.load_arrays(path)
+        return cls(arrays["keys"], int(arrays["id_bound"]), int(arrays["num_words"]))
+
+
+def multi_hot(split: ingest.TokenizedSplit, num_words: int, features: FeatureTable | None = None) -> MultiHot:
+    """Unique features per review as CSR: token ids, ids >= num_words folded into OOV (2); or,
+    given a ``FeatureTable``, its words and bigrams."""
+    parts = []
+    for tokens, rows, labels in _chunks(split):
+        if features is None:
+            columns = np.where(tokens < num_words, tokens, text.OOV)
+        else:
+            rows, columns = features.pairs(tokens, rows)
+        parts.append(multi_hot_from_pairs(rows, columns, labels, num_words))
     if len(parts) == 1:
         return parts[0]
     pointers = [parts[0].indptr] + [part.indptr[1:] for part in parts[1:]]
@@ -118,7 +195,7 @@ def check_sizes(config: PipelineConfig, train_reviews: int, vocabulary: int) -> 
             f"{train_reviews}. Use a validation_size below {train_reviews} (the book: 10000 of 25000)."
         )
     largest = vocabulary + text.INDEX_FROM + 1
-    if config.num_words > largest:
+    if config.ngrams == 1 and config.num_words > largest:  # bigrams give many more features than words
         raise PipelineInputError(
             f"num_words={config.num_words} is larger than the vocabulary ({vocabulary} training words + "
             f"{text.INDEX_FROM + 1} reserved ids = {largest}): use num_words <= {largest}."
@@ -126,12 +203,19 @@ def check_sizes(config: PipelineConfig, train_reviews: int, vocabulary: int) -> 
 
 
 def vectorize(inputs: dict[str, str], config: PipelineConfig, out: artifacts.StageOutput) -> dict[str, str]:
-    """Write ``train.npz`` (shuffled; validation first) and ``test.npz`` as sparse multi-hot."""
+    """Write ``train.npz`` (shuffled; validation first) and ``test.npz`` as sparse multi-hot, and
+    ``features.npz`` (the bigram table) when ``ngrams=2``."""
     train = ingest.load_split(inputs["train_tokens"])
     vocabulary = len(artifacts.read_json(inputs["word_index"]))
     check_sizes(config, len(train), vocabulary)
+    features = None
+    if config.ngrams == 2:
+        features = FeatureTable.fit(train, config.num_words, id_bound=vocabulary + text.INDEX_FROM + 1)
+        features.save(out.path("features", "features.npz"))
+        log.info("features: %d words and %d bigrams", int((features.keys < features.id_bound).sum()),
+                 int((features.keys >= features.id_bound).sum()))
     for name, split in (("train", shuffled(train, config.seed)), ("test", ingest.load_split(inputs["test_tokens"]))):
-        matrix = multi_hot(split, config.num_words)
+        matrix = multi_hot(split, config.num_words, features)
         save_multi_hot(out.path(f"{name}_multi_hot", f"{name}.npz"), matrix)
         log.info(
             "%s: %d x %d multi-hot, %d ones (%.1f per review, %.2f MB on disk)",
@@ -142,5 +226,5 @@ def vectorize(inputs: dict[str, str], config: PipelineConfig, out: artifacts.Sta
             len(matrix.indices) / max(len(matrix), 1),
             (matrix.indices.nbytes + matrix.indptr.nbytes) / 1e6,
         )
-    out.extra["summary"] = {"validation_size": config.validation_size, "num_words": config.num_words}
+    out.extra["summary"] = {"validation_size": config.validation_size, "num_words": config.num_words, "ngrams": config.ngrams}
     return out.final_paths()

@@ -1,6 +1,6 @@
 """The book's densely connected classifier (DLwP 3.4), configurable for its further experiments.
 
-Dense(units, activation) x hidden_layers -> Dense(1, sigmoid), compiled with the given optimizer,
+Dense(units, activation) [-> Dropout] x hidden_layers -> Dense(1, sigmoid), compiled with the given optimizer,
 learning rate and loss and an accuracy metric. The input is a *sparse* multi-hot vector: the
 first layer multiplies a sparse batch (about 130 non-zeros of 10,000 per review) instead of a
 dense float matrix, which is what keeps memory small and epochs fast.
@@ -28,6 +28,7 @@ class ModelSpec:
     loss: str = "binary_crossentropy"
     optimizer: str = "rmsprop"
     learning_rate: float = 0.001
+    dropout: float = 0.0  # after each hidden layer, training only (0: the book's model)
 
     @classmethod
     def from_mapping(cls, values: dict[str, Any]) -> ModelSpec:
@@ -60,6 +61,8 @@ def build_model(spec: ModelSpec, seed: int | None = None):
     for layer in range(1, spec.hidden_layers + 1):
         dense = SparseDense if layer == 1 else keras.layers.Dense
         x = dense(spec.units, activation=spec.activation, name=f"hidden_{layer}")(x)
+        if spec.dropout:
+            x = keras.layers.Dropout(spec.dropout, seed=None if seed is None else seed + layer, name=f"dropout_{layer}")(x)
     output_layer = SparseDense if spec.hidden_layers == 0 else keras.layers.Dense
     outputs = output_layer(1, activation=OUTPUT_ACTIVATION, name="positive_probability")(x)
     model = keras.Model(inputs, outputs, name="imdb_dense_classifier")

@@ -1,0 +1,73 @@
+"""Gate: is the new model good enough to replace the champion? (TFX's "blessing".)
+
+Blessed when its test accuracy is at least ``min_accuracy`` and, when there is a champion, not more
+than ``max_regression`` below the champion's. The decision and its reasons go to
+``gate/decision.json``; the report shows them and the ``promote`` task acts on them (skipped when
+the model is not blessed).
+"""
+
+from __future__ import annotations
+
+import logging
+from typing import Any
+
+from imdb_pipeline import artifacts, champion
+from imdb_pipeline.config import PipelineConfig
+
+log = logging.getLogger(__name__)
+
+# Accuracies are ratios of counts: a bound met up to rounding is met.
+TOLERANCE = 1e-9
+
+
+def judge(evaluation: dict[str, Any], current: dict[str, Any] | None, config: PipelineConfig) -> dict[str, Any]:
+    """The gate's decision for a model with this ``evaluation`` against the ``current`` champion."""
+    accuracy = float(evaluation["test_accuracy"])
+    checks = [{
+        "check": "min_accuracy",
+        "passed": accuracy + TOLERANCE >= config.min_accuracy,
+        "detail": f"test accuracy {accuracy:.4f} {'>=' if accuracy + TOLERANCE >= config.min_accuracy else '<'} "
+        f"min_accuracy {config.min_accuracy:.4f}",
+    }]
+    if current is None:
+        checks.append({"check": "max_regression", "passed": True, "skipped": True, "detail": "no champion yet"})
+    else:
+        floor = float(current["test_accuracy"]) - config.max_regression
+        passed = accuracy + TOLERANCE >= floor
+        checks.append({
+            "check": "max_regression",
+            "passed": passed,
+            "detail": f"test accuracy {accuracy:.4f} {'is within' if passed else 'is more than'} max_regression "
+            f"{config.max_regression:.4f} of the champion's {float(current['test_accuracy']):.4f} "
+            f"({current['version']})",
+        })
+    blessed = all(check["passed"] for check in checks)
+    return {
+        "blessed": blessed,
+        "reason": ("blessed: " if blessed else "not blessed: ")
+        + "; ".join(check["detail"] for check in checks if blessed or not check["passed"]),
+        "checks": checks,
+        "min_accuracy": config.min_accuracy,
+        "max_regression": config.max_regression,
+        "test_accuracy": accuracy,
+        "champion": None if current is None else {
+            key: current.get(key) for key in ("version", "dag_id", "run", "test_accuracy", "promoted_at")
+        },
+    }
+
+
+def gate(inputs: dict[str, str], config: PipelineConfig, out: artifacts.StageOutput) -> dict[str, str]:
+    """Write ``decision.json``: blessed or not, and why."""
+    run_path = out.dir.parent
+    decision = judge(artifacts.read_json(inputs["evaluation"]), champion.current(), config)
+    decision["candidate"] = {"dag_id": run_path.parent.name, "run": run_path.name, "run_dir": str(run_path)}
+    log.info("gate: %s", decision["reason"])
+    artifacts.write_json(out.path("decision", "decision.json"), decision)
+    return out.final_paths()
+
+
+def is_blessed(outputs: dict[str, str]) -> tuple[bool, str]:
+    """(blessed, reason) from the gate's outputs (checksums verified)."""
+    artifacts.verify_outputs(outputs)
+    decision = artifacts.read_json(outputs["decision"])
+    return bool(decision["blessed"]), decision["reason"]
