@@ -9,7 +9,7 @@ import sys
 import pytest
 
 from conftest import PROJECT
-from imdb_pipeline.config import PARAM_SPECS
+from imdb_pipeline.config import PARAM_SPECS, SWEEP_PARAM_SPECS
 
 STAGES = ["ingest", "vectorize", "train", "evaluate", "gate", "report", "promote"]
 
@@ -26,9 +26,26 @@ def dag(dag_bag):
     return dag_bag.dags["imdb_sentiment"]
 
 
+@pytest.fixture(scope="module", params=["imdb_sentiment", "imdb_experiments"])
+def any_dag(dag_bag, request):
+    return dag_bag.dags[request.param]
+
+
 def test_no_import_errors(dag_bag):
     assert dag_bag.import_errors == {}
-    assert "imdb_sentiment" in dag_bag.dag_ids
+    assert {"imdb_sentiment", "imdb_experiments"} <= set(dag_bag.dag_ids)
+
+
+def test_sweep_maps_one_capped_training_per_trial(dag_bag):
+    sweep = dag_bag.dags["imdb_experiments"]
+    assert sweep.task_ids == ["plan", "ingest", "vectorize", "train", "evaluate_winner", "report"]
+    train = sweep.get_task("train")
+    assert train.is_mapped
+    assert train.pool == "imdb_training" and train.max_active_tis_per_dagrun == 1
+    assert train.upstream_task_ids == {"plan", "ingest", "vectorize"}
+    assert sweep.get_task("ingest").upstream_task_ids == {"plan"}  # a bad grid fails before any work
+    assert set(sweep.params) == set(SWEEP_PARAM_SPECS)
+    assert type(sweep.timetable).__name__ == "NullTimetable"  # manual runs only
 
 
 def test_tasks_form_the_pipeline_chain(dag):
@@ -66,8 +83,8 @@ def test_bad_trigger_conf_is_refused_by_param_validation(dag, conf):
         serialized.params.deep_merge(conf).validate()
 
 
-def test_every_task_retries_but_not_on_bad_input(dag):
-    for task in dag.tasks:
+def test_every_task_retries_but_not_on_bad_input(any_dag):
+    for task in any_dag.tasks:
         assert task.retries >= 1, task.task_id
         assert task.retry_exponential_backoff > 0
         rule = task.retry_policy.rules[0]
@@ -75,17 +92,18 @@ def test_every_task_retries_but_not_on_bad_input(dag):
         assert rule.action.value == "fail"
 
 
-def test_dag_is_documented_and_scheduled_sensibly(dag):
-    assert dag.doc_md and "ingest" in dag.doc_md
-    assert all(task.doc_md for task in dag.tasks)
-    assert dag.catchup is False and dag.max_active_runs == 1
-    assert dag.tags
+def test_dag_is_documented_and_scheduled_sensibly(any_dag):
+    assert any_dag.doc_md and "ingest" in any_dag.doc_md
+    assert all(task.doc_md for task in any_dag.tasks)
+    assert any_dag.catchup is False and any_dag.max_active_runs == 1
+    assert any_dag.tags
 
 
-def test_parsing_the_dag_file_does_not_import_tensorflow_and_is_fast():
+@pytest.mark.parametrize("dag_file", ["imdb_sentiment.py", "imdb_experiments.py"])
+def test_parsing_the_dag_file_does_not_import_tensorflow_and_is_fast(dag_file):
     code = (
         "import time, runpy, sys; import airflow.sdk; start = time.perf_counter();"
-        f"runpy.run_path({str(PROJECT / 'dags' / 'imdb_sentiment.py')!r});"
+        f"runpy.run_path({str(PROJECT / 'dags' / dag_file)!r});"
         "elapsed = time.perf_counter() - start;"
         "assert 'tensorflow' not in sys.modules and 'keras' not in sys.modules, 'TF imported at parse time';"
         "print(elapsed)"

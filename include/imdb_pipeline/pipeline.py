@@ -47,19 +47,41 @@ def stage_function(stage: str) -> Callable[..., dict[str, str]]:
 
 
 def gather_inputs(
-    stage: str, run_path: Path, upstream_outputs: Sequence[Mapping[str, str] | None] = (), dag_id: str = DAG_ID
+    stage: str,
+    run_path: Path,
+    upstream_outputs: Sequence[Mapping[str, str] | None] = (),
+    dag_id: str = DAG_ID,
+    folders: Mapping[str, str] | None = None,
 ) -> dict[str, str]:
-    """The upstream outputs a stage reads, checksums verified; the run folder fills in absent XCom."""
+    """The upstream outputs a stage reads, checksums verified; the run folder fills in absent XCom
+    (``folders`` names an upstream stage's folder when it is not the stage's name)."""
     given = list(upstream_outputs) + [None] * (len(UPSTREAM[stage]) - len(upstream_outputs))
     inputs: dict[str, str] = {}
     for upstream, outputs in zip(UPSTREAM[stage], given):
         if outputs:
             artifacts.verify_outputs(outputs)
         else:
-            log.info("no XCom from %s: reading its outputs from %s", upstream, run_path / upstream)
-            outputs = artifacts.read_stage(run_path, upstream, dag_id)
+            folder = (folders or {}).get(upstream, upstream)
+            log.info("no XCom from %s: reading its outputs from %s", upstream, run_path / folder)
+            outputs = artifacts.read_stage(run_path, folder, dag_id)
         inputs.update(outputs)
     return inputs
+
+
+def run_in_folder(
+    function: Callable[..., dict[str, str]], config: PipelineConfig, run_path: Path, folder: str, inputs: Mapping[str, str]
+) -> dict[str, str]:
+    """Run a stage function into ``<run_path>/<folder>``: atomically, metered, its config recorded."""
+    try:
+        with StageMeter() as meter, artifacts.stage_writer(run_path, folder) as out:
+            out.meter = meter
+            out.extra["config"] = config.to_dict()
+            outputs = function(dict(inputs), config, out)
+    finally:
+        release_free_memory()
+    snapshot = meter.snapshot()
+    log.info("%s finished in %.1f s, peak RSS %.0f MB", folder, snapshot["wall_seconds"], snapshot["peak_rss_mb"])
+    return outputs
 
 
 def run_stage(
@@ -68,21 +90,14 @@ def run_stage(
     run_path: Path,
     upstream_outputs: Sequence[Mapping[str, str] | None] = (),
     dag_id: str = DAG_ID,
+    folder: str | None = None,
+    upstream_folders: Mapping[str, str] | None = None,
 ) -> dict[str, str]:
-    """Run one stage into ``<run_path>/<stage>``; returns its outputs (name -> absolute path)."""
+    """Run one stage into ``<run_path>/<folder or stage>``; returns its outputs (name -> absolute path)."""
     config = PipelineConfig.from_params(params)
     function = stage_function(stage)
-    inputs = gather_inputs(stage, run_path, upstream_outputs, dag_id)
-    try:
-        with StageMeter() as meter, artifacts.stage_writer(run_path, stage) as out:
-            out.meter = meter
-            out.extra["config"] = config.to_dict()
-            outputs = function(inputs, config, out)
-    finally:
-        release_free_memory()
-    snapshot = meter.snapshot()
-    log.info("%s finished in %.1f s, peak RSS %.0f MB", stage, snapshot["wall_seconds"], snapshot["peak_rss_mb"])
-    return outputs
+    inputs = gather_inputs(stage, run_path, upstream_outputs, dag_id, upstream_folders)
+    return run_in_folder(function, config, run_path, folder or stage, inputs)
 
 
 def run_pipeline(params: Mapping[str, Any] | None, run_path: Path) -> dict[str, dict[str, str]]:

@@ -106,10 +106,11 @@ def pick_examples(labels: np.ndarray, probabilities: np.ndarray) -> list[tuple[s
     return examples
 
 
-def render_html(context: dict) -> str:
+def render_html(context: dict, template: str = "report.html.j2") -> str:
+    """A page from one of the package's templates; every value is HTML-escaped."""
     import jinja2
 
-    template_text = (importlib_resources.files("imdb_pipeline") / "templates" / "report.html.j2").read_text()
+    template_text = (importlib_resources.files("imdb_pipeline") / "templates" / template).read_text()
     env = jinja2.Environment(autoescape=True, undefined=jinja2.StrictUndefined)
     return env.from_string(template_text).render(**context)
 

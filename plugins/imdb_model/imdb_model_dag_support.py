@@ -1,0 +1,63 @@
+"""What the project's DAG files share: retry policy, the training pool, Params, running a stage.
+
+DAG files stay thin (wiring, schedule, docs); the dags folder is not importable on Airflow 3
+workers, so shared DAG code lives in this installed plugin package. Imports only ``airflow.sdk``.
+"""
+
+from __future__ import annotations
+
+from datetime import timedelta
+from pathlib import Path
+from typing import Any, Mapping
+
+from airflow.sdk import ExceptionRetryPolicy, Param, RetryAction, RetryRule
+
+# Bad input (a wrong path, a corrupt archive, an invalid parameter) cannot be fixed by retrying:
+# fail at once with the stage's message. Anything else (a flaky download, a lost worker) retries.
+FAIL_ON_BAD_INPUT = ExceptionRetryPolicy(
+    rules=[
+        RetryRule(
+            exception="imdb_pipeline.errors.PipelineInputError",
+            action=RetryAction.FAIL,
+            reason="bad input: retrying cannot help; see the error message",
+        )
+    ]
+)
+
+DEFAULT_ARGS: dict[str, Any] = {
+    "retries": 2,
+    "retry_delay": timedelta(seconds=30),
+    "retry_exponential_backoff": 2.0,
+    "max_retry_delay": timedelta(minutes=10),
+    "retry_policy": FAIL_ON_BAD_INPUT,
+}
+
+# Training takes both cores of a small worker: one slot, so scheduled and manual runs (and a
+# sweep's mapped trainings) never train two models at once. Create it once per deployment:
+# `airflow pools set imdb_training 1 "..."` (docker compose's airflow-init does).
+TRAINING_POOL = "imdb_training"
+
+
+def params_from_specs(specs: Mapping[str, Mapping[str, Any]]) -> dict[str, Param]:
+    """Typed trigger-form Params from JSON-schema specs (``default`` + schema keys + title, description)."""
+    return {name: Param(spec["default"], **{k: v for k, v in spec.items() if k != "default"}) for name, spec in specs.items()}
+
+
+def current_run() -> tuple[Any, Path]:
+    """(context, artifact folder) of the DAG run the calling task belongs to."""
+    from airflow.sdk import get_current_context
+
+    from imdb_pipeline import artifacts
+
+    context = get_current_context()
+    return context, artifacts.run_dir(context["dag"].dag_id, context["run_id"], context.get("logical_date"))
+
+
+def run_stage(stage: str, *upstream: dict | None, params: Mapping[str, Any] | None = None, **options: Any) -> dict[str, str]:
+    """Run ``stage`` for the current DAG run with its params (or ``params``); upstream XCom may be
+    None under `airflow tasks test`, and the stage then reads the run folder."""
+    from imdb_pipeline import pipeline
+
+    context, run_path = current_run()
+    params = dict(context["params"]) if params is None else params
+    return pipeline.run_stage(stage, params, run_path, upstream, dag_id=context["dag"].dag_id, **options)
