@@ -32,6 +32,7 @@ metrics = json.loads(runs[-1].read_text())
 print(f"\ntest accuracy {metrics['test_accuracy']:.4f}, test loss {metrics['test_loss']:.4f}, "
       f"best epoch {metrics['best_epoch']}, final fit {metrics['final_epochs']} epochs, "
       f"{metrics['total_wall_seconds']:.0f} s of stages")
+print(f"gate:    {metrics['gate']['reason']}")
 print(f"report:  {runs[-1].with_name('report.html')}")
 print(f"metrics: {runs[-1]}")
 PY

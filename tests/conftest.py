@@ -6,6 +6,7 @@ test module imports it: a throw-away AIRFLOW_HOME (SQLite), this project's dags/
 
 from __future__ import annotations
 
+import json
 import os
 import subprocess
 import sys
@@ -35,7 +36,7 @@ STAGES = ["ingest", "vectorize", "train", "evaluate", "gate", "report"]
 MEMORY_GOAL_MB = 1000  # per task, the performance issue's goal (the book's script: 8-10 GB)
 
 
-def run_stages_in_processes(data_path: Path, run_path: Path, artifact_root: Path) -> dict:
+def run_stages_in_processes(data_path: Path, run_path: Path, artifact_root: Path, params: dict | None = None) -> dict:
     """Every stage in its own process, as under a real executor; returns the run's metrics.json."""
     from imdb_pipeline import artifacts
 
@@ -43,7 +44,8 @@ def run_stages_in_processes(data_path: Path, run_path: Path, artifact_root: Path
     for stage in STAGES:
         result = subprocess.run(
             [sys.executable, "-m", "imdb_pipeline.pipeline", "--run-dir", str(run_path), "--stage", stage,
-             "--param", f"data_path={data_path}"],
+             "--param", f"data_path={data_path}",
+             *[f"--param={name}={json.dumps(value)}" for name, value in (params or {}).items()]],
             capture_output=True, text=True, env=env, timeout=900,
         )
         assert result.returncode == 0, f"{stage}:\n{result.stderr[-3000:]}"

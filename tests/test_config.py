@@ -61,3 +61,9 @@ def test_workers_imdb_data_path_stands_in_for_an_empty_data_path(monkeypatch):
     assert PipelineConfig.from_params({"data_path": "/x/imdb.npz"}).data_location() == ("keras", "/x/imdb.npz")
     monkeypatch.delenv("IMDB_DATA_PATH")
     assert PipelineConfig.from_params({}).data_location() == ("keras", "")
+
+
+def test_whole_numbers_given_for_number_params_become_floats():
+    config = PipelineConfig.from_params({"learning_rate": 10, "dropout": 0, "min_accuracy": 1})
+    assert (config.learning_rate, config.dropout, config.min_accuracy) == (10.0, 0.0, 1.0)
+    assert all(type(value) is float for value in (config.learning_rate, config.dropout, config.min_accuracy))

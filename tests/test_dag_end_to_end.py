@@ -68,7 +68,7 @@ def test_a_blessed_run_becomes_champion_and_a_bad_one_does_not(dag, airflow_db, 
     assert first["run"] == good.run_id and first["previous"] is None
     assert (champion.champion_dir() / "model.keras").is_file()
 
-    bad = dag.test(run_conf={**conf, "learning_rate": 10.0}, logical_date=pendulum.datetime(2026, 1, 9, tz="UTC"))
+    bad = dag.test(run_conf={**conf, "learning_rate": 10}, logical_date=pendulum.datetime(2026, 1, 9, tz="UTC"))
     assert bad.state == "success"  # a model that is not blessed is an outcome, not a failure
     assert task_states(bad)["promote"] == "skipped"
     assert champion.current() == first

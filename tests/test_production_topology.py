@@ -79,8 +79,12 @@ def test_triggered_runs_execute_on_the_celery_worker(cluster, tiny_aclimdb_tarba
 
     # The metadata is in PostgreSQL, and the tasks ran on this test's Celery queue.
     rows = postgres(f"SELECT task_id, state, queue, hostname FROM task_instance WHERE run_id = '{first}'", cluster.database)
-    assert sorted(r[0] for r in rows) == ["evaluate", "ingest", "report", "train", "vectorize"]
-    assert {r[1] for r in rows} == {"success"} and {r[2] for r in rows} == {cluster.queue}
+    assert sorted(r[0] for r in rows) == ["evaluate", "gate", "ingest", "promote", "report", "train", "vectorize"]
+    assert {r[1] for r in rows if r[0] != "promote"} == {"success"} and {r[2] for r in rows} == {cluster.queue}
+    # promote ran (or was skipped by the gate) on the worker too, and the champion is one of the two runs.
+    assert {r[1] for r in rows if r[0] == "promote"} <= {"success", "skipped"}
+    champion = json.loads((cluster.home / "artifacts" / "champion" / "champion.json").read_text())
+    assert champion["run"] in (first, second)
     pool = postgres("SELECT slots FROM slot_pool WHERE pool = 'imdb_training'", cluster.database)
     assert pool == [(1,)]
     worker_log = cluster.log("celery-worker")

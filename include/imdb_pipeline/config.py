@@ -201,6 +201,9 @@ class PipelineConfig:
             )
         if isinstance(values.get("final_epochs"), int) and not isinstance(values["final_epochs"], bool):
             values["final_epochs"] = str(values["final_epochs"])
+        for name, value in values.items():  # JSON's 10 for a number param: Keras wants 10.0
+            if PARAM_SPECS[name]["type"] == "number" and type(value) is int:
+                values[name] = float(value)
         return cls(**values)
 
     def data_location(self) -> tuple[str, str]:
