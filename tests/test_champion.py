@@ -115,3 +115,17 @@ def test_predict_scores_with_the_champion_by_default(tiny_run, artifact_root):
     scored = subprocess.run(command, input="superb and moving\nawful and dull\n", capture_output=True, text=True, env=env, timeout=120)
     assert scored.returncode == 0, scored.stderr
     assert [json.loads(line)["label"] for line in scored.stdout.splitlines()] == ["positive", "negative"]
+
+
+def test_command_line_shows_and_rolls_back(artifact_root, tmp_path, capsys):
+    source = tmp_path / "evaluation.json"
+    source.write_text("{}")
+    assert champion.main(["--rollback"]) == 2 and "no previous champion" in capsys.readouterr().err
+    first = champion.install({"evaluation": str(source)}, {"dag_id": "d", "run": "r1", "test_accuracy": 0.88, "previous": None})
+    second = champion.install({"evaluation": str(source)}, {"dag_id": "d", "run": "r2", "test_accuracy": 0.89, "previous": first})
+    champion.switch_to(second)
+    assert champion.main([]) == 0
+    shown = json.loads(capsys.readouterr().out)
+    assert shown["champion"]["run"] == "r2" and shown["versions"] == [first, second]
+    assert champion.main(["--rollback"]) == 0
+    assert f"champion is now {first}" in capsys.readouterr().out and champion.current()["run"] == "r1"

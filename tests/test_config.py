@@ -11,6 +11,7 @@ def test_defaults_are_the_books_values():
     assert (config.num_words, config.hidden_layers, config.units, config.activation) == (10000, 2, 16, "relu")
     assert (config.loss, config.optimizer, config.learning_rate) == ("binary_crossentropy", "rmsprop", 0.001)
     assert (config.batch_size, config.validation_size, config.epochs, config.final_epochs) == (512, 10000, 20, "auto")
+    assert (config.ngrams, config.dropout) == (1, 0.0)  # the book: single words, no dropout
 
 
 def test_every_param_spec_default_is_valid():
@@ -29,6 +30,10 @@ def test_every_param_spec_default_is_valid():
         ({"epochs": True}, ["epochs=True", "integer"]),
         ({"source": "hub"}, ["source='hub'", "aclimdb"]),
         ({"num_word": 5000}, ["unknown parameter", "num_word", "num_words"]),
+        ({"ngrams": 3}, ["ngrams=3", "one of 1, 2"]),
+        ({"dropout": 1}, ["dropout=1", "< 1"]),
+        ({"dropout": -0.1}, ["dropout=-0.1", ">= 0"]),
+        ({"min_accuracy": "high"}, ["min_accuracy='high'"]),
     ],
 )
 def test_bad_values_are_refused_with_a_message_naming_them(params, words):

@@ -57,13 +57,14 @@ def test_airflow_plugin_loading_imports_no_tensorflow():
 
 
 @pytest.mark.slow
-def test_sparse_first_layer_computes_what_dense_computes():
+@pytest.mark.parametrize("units", [16, 64, 70])  # 64 and 70: the product in column blocks
+def test_sparse_first_layer_computes_what_dense_computes(units):
     import numpy as np
     import tensorflow as tf
 
     from imdb_model.imdb_model_training import csr_to_sparse_tensor
 
-    model = build_model(ModelSpec(num_words=50), seed=3)
+    model = build_model(ModelSpec(num_words=50, units=units), seed=3)
     indptr = np.array([0, 3, 3, 5])
     indices = np.array([1, 4, 40, 2, 7])
     sparse = csr_to_sparse_tensor(indices, indptr, 50)

@@ -146,6 +146,7 @@ def plot_validation_curves(trials: Sequence[Trial], histories: Sequence[Mapping[
 
     matplotlib.use("Agg")
     import matplotlib.pyplot as plt
+    from matplotlib.ticker import MaxNLocator
 
     fig, (loss_ax, accuracy_ax) = plt.subplots(1, 2, figsize=(12, 4.6), dpi=110)
     colors = plt.get_cmap("tab10" if len(trials) <= 10 else "tab20")
@@ -160,6 +161,7 @@ def plot_validation_curves(trials: Sequence[Trial], histories: Sequence[Mapping[
         ax.set_title(f"Validation {metric}")
         ax.set_xlabel("Epochs")
         ax.set_ylabel(metric.capitalize())
+        ax.xaxis.set_major_locator(MaxNLocator(integer=True))
         ax.grid(alpha=0.3)
     accuracy_ax.legend(fontsize=8, loc="lower right")
     fig.tight_layout()
