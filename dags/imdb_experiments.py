@@ -16,6 +16,9 @@ The book ends its IMDB example with experiments to try: 1 or 3 hidden layers, 32
   2-core worker is never oversubscribed. Each mapped task is labelled with its trial's name.
 * The winner is picked on **validation accuracy only**; then it alone is scored on the test set.
 
+During development every task but the mapped `train` also runs alone under `airflow tasks test`
+(`train` needs `--map-index N`, one per trial).
+
 The report (`$IMDB_ARTIFACT_ROOT/imdb_experiments/<run id>/report/report.html`, also the run's
 "Report" tab) has the comparison table, the validation curves overlaid, and the winner's test scores.
 """
@@ -69,8 +72,8 @@ def imdb_experiments():
         """One multi-hot dataset per distinct (`num_words`, `ngrams`) of the trials."""
         from imdb_pipeline import sweep
 
-        _, run_path = current_run()
-        return sweep.vectorize_all(sweep.trials_of(trials), run_path, ingested)
+        context, run_path = current_run()
+        return sweep.vectorize_all(sweep.trials_of(trials, context["params"]), run_path, ingested)
 
     @task(
         task_display_name="Train trial",
@@ -84,16 +87,16 @@ def imdb_experiments():
     def train(trial: dict, ingested: dict[str, str] | None, vectorized: dict[str, dict[str, str]] | None) -> dict[str, str]:
         from imdb_pipeline import sweep
 
-        _, run_path = current_run()
-        return sweep.train_trial(sweep.trials_of([trial])[0], run_path, ingested, vectorized)
+        context, run_path = current_run()
+        return sweep.train_trial(sweep.trials_of([trial], context["params"])[0], run_path, ingested, vectorized)
 
     @task(task_display_name="Evaluate the winner")
     def evaluate_winner(trials: list[dict], trained: list[dict[str, str]] | None, vectorized: dict[str, dict[str, str]] | None) -> dict[str, str]:
         """Pick the best validation accuracy (never looking at the test set), then score it on the test set."""
         from imdb_pipeline import sweep
 
-        _, run_path = current_run()
-        return sweep.evaluate_winner(sweep.trials_of(trials), run_path, trained and list(trained), vectorized)
+        context, run_path = current_run()
+        return sweep.evaluate_winner(sweep.trials_of(trials, context["params"]), run_path, trained and list(trained), vectorized)
 
     @task(task_display_name="Write comparison report")
     def report(trials: list[dict], trained: list[dict[str, str]] | None, evaluated: dict[str, str] | None) -> dict[str, str]:
@@ -101,7 +104,7 @@ def imdb_experiments():
         from imdb_pipeline import sweep
 
         context, run_path = current_run()
-        return sweep.report_sweep(sweep.trials_of(trials), context["params"], run_path, trained and list(trained), evaluated)
+        return sweep.report_sweep(sweep.trials_of(trials, context["params"]), context["params"], run_path, trained and list(trained), evaluated)
 
     trials = plan()
     ingested = ingest()

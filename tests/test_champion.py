@@ -23,14 +23,18 @@ def gated_run(tiny_run, artifact_root, name, **params):
 
 
 def scored_run(tiny_run, artifact_root, name, accuracy, **params):
-    """A run folder with the tiny run's model but the given test accuracy, gated."""
+    """A run folder with a model of its own (bytes only: never loaded) and the given test accuracy, gated."""
     run_path = artifact_root / "imdb_sentiment" / name
+    with artifacts.stage_writer(run_path, "train") as out:
+        out.path("model", "model.keras").write_bytes(f"the model of {name}".encode())
+        out.path("word_index", "word_index.json").write_text(json.dumps({"good": 1}))
+        trained = out.final_paths()
     with artifacts.stage_writer(run_path, "evaluate") as out:
         scores = {"test_accuracy": accuracy, "test_loss": 0.5, "roc_auc": accuracy}
         artifacts.write_json(out.path("evaluation", "evaluation.json"), scores)
         evaluated = out.final_paths()
     params = {**tiny_run["params"], **params}
-    return run_path, params, [tiny_run["outputs"]["train"], evaluated, pipeline.run_stage("gate", params, run_path, [evaluated])]
+    return run_path, params, [trained, evaluated, pipeline.run_stage("gate", params, run_path, [evaluated])]
 
 
 def test_promotions_switch_the_link_and_keep_the_previous_champion(tiny_run, artifact_root):
@@ -43,7 +47,7 @@ def test_promotions_switch_the_link_and_keep_the_previous_champion(tiny_run, art
     assert {"model.keras", "word_index.json", "evaluation.json", "champion.json"} <= set(os.listdir(champion.champion_dir()))
     artifacts.verify_outputs({"model": str(champion.champion_dir().resolve() / "model.keras")})
 
-    run_b, params, upstream = gated_run(tiny_run, artifact_root, "run-b")
+    run_b, params, upstream = scored_run(tiny_run, artifact_root, "run-b", 1.0)
     pipeline.run_stage("promote", params, run_b, upstream)
     second = champion.current()
     assert second["run"] == "run-b" and second["previous"] == first["version"]
@@ -53,13 +57,17 @@ def test_promotions_switch_the_link_and_keep_the_previous_champion(tiny_run, art
     assert champion.current()["version"] == first["version"]
 
 
-def test_rerunning_promote_for_the_champion_changes_nothing(tiny_run, artifact_root):
+def test_promoting_the_champions_own_model_again_changes_nothing(tiny_run, artifact_root):
     run_a, params, upstream = gated_run(tiny_run, artifact_root, "run-a")
     pipeline.run_stage("promote", params, run_a, upstream)
     first = champion.current()
-    outputs = pipeline.run_stage("promote", params, run_a, upstream)
+    outputs = pipeline.run_stage("promote", params, run_a, upstream)  # a retried promote task
     assert champion.current() == first and len(champion.versions()) == 1
-    assert artifacts.read_json(outputs["promotion"])["reason"] == "already the champion (a rerun)"
+    assert artifacts.read_json(outputs["promotion"])["reason"] == "already the champion (the same model)"
+    # Another model trained into the same run folder (a rerun with other params) is a new champion.
+    _, params, upstream = scored_run(tiny_run, artifact_root, "run-a", 1.0)
+    pipeline.run_stage("promote", params, run_a, upstream)
+    assert champion.current()["version"] != first["version"] and champion.current()["previous"] == first["version"]
 
 
 def test_a_model_that_is_not_blessed_cannot_be_promoted(tiny_run, artifact_root):
@@ -129,3 +137,38 @@ def test_command_line_shows_and_rolls_back(artifact_root, tmp_path, capsys):
     assert shown["champion"]["run"] == "r2" and shown["versions"] == [first, second]
     assert champion.main(["--rollback"]) == 0
     assert f"champion is now {first}" in capsys.readouterr().out and champion.current()["run"] == "r1"
+
+
+def test_a_promotion_that_dies_while_copying_changes_nothing(tiny_run, artifact_root, monkeypatch):
+    run_a, params, upstream = gated_run(tiny_run, artifact_root, "run-a")
+    pipeline.run_stage("promote", params, run_a, upstream)
+    before = (champion.current(), champion.versions())
+    run_b, params, upstream = scored_run(tiny_run, artifact_root, "run-b", 1.0)
+    real_copy = champion.shutil.copyfile
+    def dying_copy(source, target):
+        if str(source).endswith("word_index.json"):
+            raise OSError("disk full")
+        return real_copy(source, target)
+    monkeypatch.setattr(champion.shutil, "copyfile", dying_copy)
+    with pytest.raises(OSError, match="disk full"):
+        pipeline.run_stage("promote", params, run_b, upstream)
+    assert (champion.current(), champion.versions()) == before
+    monkeypatch.setattr(champion.shutil, "copyfile", real_copy)
+    pipeline.run_stage("promote", params, run_b, upstream)
+    assert champion.current()["run"] == "run-b"
+    assert not list((artifact_root / champion.VERSIONS).glob(".*.partial-*"))
+
+
+def test_the_command_line_pipeline_promotes_only_when_asked(tiny_aclimdb_tarball, artifact_root, tmp_path):
+    params = {**tiny_run_params(tiny_aclimdb_tarball), "min_accuracy": 0.5}
+    outputs = pipeline.run_pipeline(params, tmp_path / "debug-run")
+    assert "promote" not in outputs and champion.current() is None
+    assert artifacts.read_json(outputs["gate"]["decision"])["blessed"] is True
+    outputs = pipeline.run_pipeline(params, tmp_path / "debug-run", promote=True)
+    assert champion.current()["run"] == "debug-run"
+
+
+def tiny_run_params(data_path):
+    from conftest import TINY_PARAMS
+
+    return {**TINY_PARAMS, "data_path": str(data_path)}

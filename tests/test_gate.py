@@ -18,11 +18,12 @@ def test_first_model_above_the_minimum_is_blessed_without_a_regression_check():
 @pytest.mark.parametrize(
     ("accuracy", "champion", "blessed", "words"),
     [
-        (0.84, None, False, ["0.8400 < min_accuracy 0.8500"]),
-        (0.85, None, True, ["0.8500 >= min_accuracy"]),
-        (0.871, CHAMPION, True, ["within max_regression"]),
+        (0.84, None, False, ["0.84000 < min_accuracy 0.85000"]),
+        (0.85, None, True, ["0.85000 >= min_accuracy"]),
+        (0.9, CHAMPION, True, ["at or above the champion's 0.88000"]),
+        (0.871, CHAMPION, True, ["within max_regression of the champion's"]),
         (0.87, CHAMPION, True, ["within"]),  # exactly one point below: allowed
-        (0.869, CHAMPION, False, ["more than max_regression", "0.8800", "v1"]),
+        (0.869, CHAMPION, False, ["more than max_regression below", "0.88000", "floor 0.87000", "v1"]),
         (0.5, CHAMPION, False, ["min_accuracy", "max_regression"]),
     ],
 )
@@ -41,3 +42,9 @@ def test_gate_params_are_validated():
         PipelineConfig.from_params({"min_accuracy": 1.5})
     with pytest.raises(PipelineInputError, match="max_regression=-0.1"):
         PipelineConfig.from_params({"max_regression": -0.1})
+
+
+def test_a_bound_met_up_to_float_rounding_is_met():
+    config = PipelineConfig.from_params({"min_accuracy": 0.5, "max_regression": 0.1})
+    assert 0.8 - 0.1 > 0.7  # 0.7000000000000001 in binary floating point
+    assert judge({"test_accuracy": 0.7}, {"version": "v1", "test_accuracy": 0.8}, config)["blessed"] is True

@@ -75,7 +75,7 @@ def test_features_of_raw_text_equal_ingest_then_vectorize(tiny_run):
 
 
 def test_a_bigram_model_scores_raw_text_with_its_feature_table(tiny_aclimdb_tarball, tmp_path, artifact_root):
-    from imdb_pipeline import ingest, text
+    from imdb_pipeline import ingest
     from imdb_pipeline.pipeline import run_stage
 
     from conftest import TINY_PARAMS
@@ -86,14 +86,19 @@ def test_a_bigram_model_scores_raw_text_with_its_feature_table(tiny_aclimdb_tarb
     trained = run_stage("train", params, tmp_path, [ingested, vectorized])
     assert {"model", "word_index", "features"} <= set(trained)
 
+    # Raw test reviews scored by the model get exactly the rows vectorize made from ingest's tokens.
+    reviews = [raw.decode("utf-8") for split, _, _, raw in ingest.iter_reviews(tiny_aclimdb_tarball) if split == "test"]
+    vectorized_test = vectorize.load_multi_hot(vectorized["test_multi_hot"])
     scorer = predict.Scorer(trained["model"], parallel=False)
-    reviews = ["A wonderful film<br />LOVED it", "awful plot, dull actor", ""]
-    tokens, offsets = text.encode_texts(reviews, scorer.word_rank)
-    table = vectorize.FeatureTable.load(trained["features"])
-    expected = vectorize.multi_hot(ingest.TokenizedSplit(tokens, offsets, np.zeros(3, np.uint8)), 80, table)
     got = scorer.features(reviews)
-    np.testing.assert_array_equal(got.indices, expected.indices)
-    np.testing.assert_array_equal(got.indptr, expected.indptr)
-    assert (got.indices >= 3).sum() > 0
-    probabilities = scorer.probabilities(reviews)
-    np.testing.assert_allclose(probabilities, scorer.model.predict(got.matrix(), verbose=0).reshape(-1), atol=1e-6)
+    np.testing.assert_array_equal(got.indptr, vectorized_test.indptr)
+    np.testing.assert_array_equal(got.indices, vectorized_test.indices)
+    assert (got.indices >= table_size(trained)).sum() == 0 and len(got.indices) > len(reviews)
+    probabilities = scorer.probabilities(reviews[:5])
+    np.testing.assert_allclose(probabilities, scorer.model.predict(got.matrix(slice(0, 5)), verbose=0).reshape(-1), atol=1e-6)
+
+
+def table_size(trained):
+    table = vectorize.FeatureTable.load(trained["features"])
+    assert (table.keys >= table.id_bound).any()  # it holds bigrams
+    return table.num_words

@@ -151,13 +151,14 @@ class StageOutput:
         write_json(self.dir / MANIFEST, manifest)
 
 
-def read_stage(run_path: Path, stage: str, dag_id: str = "imdb_sentiment") -> dict[str, str]:
-    """A finished stage's outputs from its manifest, checksums verified."""
+def read_stage(run_path: Path, stage: str, dag_id: str = "imdb_sentiment", task_id: str | None = None) -> dict[str, str]:
+    """A finished stage's outputs from its manifest (folder ``stage``, written by task ``task_id``,
+    by default of the same name), checksums verified."""
     manifest_path = run_path / stage / MANIFEST
     if not manifest_path.is_file():
         raise MissingUpstreamError(
             f"the {stage!r} stage has no finished output in {run_path}: run it first, e.g. "
-            f"`airflow tasks test {dag_id} {stage} <same logical date>`."
+            f"`airflow tasks test {dag_id} {task_id or stage} <same logical date>`."
         )
     manifest = read_json(manifest_path)
     outputs = {name: str(run_path / stage / filename) for name, filename in manifest["outputs"].items()}

@@ -68,7 +68,9 @@ def versions(root: Path | None = None) -> list[str]:
     folder = (root or artifacts.artifact_root()) / VERSIONS
     if not folder.is_dir():
         return []
-    return sorted(path.name for path in folder.iterdir() if (path / artifacts.MANIFEST).is_file())
+    return sorted(
+        path.name for path in folder.iterdir() if not path.name.startswith(".") and (path / artifacts.MANIFEST).is_file()
+    )
 
 
 @contextlib.contextmanager
@@ -131,10 +133,13 @@ def promote(inputs: dict[str, str], config: PipelineConfig, out: artifacts.Stage
         raise PipelineInputError(f"the model was not blessed ({decision['reason']}): it cannot be promoted.")
     root = artifacts.artifact_root()
     evaluation = artifacts.read_json(inputs["evaluation"])
+    model_sha256 = artifacts.sha256_file(Path(inputs["model"]))
     with promotion_lock(root):
+        for stale in (root / VERSIONS).glob(".*.partial-*"):  # a promotion killed while copying
+            shutil.rmtree(stale, ignore_errors=True)
         champion = current(root)
-        if champion is not None and champion.get("run_dir") == decision["candidate"]["run_dir"]:
-            record = {"promoted": True, "version": champion["version"], "reason": "already the champion (a rerun)"}
+        if champion is not None and champion.get("model_sha256") == model_sha256:
+            record = {"promoted": True, "version": champion["version"], "reason": "already the champion (the same model)"}
         else:
             now = gate.judge(evaluation, champion, config)
             if not now["blessed"]:  # the champion changed since the gate ran, and beats this model
@@ -144,6 +149,7 @@ def promote(inputs: dict[str, str], config: PipelineConfig, out: artifacts.Stage
                 files["evaluation"] = inputs["evaluation"]
                 version = install(files, {
                     **decision["candidate"],
+                    "model_sha256": model_sha256,
                     "test_accuracy": evaluation["test_accuracy"],
                     "test_loss": evaluation["test_loss"],
                     "roc_auc": evaluation["roc_auc"],
@@ -156,9 +162,17 @@ def promote(inputs: dict[str, str], config: PipelineConfig, out: artifacts.Stage
                 prune(root)
                 record = {"promoted": True, "version": version, "previous": champion["version"] if champion else None,
                           "reason": now["reason"]}
+    if not record["promoted"]:
+        log.warning("not promoted: %s", record["reason"])
     log.info("promotion: %s", record)
     artifacts.write_json(out.path("promotion", "promotion.json"), record)
     return out.final_paths()
+
+
+def was_promoted(outputs: dict[str, str]) -> tuple[bool, str]:
+    """(promoted, reason) from the promote stage's outputs."""
+    record = artifacts.read_json(outputs["promotion"])
+    return bool(record["promoted"]), record["reason"]
 
 
 def rollback(root: Path | None = None) -> str:

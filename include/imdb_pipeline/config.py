@@ -260,8 +260,8 @@ def _describe(schema: dict[str, Any]) -> str:
 
 # --- The "further experiments" sweep (DAG imdb_experiments) -------------------------------------
 
-# What a sweep's trial may change. The data, the validation split (validation_size, seed) and the
-# gate stay those of the sweep, so every trial is judged on the same validation reviews.
+# What a sweep's trial may change. The data and the validation split (validation_size, seed) stay
+# those of the sweep, so every trial is judged on the same validation reviews.
 TRIAL_PARAMS = (
     "num_words", "ngrams", "hidden_layers", "units", "dropout", "activation", "loss", "optimizer",
     "learning_rate", "batch_size", "epochs", "final_epochs",

@@ -26,20 +26,21 @@ def judge(evaluation: dict[str, Any], current: dict[str, Any] | None, config: Pi
     checks = [{
         "check": "min_accuracy",
         "passed": accuracy + TOLERANCE >= config.min_accuracy,
-        "detail": f"test accuracy {accuracy:.4f} {'>=' if accuracy + TOLERANCE >= config.min_accuracy else '<'} "
-        f"min_accuracy {config.min_accuracy:.4f}",
+        "detail": f"test accuracy {accuracy:.5f} {'>=' if accuracy + TOLERANCE >= config.min_accuracy else '<'} "
+        f"min_accuracy {config.min_accuracy:.5f}",
     }]
     if current is None:
         checks.append({"check": "max_regression", "passed": True, "skipped": True, "detail": "no champion yet"})
     else:
-        floor = float(current["test_accuracy"]) - config.max_regression
+        best = float(current["test_accuracy"])
+        floor = best - config.max_regression
         passed = accuracy + TOLERANCE >= floor
+        relation = "at or above" if accuracy + TOLERANCE >= best else ("within max_regression of" if passed else "more than max_regression below")
         checks.append({
             "check": "max_regression",
             "passed": passed,
-            "detail": f"test accuracy {accuracy:.4f} {'is within' if passed else 'is more than'} max_regression "
-            f"{config.max_regression:.4f} of the champion's {float(current['test_accuracy']):.4f} "
-            f"({current['version']})",
+            "detail": f"test accuracy {accuracy:.5f} is {relation} the champion's {best:.5f} "
+            f"(floor {floor:.5f} = champion - max_regression {config.max_regression:.5f}; champion {current['version']})",
         })
     blessed = all(check["passed"] for check in checks)
     return {

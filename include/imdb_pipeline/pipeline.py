@@ -63,7 +63,7 @@ def gather_inputs(
         else:
             folder = (folders or {}).get(upstream, upstream)
             log.info("no XCom from %s: reading its outputs from %s", upstream, run_path / folder)
-            outputs = artifacts.read_stage(run_path, folder, dag_id)
+            outputs = artifacts.read_stage(run_path, folder, dag_id, task_id=upstream)
         inputs.update(outputs)
     return inputs
 
@@ -100,17 +100,17 @@ def run_stage(
     return run_in_folder(function, config, run_path, folder or stage, inputs)
 
 
-def run_pipeline(params: Mapping[str, Any] | None, run_path: Path) -> dict[str, dict[str, str]]:
-    """All stages in order, without Airflow (tests, benchmarks, debugging); ``promote`` only when
-    the gate blessed the model."""
+def run_pipeline(params: Mapping[str, Any] | None, run_path: Path, promote: bool = False) -> dict[str, dict[str, str]]:
+    """All stages in order, without Airflow (tests, benchmarks, debugging). ``promote`` only when
+    asked (a debugging run must not replace the deployment's champion) and the gate blessed the model."""
     from imdb_pipeline import gate
 
     results: dict[str, dict[str, str]] = {}
     for stage in STAGES:
         if stage == "promote":
             blessed, reason = gate.is_blessed(results["gate"])
-            if not blessed:
-                log.info("promote skipped: %s", reason)
+            if not promote or not blessed:
+                log.info("promote skipped: %s", reason if promote else "not asked for (--promote)")
                 continue
         results[stage] = run_stage(stage, params, run_path, [results[name] for name in UPSTREAM[stage]])
     return results
@@ -129,13 +129,16 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--run-dir", type=Path, required=True, help="folder for this run's artifacts")
     parser.add_argument("--param", action="append", default=[], metavar="NAME=VALUE", help="a pipeline parameter")
     parser.add_argument("--stage", choices=STAGES, help="run only this stage (default: all)")
+    parser.add_argument(
+        "--promote", action="store_true", help="with all stages: make a blessed model the champion (default: gate only)"
+    )
     args = parser.parse_args(argv)
     logging.basicConfig(level=logging.INFO, format="%(asctime)s %(levelname)s %(name)s: %(message)s")
     params = dict(_parse_param(item) for item in args.param)
     if args.stage:
         outputs = {args.stage: run_stage(args.stage, params, args.run_dir.resolve())}
     else:
-        outputs = run_pipeline(params, args.run_dir.resolve())
+        outputs = run_pipeline(params, args.run_dir.resolve(), promote=args.promote)
     print(json.dumps(outputs, indent=2))
     return 0
 

@@ -19,6 +19,7 @@ from typing import Any, Mapping, Sequence
 
 from imdb_pipeline import artifacts, pipeline
 from imdb_pipeline.config import GATE_PARAMS, TRIAL_PARAMS, PipelineConfig, Trial, plan_trials
+from imdb_pipeline.errors import MissingUpstreamError
 
 log = logging.getLogger(__name__)
 
@@ -30,8 +31,11 @@ def shared_params(params: Mapping[str, Any]) -> dict[str, Any]:
     return {name: value for name, value in params.items() if name != "grid"}
 
 
-def trials_of(records: Sequence[Mapping[str, Any]]) -> list[Trial]:
-    """Trials back from their XCom form (``Trial.to_dict``)."""
+def trials_of(records: Sequence[Mapping[str, Any]] | None, params: Mapping[str, Any]) -> list[Trial]:
+    """Trials back from their XCom form (``Trial.to_dict``); planned again from the run's params when
+    the XCom is absent (``airflow tasks test``): the plan depends on nothing else."""
+    if records is None:
+        return plan_trials(params)
     return [Trial(record["index"], record["name"], dict(record["params"])) for record in records]
 
 
@@ -74,7 +78,7 @@ def _trained(trials: Sequence[Trial], run_path: Path, trained: Sequence[Mapping[
             artifacts.verify_outputs(given)
             outputs.append(dict(given))
         else:
-            outputs.append(artifacts.read_stage(run_path, train_folder(trial), DAG_ID))
+            outputs.append(artifacts.read_stage(run_path, train_folder(trial), DAG_ID, task_id=f"train --map-index {trial.index}"))
     return outputs
 
 
@@ -178,7 +182,7 @@ def write_comparison(trials: Sequence[Trial], inputs: Mapping[str, str], config:
     evaluation = artifacts.read_json(inputs["evaluation"])
     evaluated_config = artifacts.read_manifest(Path(inputs["evaluation"]).parent)["config"]
     if evaluated_config != winner["params"]:  # evaluate and report must agree on the winner
-        raise RuntimeError("the evaluated model is not the winning trial's: rerun evaluate_winner, then report")
+        raise MissingUpstreamError("the evaluated model is not the winning trial's: rerun evaluate_winner, then report.")
     plot_validation_curves(trials, histories, winner["index"], out.path("curves", "validation_curves.png"))
     summary = {
         "trials": rows,
