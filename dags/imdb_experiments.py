@@ -16,8 +16,9 @@ The book ends its IMDB example with experiments to try: 1 or 3 hidden layers, 32
   2-core worker is never oversubscribed. Each mapped task is labelled with its trial's name.
 * The winner is picked on **validation accuracy only**; then it alone is scored on the test set.
 
-During development every task but the mapped `train` also runs alone under `airflow tasks test`
-(`train` needs `--map-index N`, one per trial).
+During development `plan`, `ingest` and `vectorize` also run alone under `airflow tasks test`; the
+mapped `train` cannot (its trials come from `plan`'s XCom, which `tasks test` does not keep), so
+develop a sweep with `airflow dags test imdb_experiments`.
 
 The report (`$IMDB_ARTIFACT_ROOT/imdb_experiments/<run id>/report/report.html`, also the run's
 "Report" tab) has the comparison table, the validation curves overlaid, and the winner's test scores.
