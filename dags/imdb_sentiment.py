@@ -85,10 +85,10 @@ def imdb_sentiment():
     def promote(trained: dict[str, str] | None, evaluated: dict[str, str] | None, gated: dict[str, str] | None) -> dict[str, str]:
         """Switch `champion/` to this model when the gate blessed it; *skipped* otherwise."""
         from imdb_model.imdb_model_dag_support import current_run
-        from imdb_pipeline import artifacts, champion, gate as model_gate
+        from imdb_pipeline import champion, gate as model_gate, pipeline
 
         context, run_path = current_run()
-        blessed, reason = model_gate.is_blessed(gated or artifacts.read_stage(run_path, "gate", context["dag"].dag_id))
+        blessed, reason = model_gate.is_blessed(pipeline.outputs_of(gated, run_path, "gate", context["dag"].dag_id))
         if not blessed:
             raise AirflowSkipException(f"the champion stays: {reason}")
         promoted = run_stage("promote", trained, evaluated, gated)

@@ -46,6 +46,18 @@ def stage_function(stage: str) -> Callable[..., dict[str, str]]:
     return getattr(importlib.import_module(f"imdb_pipeline.{STAGE_MODULES.get(stage, stage)}"), stage)
 
 
+def outputs_of(
+    given: Mapping[str, str] | None, run_path: Path, folder: str, dag_id: str = DAG_ID, task_id: str | None = None
+) -> dict[str, str]:
+    """A finished upstream stage's outputs: the XCom ``given`` when Airflow passed it, else read from
+    ``<run_path>/<folder>`` (under ``airflow tasks test``); checksums verified either way."""
+    if given:
+        artifacts.verify_outputs(given)
+        return dict(given)
+    log.info("no XCom from %s: reading its outputs from %s", task_id or folder, run_path / folder)
+    return artifacts.read_stage(run_path, folder, dag_id, task_id=task_id)
+
+
 def gather_inputs(
     stage: str,
     run_path: Path,
@@ -58,13 +70,7 @@ def gather_inputs(
     given = list(upstream_outputs) + [None] * (len(UPSTREAM[stage]) - len(upstream_outputs))
     inputs: dict[str, str] = {}
     for upstream, outputs in zip(UPSTREAM[stage], given):
-        if outputs:
-            artifacts.verify_outputs(outputs)
-        else:
-            folder = (folders or {}).get(upstream, upstream)
-            log.info("no XCom from %s: reading its outputs from %s", upstream, run_path / folder)
-            outputs = artifacts.read_stage(run_path, folder, dag_id, task_id=upstream)
-        inputs.update(outputs)
+        inputs.update(outputs_of(outputs, run_path, (folders or {}).get(upstream, upstream), dag_id, task_id=upstream))
     return inputs
 
 

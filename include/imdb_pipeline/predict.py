@@ -20,7 +20,7 @@ from typing import Iterable, Iterator, TextIO
 
 import numpy as np
 
-from imdb_pipeline import artifacts, text, vectorize
+from imdb_pipeline import artifacts, ingest, text, vectorize
 from imdb_pipeline.errors import PipelineInputError
 
 BATCH_LINES = 25000
@@ -58,7 +58,7 @@ class Featurizer:
         if self.features is None:
             return multi_hot_of_texts(reviews, self.column_of_word, self.num_words)
         tokens, offsets = text.encode_texts(reviews, self.word_rank)
-        split = vectorize.ingest.TokenizedSplit(tokens, offsets, np.zeros(len(reviews), dtype=np.uint8))
+        split = ingest.TokenizedSplit(tokens, offsets, np.zeros(len(reviews), dtype=np.uint8))
         return vectorize.multi_hot(split, self.num_words, self.features)
 
 

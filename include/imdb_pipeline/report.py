@@ -14,26 +14,28 @@ from pathlib import Path
 
 import numpy as np
 
-from imdb_pipeline import artifacts, ingest, text
+from imdb_pipeline import artifacts, ingest, pipeline, text
 from imdb_pipeline.config import PipelineConfig
 
 log = logging.getLogger(__name__)
 
-STAGES = ("ingest", "vectorize", "train", "evaluate", "gate", "report")
+# The stages that have run when the report is written: all before it in the pipeline's order.
+STAGES = pipeline.STAGES[: pipeline.STAGES.index("report") + 1]
 EXAMPLE_WORDS = 90
 
 
-def _figure():
+def figure(columns: int = 1, size: tuple[float, float] = (6.4, 4.2)):
+    """(pyplot, figure, axes) drawn off-screen (Agg: workers have no display)."""
     import matplotlib
 
     matplotlib.use("Agg")
     import matplotlib.pyplot as plt
 
-    fig, ax = plt.subplots(figsize=(6.4, 4.2), dpi=110)
-    return plt, fig, ax
+    fig, axes = plt.subplots(1, columns, figsize=size, dpi=110)
+    return plt, fig, axes
 
 
-def _save(plt, fig, path: Path) -> None:
+def save_figure(plt, fig, path: Path) -> None:
     fig.tight_layout()
     fig.savefig(path, format="png")
     plt.close(fig)
@@ -41,7 +43,7 @@ def _save(plt, fig, path: Path) -> None:
 
 def plot_curve(history: dict, metric: str, best_epoch: int, path: Path) -> None:
     """The book's figure: training as dots, validation as a line, the chosen epoch marked."""
-    plt, fig, ax = _figure()
+    plt, fig, ax = figure()
     epochs = range(1, len(history[metric]) + 1)
     ax.plot(epochs, history[metric], "bo", label=f"Training {metric}")
     ax.plot(epochs, history[f"val_{metric}"], "b", label=f"Validation {metric}")
@@ -51,30 +53,30 @@ def plot_curve(history: dict, metric: str, best_epoch: int, path: Path) -> None:
     ax.set_ylabel(metric.capitalize())
     ax.grid(alpha=0.3)
     ax.legend()
-    _save(plt, fig, path)
+    save_figure(plt, fig, path)
 
 
 def plot_confusion_matrix(labels: np.ndarray, probabilities: np.ndarray, threshold: float, path: Path) -> None:
     from sklearn.metrics import ConfusionMatrixDisplay
 
-    plt, fig, ax = _figure()
+    plt, fig, ax = figure()
     ConfusionMatrixDisplay.from_predictions(
         labels, (probabilities >= threshold).astype(np.uint8), display_labels=["negative", "positive"],
         cmap="Blues", ax=ax, colorbar=False, values_format="d",
     )
     ax.set_title("Test set confusion matrix")
-    _save(plt, fig, path)
+    save_figure(plt, fig, path)
 
 
 def plot_roc(labels: np.ndarray, probabilities: np.ndarray, path: Path) -> None:
     from sklearn.metrics import RocCurveDisplay
 
-    plt, fig, ax = _figure()
+    plt, fig, ax = figure()
     RocCurveDisplay.from_predictions(labels, probabilities, ax=ax, name="model")
     ax.plot([0, 1], [0, 1], color="grey", linestyle=":", label="chance")
     ax.set_title("Test set ROC curve")
     ax.grid(alpha=0.3)
-    _save(plt, fig, path)
+    save_figure(plt, fig, path)
 
 
 def stage_timings(run_path: Path) -> dict[str, dict]:

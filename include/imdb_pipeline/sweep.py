@@ -71,15 +71,13 @@ def train_trial(
 
 def _trained(trials: Sequence[Trial], run_path: Path, trained: Sequence[Mapping[str, str]] | None) -> list[dict[str, str]]:
     """Each trial's train outputs (from XCom, in trial order, else from its folder), verified."""
-    outputs = []
-    for position, trial in enumerate(trials):
-        given = trained[position] if trained and position < len(trained) else None
-        if given:
-            artifacts.verify_outputs(given)
-            outputs.append(dict(given))
-        else:
-            outputs.append(artifacts.read_stage(run_path, train_folder(trial), DAG_ID, task_id=f"train --map-index {trial.index}"))
-    return outputs
+    return [
+        pipeline.outputs_of(
+            trained[position] if trained and position < len(trained) else None,
+            run_path, train_folder(trial), DAG_ID, task_id=f"train --map-index {trial.index}",
+        )
+        for position, trial in enumerate(trials)
+    ]
 
 
 def summarize_trial(trial: Trial, history: Mapping[str, Any]) -> dict[str, Any]:
@@ -115,10 +113,11 @@ def evaluate_winner(
     """The winning trial's final model scored on the test set, into ``evaluate/``."""
     outputs = _trained(trials, run_path, trained)
     rows = [summarize_trial(trial, artifacts.read_json(out["history"])) for trial, out in zip(trials, outputs)]
-    winner = trials[pick_winner(rows)["index"]]
+    position = rows.index(pick_winner(rows))
+    winner = trials[position]
     log.info("winner: trial %d (%s)", winner.index, winner.name)
     return pipeline.run_stage(
-        "evaluate", winner.params, run_path, [(vectorized or {}).get(winner.features), outputs[winner.index]], DAG_ID,
+        "evaluate", winner.params, run_path, [(vectorized or {}).get(winner.features), outputs[position]], DAG_ID,
         upstream_folders={"vectorize": vectorize_folder(winner), "train": train_folder(winner)},
     )
 
@@ -132,11 +131,7 @@ def report_sweep(
 ) -> dict[str, str]:
     """The comparison report, into ``report/``."""
     inputs = {f"history_{trial.index:02d}": out["history"] for trial, out in zip(trials, _trained(trials, run_path, trained))}
-    if evaluated:
-        artifacts.verify_outputs(evaluated)
-    else:
-        evaluated = artifacts.read_stage(run_path, "evaluate", DAG_ID)
-    inputs["evaluation"] = evaluated["evaluation"]
+    inputs["evaluation"] = pipeline.outputs_of(evaluated, run_path, "evaluate", DAG_ID, task_id="evaluate_winner")["evaluation"]
 
     def write(inputs: dict[str, str], config: PipelineConfig, out: artifacts.StageOutput) -> dict[str, str]:
         return write_comparison(trials, inputs, config, out)
@@ -146,13 +141,11 @@ def report_sweep(
 
 def plot_validation_curves(trials: Sequence[Trial], histories: Sequence[Mapping[str, Any]], winner: int, path: Path) -> None:
     """Validation loss and accuracy of every trial on one figure; the winner drawn bold."""
-    import matplotlib
-
-    matplotlib.use("Agg")
-    import matplotlib.pyplot as plt
     from matplotlib.ticker import MaxNLocator
 
-    fig, (loss_ax, accuracy_ax) = plt.subplots(1, 2, figsize=(12, 4.6), dpi=110)
+    from imdb_pipeline import report
+
+    plt, fig, (loss_ax, accuracy_ax) = report.figure(columns=2, size=(12, 4.6))
     colors = plt.get_cmap("tab10" if len(trials) <= 10 else "tab20")
     for trial, history in zip(trials, histories):
         validation = history["validation_history"]
@@ -168,9 +161,7 @@ def plot_validation_curves(trials: Sequence[Trial], histories: Sequence[Mapping[
         ax.xaxis.set_major_locator(MaxNLocator(integer=True))
         ax.grid(alpha=0.3)
     accuracy_ax.legend(fontsize=8, loc="lower right")
-    fig.tight_layout()
-    fig.savefig(path, format="png")
-    plt.close(fig)
+    report.save_figure(plt, fig, path)
 
 
 def write_comparison(trials: Sequence[Trial], inputs: Mapping[str, str], config: PipelineConfig, out: artifacts.StageOutput) -> dict[str, str]:

@@ -188,13 +188,18 @@ def load_multi_hot(path) -> MultiHot:
     return MultiHot(arrays["indices"], arrays["indptr"], arrays["labels"], int(arrays["num_words"]))
 
 
+def token_id_bound(vocabulary: int) -> int:
+    """One more than the largest token id a vocabulary of this many words gives (ranks from 1, + INDEX_FROM)."""
+    return vocabulary + text.INDEX_FROM + 1
+
+
 def check_sizes(config: PipelineConfig, train_reviews: int, vocabulary: int) -> None:
     if config.validation_size >= train_reviews:
         raise PipelineInputError(
             f"validation_size={config.validation_size} leaves no training reviews: the training split has "
             f"{train_reviews}. Use a validation_size below {train_reviews} (the book: 10000 of 25000)."
         )
-    largest = vocabulary + text.INDEX_FROM + 1
+    largest = token_id_bound(vocabulary)
     if config.ngrams == 1 and config.num_words > largest:  # bigrams give many more features than words
         raise PipelineInputError(
             f"num_words={config.num_words} is larger than the vocabulary ({vocabulary} training words + "
@@ -210,7 +215,7 @@ def vectorize(inputs: dict[str, str], config: PipelineConfig, out: artifacts.Sta
     check_sizes(config, len(train), vocabulary)
     features = None
     if config.ngrams == 2:
-        features = FeatureTable.fit(train, config.num_words, id_bound=vocabulary + text.INDEX_FROM + 1)
+        features = FeatureTable.fit(train, config.num_words, id_bound=token_id_bound(vocabulary))
         features.save(out.path("features", "features.npz"))
         log.info("features: %d words and %d bigrams", int((features.keys < features.id_bound).sum()),
                  int((features.keys >= features.id_bound).sum()))
