@@ -40,7 +40,13 @@ def build_model():
     from tensorflow import keras
     from tensorflow.keras import layers
 
-    model = keras.Sequential([layers.Dense(16, activation="relu"), layers.Dense(16, activation="relu"), layers.Dense(1, activation="sigmoid")])
+    model = keras.Sequential(
+        [
+            layers.Dense(16, activation="relu"),
+            layers.Dense(16, activation="relu"),
+            layers.Dense(1, activation="sigmoid"),
+        ]
+    )
     model.compile(optimizer="rmsprop", loss="binary_crossentropy", metrics=["accuracy"])
     return model
 
@@ -52,7 +58,9 @@ def text_to_word_sequence(text: str) -> list[str]:
 
 def main() -> None:
     parser = argparse.ArgumentParser()
-    parser.add_argument("--tokens", required=True, help="an ingest folder: train.npz, test.npz, word_index.json")
+    parser.add_argument(
+        "--tokens", required=True, help="an ingest folder: train.npz, test.npz, word_index.json"
+    )
     parser.add_argument("--reviews", required=True, help="raw reviews, one per line, to score")
     parser.add_argument("--epochs", type=int, default=20)
     parser.add_argument("--final-epochs", type=int, default=4)
@@ -81,7 +89,14 @@ def main() -> None:
     x_val, partial_x_train = x_train[: args.validation], x_train[args.validation :]
     y_val, partial_y_train = y_train[: args.validation], y_train[args.validation :]
     model = build_model()
-    history = model.fit(partial_x_train, partial_y_train, epochs=args.epochs, batch_size=512, validation_data=(x_val, y_val), verbose=0)
+    history = model.fit(
+        partial_x_train,
+        partial_y_train,
+        epochs=args.epochs,
+        batch_size=512,
+        validation_data=(x_val, y_val),
+        verbose=0,
+    )
     timings["fit_validation"] = time.perf_counter() - started
 
     # Retrained from scratch on all training data, then evaluated.
@@ -97,19 +112,31 @@ def main() -> None:
     with open(args.reviews, encoding="utf-8") as handle:
         reviews = handle.read().splitlines()
     started = time.perf_counter()
-    sequences = [[1] + [index + 3 if index + 3 < NUM_WORDS else 2 for index in (word_index.get(w) for w in text_to_word_sequence(r)) if index is not None] for r in reviews]
+    sequences = [
+        [1]
+        + [
+            index + 3 if index + 3 < NUM_WORDS else 2
+            for index in (word_index.get(w) for w in text_to_word_sequence(r))
+            if index is not None
+        ]
+        for r in reviews
+    ]
     model.predict(vectorize_sequences(sequences), verbose=0)
     predict_seconds = time.perf_counter() - started
 
-    print(json.dumps({
-        "timings": {name: round(value, 3) for name, value in timings.items()},
-        "seconds_per_epoch": round(timings["fit_validation"] / args.epochs, 4),
-        "test_accuracy": float(test_accuracy),
-        "test_loss": float(test_loss),
-        "best_epoch": int(np.argmin(history.history["val_loss"])) + 1,
-        "predict_reviews": len(reviews),
-        "predict_reviews_per_second": round(len(reviews) / predict_seconds, 1),
-    }))
+    print(
+        json.dumps(
+            {
+                "timings": {name: round(value, 3) for name, value in timings.items()},
+                "seconds_per_epoch": round(timings["fit_validation"] / args.epochs, 4),
+                "test_accuracy": float(test_accuracy),
+                "test_loss": float(test_loss),
+                "best_epoch": int(np.argmin(history.history["val_loss"])) + 1,
+                "predict_reviews": len(reviews),
+                "predict_reviews_per_second": round(len(reviews) / predict_seconds, 1),
+            }
+        )
+    )
 
 
 if __name__ == "__main__":

@@ -35,15 +35,21 @@ def main() -> None:
 
     exact = scorer.probabilities([line.rstrip("\n") for line in lines])
     tokens, offsets = text.encode_texts([line.rstrip("\n") for line in lines], scorer.word_rank)
-    rows = vectorize.multi_hot(ingest.TokenizedSplit(tokens, offsets, np.zeros(len(lines), np.uint8)), scorer.num_words)
+    rows = vectorize.multi_hot(
+        ingest.TokenizedSplit(tokens, offsets, np.zeros(len(lines), np.uint8)), scorer.num_words
+    )
     keras_predict = scorer.model.predict(rows.matrix(), batch_size=512, verbose=0).reshape(-1)
-    print(json.dumps({
-        "reviews": scored,
-        "seconds": round(seconds, 3),
-        "reviews_per_second": round(scored / seconds, 1),
-        "max_abs_diff_vs_model_predict": float(np.max(np.abs(exact - keras_predict))),
-        "max_abs_diff_json_rounding": float(np.max(np.abs(ours - keras_predict))),
-    }))
+    print(
+        json.dumps(
+            {
+                "reviews": scored,
+                "seconds": round(seconds, 3),
+                "reviews_per_second": round(scored / seconds, 1),
+                "max_abs_diff_vs_model_predict": float(np.max(np.abs(exact - keras_predict))),
+                "max_abs_diff_json_rounding": float(np.max(np.abs(ours - keras_predict))),
+            }
+        )
+    )
 
 
 if __name__ == "__main__":

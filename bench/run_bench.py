@@ -38,7 +38,9 @@ TASKS = ("ingest", "vectorize", "train", "evaluate", "report")
 def measure(command: list[str], env: dict[str, str]) -> dict:
     """Run ``command``; wall seconds, peak RSS (MB) of its process tree, and its stdout."""
     started = time.perf_counter()
-    process = subprocess.Popen(command, env=env, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True, cwd=PROJECT)
+    process = subprocess.Popen(
+        command, env=env, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True, cwd=PROJECT
+    )
     peak = 0
     done = threading.Event()
 
@@ -72,8 +74,20 @@ def prepare(data: Path, work: Path, env: dict[str, str]) -> tuple[Path, Path]:
     """(tokenized arrays for the book's script, raw test reviews one per line); not timed."""
     prep = work / "prepare"
     subprocess.run(
-        [sys.executable, "-m", "imdb_pipeline.pipeline", "--run-dir", str(prep), "--stage", "ingest", "--param", f"data_path={data}"],
-        check=True, env=env, capture_output=True,
+        [
+            sys.executable,
+            "-m",
+            "imdb_pipeline.pipeline",
+            "--run-dir",
+            str(prep),
+            "--stage",
+            "ingest",
+            "--param",
+            f"data_path={data}",
+        ],
+        check=True,
+        env=env,
+        capture_output=True,
     )
     reviews = work / "test_reviews.txt"
     with open(reviews, "w", encoding="utf-8") as out:
@@ -85,12 +99,25 @@ def prepare(data: Path, work: Path, env: dict[str, str]) -> tuple[Path, Path]:
 
 def run_book(tokens: Path, reviews: Path, env: dict[str, str], smoke: bool) -> dict:
     extra = ["--epochs", "3", "--final-epochs", "2", "--validation", "40"] if smoke else []
-    result = measure([sys.executable, str(PROJECT / "bench" / "book_reference.py"), "--tokens", str(tokens), "--reviews", str(reviews), *extra], env)
+    result = measure(
+        [
+            sys.executable,
+            str(PROJECT / "bench" / "book_reference.py"),
+            "--tokens",
+            str(tokens),
+            "--reviews",
+            str(reviews),
+            *extra,
+        ],
+        env,
+    )
     report = last_json_line(result["stdout"])
     return {"wall_seconds": result["wall_seconds"], "peak_rss_mb": result["peak_rss_mb"], **report}
 
 
-def run_pipeline(data: Path, reviews: Path, work: Path, round_number: int, env: dict[str, str], smoke: bool) -> dict:
+def run_pipeline(
+    data: Path, reviews: Path, work: Path, round_number: int, env: dict[str, str], smoke: bool
+) -> dict:
     home = work / f"airflow-{round_number}"
     env = {
         **env,
@@ -100,14 +127,26 @@ def run_pipeline(data: Path, reviews: Path, work: Path, round_number: int, env: 
         "AIRFLOW__CORE__LOAD_EXAMPLES": "False",
         "IMDB_ARTIFACT_ROOT": str(home / "artifacts"),
     }
-    subprocess.run([sys.executable, "-m", "airflow", "db", "migrate"], check=True, env=env, capture_output=True)
+    subprocess.run(
+        [sys.executable, "-m", "airflow", "db", "migrate"], check=True, env=env, capture_output=True
+    )
     conf = {"data_path": str(data), **(sample_data.SMALL_PARAMS if smoke else {})}
     date = f"2026-01-{round_number + 1:02d}T00:00:00+00:00"
-    result = measure([sys.executable, "-m", "airflow", "dags", "test", "imdb_sentiment", date, "--conf", json.dumps(conf)], env)
+    result = measure(
+        [sys.executable, "-m", "airflow", "dags", "test", "imdb_sentiment", date, "--conf", json.dumps(conf)],
+        env,
+    )
     metrics_path = next((home / "artifacts" / "imdb_sentiment").glob("*/report/metrics.json"))
     metrics = json.loads(metrics_path.read_text())
     scoring = measure(
-        [sys.executable, str(PROJECT / "bench" / "predict_throughput.py"), "--model", str(metrics_path.parents[1] / "train" / "model.keras"), "--reviews", str(reviews)],
+        [
+            sys.executable,
+            str(PROJECT / "bench" / "predict_throughput.py"),
+            "--model",
+            str(metrics_path.parents[1] / "train" / "model.keras"),
+            "--reviews",
+            str(reviews),
+        ],
         env,
     )
     return {
@@ -149,7 +188,9 @@ def summarize(book: list[dict], pipeline: list[dict]) -> dict:
             "seconds_per_epoch": median(pipeline, "seconds_per_epoch"),
             "test_accuracy": median(pipeline, "test_accuracy"),
             "predict_reviews_per_second": median(pipeline, "predict_reviews_per_second"),
-            "predict_max_abs_diff_vs_model_predict": max(r["predict_max_abs_diff_vs_model_predict"] for r in pipeline),
+            "predict_max_abs_diff_vs_model_predict": max(
+                r["predict_max_abs_diff_vs_model_predict"] for r in pipeline
+            ),
             **{f"{task}_seconds": median(pipeline, "tasks", task, "wall_seconds") for task in TASKS},
             **{f"{task}_peak_rss_mb": median(pipeline, "tasks", task, "peak_rss_mb") for task in TASKS},
         },
@@ -159,7 +200,9 @@ def summarize(book: list[dict], pipeline: list[dict]) -> dict:
         "wall_seconds": round(b["wall_seconds"] / p["wall_seconds"], 2),
         "peak_rss_mb": round(b["peak_rss_mb"] / p["max_task_peak_rss_mb"], 2),
         "seconds_per_epoch": round(b["seconds_per_epoch"] / p["seconds_per_epoch"], 2),
-        "predict_reviews_per_second": round(b["predict_reviews_per_second"] / p["predict_reviews_per_second"], 3),
+        "predict_reviews_per_second": round(
+            b["predict_reviews_per_second"] / p["predict_reviews_per_second"], 3
+        ),
     }
     return summary
 
@@ -168,33 +211,70 @@ def print_table(summary: dict, rounds: int) -> None:
     b, p, r = summary["book"], summary["pipeline"], summary["ratios_book_over_pipeline"]
     rows = [
         ("whole run, wall s", b["wall_seconds"], p["wall_seconds"], r["wall_seconds"]),
-        ("peak RSS MB (book: process; pipeline: largest task)", b["peak_rss_mb"], p["max_task_peak_rss_mb"], r["peak_rss_mb"]),
-        ("peak RSS MB, whole process tree", b["peak_rss_mb"], p["peak_rss_mb"], round(b["peak_rss_mb"] / p["peak_rss_mb"], 2)),
-        ("training s/epoch (25,000 reviews)", b["seconds_per_epoch"], p["seconds_per_epoch"], r["seconds_per_epoch"]),
+        (
+            "peak RSS MB (book: process; pipeline: largest task)",
+            b["peak_rss_mb"],
+            p["max_task_peak_rss_mb"],
+            r["peak_rss_mb"],
+        ),
+        (
+            "peak RSS MB, whole process tree",
+            b["peak_rss_mb"],
+            p["peak_rss_mb"],
+            round(b["peak_rss_mb"] / p["peak_rss_mb"], 2),
+        ),
+        (
+            "training s/epoch (25,000 reviews)",
+            b["seconds_per_epoch"],
+            p["seconds_per_epoch"],
+            r["seconds_per_epoch"],
+        ),
         ("test accuracy", b["test_accuracy"], p["test_accuracy"], ""),
-        ("predict raw reviews/s", b["predict_reviews_per_second"], p["predict_reviews_per_second"], r["predict_reviews_per_second"]),
+        (
+            "predict raw reviews/s",
+            b["predict_reviews_per_second"],
+            p["predict_reviews_per_second"],
+            r["predict_reviews_per_second"],
+        ),
     ]
-    print(f"\nmedians of {rounds} round(s), A B alternating; {platform.processor() or platform.machine()}, {os.cpu_count()} cores")
+    print(
+        f"\nmedians of {rounds} round(s), A B alternating; {platform.processor() or platform.machine()}, {os.cpu_count()} cores"
+    )
     print(f"{'':52} {'book':>10} {'pipeline':>10} {'book/pipeline':>14}")
     for name, book_value, pipeline_value, ratio in rows:
         print(f"{name:52} {book_value:>10} {pipeline_value:>10} {ratio!s:>14}")
-    print("\npipeline tasks (wall s / peak RSS MB):  " + ",  ".join(f"{t} {p[t + '_seconds']}/{p[t + '_peak_rss_mb']:.0f}" for t in TASKS))
-    print("book stages (s):  " + ",  ".join(f"{k[:-8]} {v}" for k, v in b.items() if k.endswith("_seconds") and k != "wall_seconds"))
+    print(
+        "\npipeline tasks (wall s / peak RSS MB):  "
+        + ",  ".join(f"{t} {p[t + '_seconds']}/{p[t + '_peak_rss_mb']:.0f}" for t in TASKS)
+    )
+    print(
+        "book stages (s):  "
+        + ",  ".join(f"{k[:-8]} {v}" for k, v in b.items() if k.endswith("_seconds") and k != "wall_seconds")
+    )
     print(f"predict: max |ours - model.predict| = {p['predict_max_abs_diff_vs_model_predict']:.2e}")
 
 
 def main() -> int:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-    parser.add_argument("--data", type=Path, default=os.environ.get("IMDB_DATA_PATH"), help="aclImdb tarball or folder (default: $IMDB_DATA_PATH)")
+    parser.add_argument(
+        "--data",
+        type=Path,
+        default=os.environ.get("IMDB_DATA_PATH"),
+        help="aclImdb tarball or folder (default: $IMDB_DATA_PATH)",
+    )
     parser.add_argument("--rounds", type=int, default=2)
     parser.add_argument("--out", type=Path, default=PROJECT / "bench" / "results.json")
-    parser.add_argument("--smoke", action="store_true", help="tiny generated data and epochs: checks the benchmark runs")
+    parser.add_argument(
+        "--smoke", action="store_true", help="tiny generated data and epochs: checks the benchmark runs"
+    )
     args = parser.parse_args()
     work = Path(tempfile.mkdtemp(prefix="imdb-bench-"))
     env = {**os.environ, "TF_CPP_MIN_LOG_LEVEL": "2"}
     env.pop("IMDB_DATA_PATH", None)
     if args.smoke:
-        args.data = sample_data.tar_directory(sample_data.write_aclimdb(work / "data"), work / "aclImdb_smoke.tar.gz")
+        args.data = sample_data.tar_directory(
+            sample_data.write_aclimdb(work / "data"), work / "aclImdb_smoke.tar.gz"
+        )
     elif args.data is None or not Path(args.data).exists():
         parser.error("give --data (or IMDB_DATA_PATH): the aclImdb tarball or folder")
     data = Path(args.data).resolve()
@@ -203,12 +283,25 @@ def main() -> int:
     for round_number in range(args.rounds):
         print(f"round {round_number + 1}/{args.rounds}: book script ...", file=sys.stderr, flush=True)
         book.append(run_book(tokens, reviews, env, args.smoke))
-        print(f"round {round_number + 1}/{args.rounds}: pipeline (airflow dags test) ...", file=sys.stderr, flush=True)
+        print(
+            f"round {round_number + 1}/{args.rounds}: pipeline (airflow dags test) ...",
+            file=sys.stderr,
+            flush=True,
+        )
         pipeline.append(run_pipeline(data, reviews, work, round_number, env, args.smoke))
     summary = summarize(book, pipeline)
     print_table(summary, args.rounds)
-    result = {"data": str(data), "smoke": args.smoke, "machine": {"cores": os.cpu_count(), "memory_gb": round(psutil.virtual_memory().total / 2**30, 1), "python": platform.python_version()},
-              "summary": summary, "rounds": {"book": book, "pipeline": pipeline}}
+    result = {
+        "data": str(data),
+        "smoke": args.smoke,
+        "machine": {
+            "cores": os.cpu_count(),
+            "memory_gb": round(psutil.virtual_memory().total / 2**30, 1),
+            "python": platform.python_version(),
+        },
+        "summary": summary,
+        "rounds": {"book": book, "pipeline": pipeline},
+    }
     args.out.parent.mkdir(parents=True, exist_ok=True)
     args.out.write_text(json.dumps(result, indent=2) + "\n")
     print(f"\nwritten: {args.out}")

@@ -66,7 +66,9 @@ def imdb_experiments():
         from imdb_pipeline import pipeline, sweep
 
         context, run_path = current_run()
-        return pipeline.run_stage("ingest", sweep.shared_params(context["params"]), run_path, dag_id=sweep.DAG_ID)
+        return pipeline.run_stage(
+            "ingest", sweep.shared_params(context["params"]), run_path, dag_id=sweep.DAG_ID
+        )
 
     @task(task_display_name="Vectorize (per feature set)")
     def vectorize(ingested: dict[str, str] | None, trials: list[dict]) -> dict[str, dict[str, str]]:
@@ -85,27 +87,43 @@ def imdb_experiments():
         # A mapped task does not take its docstring as doc_md: given here.
         doc_md="The book's protocol with this trial's parameters: validation run, best epoch, final fit.",
     )
-    def train(trial: dict, ingested: dict[str, str] | None, vectorized: dict[str, dict[str, str]] | None) -> dict[str, str]:
+    def train(
+        trial: dict, ingested: dict[str, str] | None, vectorized: dict[str, dict[str, str]] | None
+    ) -> dict[str, str]:
         from imdb_pipeline import sweep
 
         context, run_path = current_run()
-        return sweep.train_trial(sweep.trials_of([trial], context["params"])[0], run_path, ingested, vectorized)
+        return sweep.train_trial(
+            sweep.trials_of([trial], context["params"])[0], run_path, ingested, vectorized
+        )
 
     @task(task_display_name="Evaluate the winner")
-    def evaluate_winner(trials: list[dict], trained: list[dict[str, str]] | None, vectorized: dict[str, dict[str, str]] | None) -> dict[str, str]:
+    def evaluate_winner(
+        trials: list[dict], trained: list[dict[str, str]] | None, vectorized: dict[str, dict[str, str]] | None
+    ) -> dict[str, str]:
         """Pick the best validation accuracy (never looking at the test set), then score it on the test set."""
         from imdb_pipeline import sweep
 
         context, run_path = current_run()
-        return sweep.evaluate_winner(sweep.trials_of(trials, context["params"]), run_path, trained and list(trained), vectorized)
+        return sweep.evaluate_winner(
+            sweep.trials_of(trials, context["params"]), run_path, trained and list(trained), vectorized
+        )
 
     @task(task_display_name="Write comparison report")
-    def report(trials: list[dict], trained: list[dict[str, str]] | None, evaluated: dict[str, str] | None) -> dict[str, str]:
+    def report(
+        trials: list[dict], trained: list[dict[str, str]] | None, evaluated: dict[str, str] | None
+    ) -> dict[str, str]:
         """Table of trials, overlaid validation curves, the winner's test scores: `sweep.json`, `report.html`."""
         from imdb_pipeline import sweep
 
         context, run_path = current_run()
-        return sweep.report_sweep(sweep.trials_of(trials, context["params"]), context["params"], run_path, trained and list(trained), evaluated)
+        return sweep.report_sweep(
+            sweep.trials_of(trials, context["params"]),
+            context["params"],
+            run_path,
+            trained and list(trained),
+            evaluated,
+        )
 
     trials = plan()
     ingested = ingest()

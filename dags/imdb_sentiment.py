@@ -76,19 +76,27 @@ def imdb_sentiment():
 
     @task(task_display_name="Write report")
     def report(
-        ingested: dict[str, str] | None, trained: dict[str, str] | None, evaluated: dict[str, str] | None, gated: dict[str, str] | None
+        ingested: dict[str, str] | None,
+        trained: dict[str, str] | None,
+        evaluated: dict[str, str] | None,
+        gated: dict[str, str] | None,
     ) -> dict[str, str]:
         """`metrics.json`, the book's loss/accuracy curves, confusion matrix, ROC, the gate's decision and `report.html`."""
         return run_stage("report", ingested, trained, evaluated, gated)
 
     @task(task_display_name="Promote to champion")
-    def promote(trained: dict[str, str] | None, evaluated: dict[str, str] | None, gated: dict[str, str] | None) -> dict[str, str]:
+    def promote(
+        trained: dict[str, str] | None, evaluated: dict[str, str] | None, gated: dict[str, str] | None
+    ) -> dict[str, str]:
         """Switch `champion/` to this model when the gate blessed it; *skipped* otherwise."""
         from imdb_model.imdb_model_dag_support import current_run
-        from imdb_pipeline import champion, gate as model_gate, pipeline
+        from imdb_pipeline import champion, pipeline
+        from imdb_pipeline import gate as model_gate
 
         context, run_path = current_run()
-        blessed, reason = model_gate.is_blessed(pipeline.outputs_of(gated, run_path, "gate", context["dag"].dag_id))
+        blessed, reason = model_gate.is_blessed(
+            pipeline.outputs_of(gated, run_path, "gate", context["dag"].dag_id)
+        )
         if not blessed:
             raise AirflowSkipException(f"the champion stays: {reason}")
         promoted = run_stage("promote", trained, evaluated, gated)

@@ -67,7 +67,14 @@ class Cluster:
         self.session = requests.Session()
 
     def airflow(self, *args: str) -> subprocess.CompletedProcess:
-        return subprocess.run([sys.executable, "-m", "airflow", *args], env=self.env, capture_output=True, text=True, check=True, timeout=300)
+        return subprocess.run(
+            [sys.executable, "-m", "airflow", *args],
+            env=self.env,
+            capture_output=True,
+            text=True,
+            check=True,
+            timeout=300,
+        )
 
     def start(self) -> None:
         for name, args in COMPONENTS.items():
@@ -76,7 +83,10 @@ class Cluster:
             extra = ["--queues", self.queue, "--concurrency", "2"] if name == "celery-worker" else []
             log = open(self.home / f"{name}.log", "w")
             self.processes[name] = subprocess.Popen(
-                [sys.executable, "-m", "airflow", *args, *extra], env=self.env, stdout=log, stderr=subprocess.STDOUT,
+                [sys.executable, "-m", "airflow", *args, *extra],
+                env=self.env,
+                stdout=log,
+                stderr=subprocess.STDOUT,
                 start_new_session=True,  # its own process group: stopped with everything it spawned
             )
 
@@ -99,7 +109,9 @@ class Cluster:
         deadline = time.monotonic() + timeout
         while time.monotonic() < deadline:
             for name, process in self.processes.items():
-                assert process.poll() is None, f"{name} exited while waiting for {what}:\n{self.log(name)[-3000:]}"
+                assert process.poll() is None, (
+                    f"{name} exited while waiting for {what}:\n{self.log(name)[-3000:]}"
+                )
             try:
                 result = check()
                 if result:
@@ -111,7 +123,9 @@ class Cluster:
 
     def login(self) -> None:
         passwords = json.loads((self.home / "passwords.json").read_text())
-        response = requests.post(f"{self.base}/auth/token", json={"username": "admin", "password": passwords["admin"]}, timeout=10)
+        response = requests.post(
+            f"{self.base}/auth/token", json={"username": "admin", "password": passwords["admin"]}, timeout=10
+        )
         response.raise_for_status()
         self.session.headers["Authorization"] = f"Bearer {response.json()['access_token']}"
 
@@ -133,7 +147,9 @@ def running_cluster(home: Path, executor: str = CELERY, extra_env: dict[str, str
     needed = (POSTGRES, REDIS) if executor == CELERY else (POSTGRES,)
     missing = [f"{host}:{port}" for host, port in needed if not reachable((host, port))]
     if missing:
-        pytest.skip(f"needs PostgreSQL on 127.0.0.1:5432 (and Redis on 127.0.0.1:6379 for Celery); not reachable: {', '.join(missing)}")
+        pytest.skip(
+            f"needs PostgreSQL on 127.0.0.1:5432 (and Redis on 127.0.0.1:6379 for Celery); not reachable: {', '.join(missing)}"
+        )
     tag = uuid.uuid4().hex[:10]
     database, queue, port = f"imdb_it_{tag}", f"imdb_it_{tag}", free_port()
     postgres(f"CREATE DATABASE {database}")
@@ -167,7 +183,9 @@ def running_cluster(home: Path, executor: str = CELERY, extra_env: dict[str, str
         cluster.airflow("db", "migrate")
         cluster.airflow("pools", "set", "imdb_training", "1", "one training at a time")
         cluster.start()
-        cluster.wait_for("the api-server", lambda: requests.get(f"{cluster.base}/api/v2/version", timeout=5).ok)
+        cluster.wait_for(
+            "the api-server", lambda: requests.get(f"{cluster.base}/api/v2/version", timeout=5).ok
+        )
         cluster.wait_for("the password file", lambda: (home / "passwords.json").exists())
         cluster.login()
         cluster.wait_for("the DAG to be parsed", lambda: cluster.api("GET", "/dags/imdb_sentiment").ok)
@@ -175,5 +193,3 @@ def running_cluster(home: Path, executor: str = CELERY, extra_env: dict[str, str
     finally:
         cluster.stop()
         postgres(f"DROP DATABASE IF EXISTS {database} WITH (FORCE)")
-
-

@@ -29,24 +29,40 @@ os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "2")
 os.environ.pop("IMDB_DATA_PATH", None)  # tests say where their data is
 os.environ["IMDB_ARTIFACT_ROOT"] = str(Path(os.environ["AIRFLOW_HOME"]) / "artifacts")
 
-REAL_DATA = Path(os.environ.get("IMDB_REAL_DATA", PROJECT.parent / "shared" / "data" / "aclImdb_v1_labeled.tar.gz"))
+REAL_DATA = Path(
+    os.environ.get("IMDB_REAL_DATA", PROJECT.parent / "shared" / "data" / "aclImdb_v1_labeled.tar.gz")
+)
 
 TINY_PARAMS = SMALL_PARAMS
 STAGES = ["ingest", "vectorize", "train", "evaluate", "gate", "report"]
 MEMORY_GOAL_MB = 1000  # per task, the performance issue's goal (the book's script: 8-10 GB)
 
 
-def run_stages_in_processes(data_path: Path, run_path: Path, artifact_root: Path, params: dict | None = None) -> dict:
+def run_stages_in_processes(
+    data_path: Path, run_path: Path, artifact_root: Path, params: dict | None = None
+) -> dict:
     """Every stage in its own process, as under a real executor; returns the run's metrics.json."""
     from imdb_pipeline import artifacts
 
     env = {**os.environ, "IMDB_ARTIFACT_ROOT": str(artifact_root), "TF_CPP_MIN_LOG_LEVEL": "2"}
     for stage in STAGES:
         result = subprocess.run(
-            [sys.executable, "-m", "imdb_pipeline.pipeline", "--run-dir", str(run_path), "--stage", stage,
-             "--param", f"data_path={data_path}",
-             *[f"--param={name}={json.dumps(value)}" for name, value in (params or {}).items()]],
-            capture_output=True, text=True, env=env, timeout=900,
+            [
+                sys.executable,
+                "-m",
+                "imdb_pipeline.pipeline",
+                "--run-dir",
+                str(run_path),
+                "--stage",
+                stage,
+                "--param",
+                f"data_path={data_path}",
+                *[f"--param={name}={json.dumps(value)}" for name, value in (params or {}).items()],
+            ],
+            capture_output=True,
+            text=True,
+            env=env,
+            timeout=900,
         )
         assert result.returncode == 0, f"{stage}:\n{result.stderr[-3000:]}"
     return artifacts.read_json(run_path / "report" / "metrics.json")
@@ -73,7 +89,9 @@ def tiny_keras_npz(tiny_keras_npz_file, monkeypatch) -> Path:
     from imdb_pipeline import artifacts, ingest
 
     monkeypatch.setattr(
-        ingest, "TRUSTED_PICKLED_NPZ_SHA256", ingest.TRUSTED_PICKLED_NPZ_SHA256 | {artifacts.sha256_file(tiny_keras_npz_file)}
+        ingest,
+        "TRUSTED_PICKLED_NPZ_SHA256",
+        ingest.TRUSTED_PICKLED_NPZ_SHA256 | {artifacts.sha256_file(tiny_keras_npz_file)},
     )
     return tiny_keras_npz_file
 
@@ -94,7 +112,9 @@ def airflow_db() -> None:
 @pytest.fixture(scope="session")
 def real_data() -> Path:
     if not REAL_DATA.is_file():
-        pytest.skip(f"real data not found at {REAL_DATA}: set IMDB_REAL_DATA to aclImdb_v1_labeled.tar.gz (or aclImdb_v1.tar.gz)")
+        pytest.skip(
+            f"real data not found at {REAL_DATA}: set IMDB_REAL_DATA to aclImdb_v1_labeled.tar.gz (or aclImdb_v1.tar.gz)"
+        )
     return REAL_DATA
 
 

@@ -38,7 +38,9 @@ class FlakyFileServer:
                     self.send_error(step)
                 else:
                     time.sleep(server.delay)  # a slow link: concurrent readers overlap
-                    body = server.payload[: len(server.payload) // 2] if step == "truncated" else server.payload
+                    body = (
+                        server.payload[: len(server.payload) // 2] if step == "truncated" else server.payload
+                    )
                     self.send_response(200)
                     self.send_header("Content-Length", str(len(server.payload)))
                     self.end_headers()

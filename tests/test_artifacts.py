@@ -23,7 +23,7 @@ def test_run_dir_is_one_folder_per_run(tmp_path):
 
 
 def test_temporary_runs_of_tasks_test_share_a_folder_per_logical_date(tmp_path):
-    date = dt.datetime(2024, 3, 1, tzinfo=dt.timezone.utc)
+    date = dt.datetime(2024, 3, 1, tzinfo=dt.UTC)
     first = artifacts.run_dir("d", "__airflow_temporary_run_2026-11-29T10:00:00__", date, root=tmp_path)
     second = artifacts.run_dir("d", "__airflow_temporary_run_2026-11-29T10:05:00__", date, root=tmp_path)
     assert first == second and first.name == "tasks_test__2024-03-01T00:00:00+00:00"

@@ -15,7 +15,6 @@ from urllib.parse import quote
 
 import pytest
 import requests
-
 from airflow_cluster import running_cluster
 from conftest import PROJECT, TINY_PARAMS
 
@@ -31,14 +30,22 @@ def browser(monkeypatch):
     """Headless Chromium driven by Debian's chromedriver, both given by path: Selenium Manager never runs."""
     missing = [str(p) for p in (CHROMIUM, CHROMEDRIVER) if not p.is_file()]
     if missing:
-        pytest.skip(f"needs Debian's chromium and chromium-driver ({', '.join(missing)} missing): apt-get install chromium chromium-driver")
+        pytest.skip(
+            f"needs Debian's chromium and chromium-driver ({', '.join(missing)} missing): apt-get install chromium chromium-driver"
+        )
     from selenium import webdriver
     from selenium.webdriver.chrome.service import Service
 
     monkeypatch.setenv("SE_OFFLINE", "true")
     options = webdriver.ChromeOptions()
     options.binary_location = str(CHROMIUM)
-    for argument in ("--headless=new", "--no-sandbox", "--disable-dev-shm-usage", "--disable-gpu", "--window-size=1600,1500"):
+    for argument in (
+        "--headless=new",
+        "--no-sandbox",
+        "--disable-dev-shm-usage",
+        "--disable-gpu",
+        "--window-size=1600,1500",
+    ):
         options.add_argument(argument)
     driver = webdriver.Chrome(service=Service(executable_path=str(CHROMEDRIVER)), options=options)
     driver.set_page_load_timeout(60)
@@ -60,7 +67,9 @@ def test_report_tab_shows_the_report_inside_the_airflow_ui(tmp_path_factory, tin
 
     with running_cluster(tmp_path_factory.mktemp("browser-cluster"), executor="LocalExecutor") as cluster:
         run_id = cluster.trigger({**TINY_PARAMS, "data_path": str(tiny_aclimdb_tarball)})
-        cluster.wait_for(f"run {run_id}", lambda: cluster.run_state(run_id) in ("success", "failed"), timeout=300)
+        cluster.wait_for(
+            f"run {run_id}", lambda: cluster.run_state(run_id) in ("success", "failed"), timeout=300
+        )
         report_task = cluster.api("GET", f"/dags/{DAG}/dagRuns/{run_id}/taskInstances/report").json()
         assert report_task.get("state") == "success", f"{report_task}\n{cluster.log('scheduler')[-4000:]}"
 
@@ -78,17 +87,26 @@ def test_report_tab_shows_the_report_inside_the_airflow_ui(tmp_path_factory, tin
         browser.find_element(By.NAME, "username").send_keys("admin")
         browser.find_element(By.NAME, "password").send_keys(password)
         browser.find_element(By.CSS_SELECTOR, "button[type=submit]").click()
-        wait("the login to finish", lambda: browser.get_cookie("_token") and "/auth/login" not in browser.current_url)
+        wait(
+            "the login to finish",
+            lambda: browser.get_cookie("_token") and "/auth/login" not in browser.current_url,
+        )
 
         browser.get(run_page)
-        tab = wait("the Report tab", lambda: browser.find_elements(By.CSS_SELECTOR, "a[href$='/plugin/imdb-report']"))[0]
+        tab = wait(
+            "the Report tab", lambda: browser.find_elements(By.CSS_SELECTOR, "a[href$='/plugin/imdb-report']")
+        )[0]
         assert tab.text.strip() == "Report"
         tab.click()
-        frame = wait("the report iframe", lambda: browser.find_elements(By.CSS_SELECTOR, "iframe[title='Report']"))[0]
+        frame = wait(
+            "the report iframe", lambda: browser.find_elements(By.CSS_SELECTOR, "iframe[title='Report']")
+        )[0]
         assert frame.get_attribute("src").endswith(f"/imdb-reports/{DAG}/{quote(run_id, safe='')}/")
 
         browser.switch_to.frame(frame)
-        wait("the report page", lambda: "IMDB review sentiment" in browser.find_element(By.TAG_NAME, "h1").text)
+        wait(
+            "the report page", lambda: "IMDB review sentiment" in browser.find_element(By.TAG_NAME, "h1").text
+        )
         images = wait(
             "the report's images",
             lambda: browser.execute_script(
@@ -97,7 +115,9 @@ def test_report_tab_shows_the_report_inside_the_airflow_ui(tmp_path_factory, tin
             ),
         )
         assert len(images) >= 4 and all(width > 0 for _, width in images), images
-        browser.execute_script("document.querySelector('figure').closest('section').scrollIntoView()")  # plots in view
+        browser.execute_script(
+            "document.querySelector('figure').closest('section').scrollIntoView()"
+        )  # plots in view
         browser.switch_to.default_content()
 
         SCREENSHOT.parent.mkdir(exist_ok=True)

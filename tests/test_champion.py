@@ -44,7 +44,9 @@ def test_promotions_switch_the_link_and_keep_the_previous_champion(tiny_run, art
     first = champion.current()
     assert first["run"] == "run-a" and first["previous"] is None
     assert champion.champion_dir().is_symlink() and not os.path.isabs(os.readlink(champion.champion_dir()))
-    assert {"model.keras", "word_index.json", "evaluation.json", "champion.json"} <= set(os.listdir(champion.champion_dir()))
+    assert {"model.keras", "word_index.json", "evaluation.json", "champion.json"} <= set(
+        os.listdir(champion.champion_dir())
+    )
     artifacts.verify_outputs({"model": str(champion.champion_dir().resolve() / "model.keras")})
 
     run_b, params, upstream = scored_run(tiny_run, artifact_root, "run-b", 1.0)
@@ -67,7 +69,10 @@ def test_promoting_the_champions_own_model_again_changes_nothing(tiny_run, artif
     # Another model trained into the same run folder (a rerun with other params) is a new champion.
     _, params, upstream = scored_run(tiny_run, artifact_root, "run-a", 1.0)
     pipeline.run_stage("promote", params, run_a, upstream)
-    assert champion.current()["version"] != first["version"] and champion.current()["previous"] == first["version"]
+    assert (
+        champion.current()["version"] != first["version"]
+        and champion.current()["previous"] == first["version"]
+    )
 
 
 def test_a_model_that_is_not_blessed_cannot_be_promoted(tiny_run, artifact_root):
@@ -82,7 +87,9 @@ def test_the_gate_is_rechecked_when_the_champion_changed_meanwhile(tiny_run, art
     # Another run became champion after this run's gate, with a better accuracy.
     better = tmp_path / "evaluation.json"
     better.write_text("{}")
-    version = champion.install({"evaluation": str(better)}, {"dag_id": "imdb_sentiment", "run": "other", "test_accuracy": 0.95})
+    version = champion.install(
+        {"evaluation": str(better)}, {"dag_id": "imdb_sentiment", "run": "other", "test_accuracy": 0.95}
+    )
     champion.switch_to(version)
     outputs = pipeline.run_stage("promote", params, run_path, upstream)
     promotion = artifacts.read_json(outputs["promotion"])
@@ -96,12 +103,16 @@ def test_old_versions_are_pruned_but_not_the_champion_or_its_predecessor(artifac
     made = []
     for number in range(champion.KEEP_VERSIONS + 3):
         previous = made[-1] if made else None
-        made.append(champion.install({"evaluation": str(source)}, {"dag_id": "d", "run": f"r{number}", "previous": previous}))
+        made.append(
+            champion.install(
+                {"evaluation": str(source)}, {"dag_id": "d", "run": f"r{number}", "previous": previous}
+            )
+        )
     champion.switch_to(made[1])  # an old one is the champion (after rollbacks, say)
     champion.prune()
     kept = champion.versions()
     assert made[1] in kept and made[0] in kept  # the champion and its previous one
-    assert kept[-champion.KEEP_VERSIONS:] == made[-champion.KEEP_VERSIONS:]
+    assert kept[-champion.KEEP_VERSIONS :] == made[-champion.KEEP_VERSIONS :]
     assert len(kept) == champion.KEEP_VERSIONS + 2
 
 
@@ -120,7 +131,14 @@ def test_predict_scores_with_the_champion_by_default(tiny_run, artifact_root):
 
     run_a, params, upstream = gated_run(tiny_run, artifact_root, "run-a")
     pipeline.run_stage("promote", params, run_a, upstream)
-    scored = subprocess.run(command, input="superb and moving\nawful and dull\n", capture_output=True, text=True, env=env, timeout=120)
+    scored = subprocess.run(
+        command,
+        input="superb and moving\nawful and dull\n",
+        capture_output=True,
+        text=True,
+        env=env,
+        timeout=120,
+    )
     assert scored.returncode == 0, scored.stderr
     assert [json.loads(line)["label"] for line in scored.stdout.splitlines()] == ["positive", "negative"]
 
@@ -129,8 +147,12 @@ def test_command_line_shows_and_rolls_back(artifact_root, tmp_path, capsys):
     source = tmp_path / "evaluation.json"
     source.write_text("{}")
     assert champion.main(["--rollback"]) == 2 and "no previous champion" in capsys.readouterr().err
-    first = champion.install({"evaluation": str(source)}, {"dag_id": "d", "run": "r1", "test_accuracy": 0.88, "previous": None})
-    second = champion.install({"evaluation": str(source)}, {"dag_id": "d", "run": "r2", "test_accuracy": 0.89, "previous": first})
+    first = champion.install(
+        {"evaluation": str(source)}, {"dag_id": "d", "run": "r1", "test_accuracy": 0.88, "previous": None}
+    )
+    second = champion.install(
+        {"evaluation": str(source)}, {"dag_id": "d", "run": "r2", "test_accuracy": 0.89, "previous": first}
+    )
     champion.switch_to(second)
     assert champion.main([]) == 0
     shown = json.loads(capsys.readouterr().out)
@@ -145,10 +167,12 @@ def test_a_promotion_that_dies_while_copying_changes_nothing(tiny_run, artifact_
     before = (champion.current(), champion.versions())
     run_b, params, upstream = scored_run(tiny_run, artifact_root, "run-b", 1.0)
     real_copy = champion.shutil.copyfile
+
     def dying_copy(source, target):
         if str(source).endswith("word_index.json"):
             raise OSError("disk full")
         return real_copy(source, target)
+
     monkeypatch.setattr(champion.shutil, "copyfile", dying_copy)
     with pytest.raises(OSError, match="disk full"):
         pipeline.run_stage("promote", params, run_b, upstream)

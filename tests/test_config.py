@@ -10,7 +10,12 @@ def test_defaults_are_the_books_values():
     config = PipelineConfig.from_params({})
     assert (config.num_words, config.hidden_layers, config.units, config.activation) == (10000, 2, 16, "relu")
     assert (config.loss, config.optimizer, config.learning_rate) == ("binary_crossentropy", "rmsprop", 0.001)
-    assert (config.batch_size, config.validation_size, config.epochs, config.final_epochs) == (512, 10000, 20, "auto")
+    assert (config.batch_size, config.validation_size, config.epochs, config.final_epochs) == (
+        512,
+        10000,
+        20,
+        "auto",
+    )
     assert (config.ngrams, config.dropout) == (1, 0.0)  # the book: single words, no dropout
 
 
@@ -54,8 +59,14 @@ def test_source_is_inferred_from_the_data_path(tmp_path):
     assert infer_source("/data/imdb.npz") == "keras"
     assert infer_source("/data/aclImdb_v1.tar.gz") == "aclimdb"
     assert infer_source(str(tmp_path)) == "aclimdb"
-    assert PipelineConfig.from_params({"data_path": "/x/aclImdb_v1.tar.gz"}).data_location() == ("aclimdb", "/x/aclImdb_v1.tar.gz")
-    assert PipelineConfig.from_params({"source": "keras", "data_path": "/x/a.tar.gz"}).data_location()[0] == "keras"
+    assert PipelineConfig.from_params({"data_path": "/x/aclImdb_v1.tar.gz"}).data_location() == (
+        "aclimdb",
+        "/x/aclImdb_v1.tar.gz",
+    )
+    assert (
+        PipelineConfig.from_params({"source": "keras", "data_path": "/x/a.tar.gz"}).data_location()[0]
+        == "keras"
+    )
     with pytest.raises(PipelineInputError, match="neither an .npz"):
         infer_source("/data/reviews.csv")
 
@@ -63,7 +74,10 @@ def test_source_is_inferred_from_the_data_path(tmp_path):
 def test_workers_imdb_data_path_stands_in_for_an_empty_data_path(monkeypatch):
     monkeypatch.setenv("IMDB_DATA_PATH", "/srv/data/aclImdb_v1.tar.gz")
     assert PipelineConfig.from_params({}).data_location() == ("aclimdb", "/srv/data/aclImdb_v1.tar.gz")
-    assert PipelineConfig.from_params({"data_path": "/x/imdb.npz"}).data_location() == ("keras", "/x/imdb.npz")
+    assert PipelineConfig.from_params({"data_path": "/x/imdb.npz"}).data_location() == (
+        "keras",
+        "/x/imdb.npz",
+    )
     monkeypatch.delenv("IMDB_DATA_PATH")
     assert PipelineConfig.from_params({}).data_location() == ("keras", "")
 

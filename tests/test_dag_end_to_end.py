@@ -7,8 +7,8 @@ import sys
 
 import pendulum
 import pytest
-
 from conftest import PROJECT, TINY_PARAMS
+
 from imdb_pipeline import artifacts
 
 pytestmark = pytest.mark.slow
@@ -48,7 +48,9 @@ def test_dag_run_succeeds_and_writes_every_artifact(dag, airflow_db, tiny_aclimd
     from airflow.utils.session import create_session
 
     with create_session() as session:
-        rows = session.scalars(XComModel.get_many(run_id=dag_run.run_id, key="return_value", dag_ids="imdb_sentiment")).all()
+        rows = session.scalars(
+            XComModel.get_many(run_id=dag_run.run_id, key="return_value", dag_ids="imdb_sentiment")
+        ).all()
         values = {row.task_id: XComModel.deserialize_value(row) for row in rows}
     assert set(values) == set(STAGES) | {"promote"}
     assert set(values["evaluate"]) == {"evaluation", "predictions"}
@@ -56,7 +58,9 @@ def test_dag_run_succeeds_and_writes_every_artifact(dag, airflow_db, tiny_aclimd
         assert all(isinstance(path, str) and path.startswith(str(run_path)) for path in outputs.values())
 
 
-def test_a_blessed_run_becomes_champion_and_a_bad_one_does_not(dag, airflow_db, tiny_aclimdb_tarball, artifact_root):
+def test_a_blessed_run_becomes_champion_and_a_bad_one_does_not(
+    dag, airflow_db, tiny_aclimdb_tarball, artifact_root
+):
     """The issue's scenario: run 1 is blessed and promoted; run 2 (learning_rate 10) is not, and its
     promote task is skipped with the champion unchanged."""
     from imdb_pipeline import champion
@@ -68,7 +72,9 @@ def test_a_blessed_run_becomes_champion_and_a_bad_one_does_not(dag, airflow_db, 
     assert first["run"] == good.run_id and first["previous"] is None
     assert (champion.champion_dir() / "model.keras").is_file()
 
-    bad = dag.test(run_conf={**conf, "learning_rate": 10}, logical_date=pendulum.datetime(2026, 1, 9, tz="UTC"))
+    bad = dag.test(
+        run_conf={**conf, "learning_rate": 10}, logical_date=pendulum.datetime(2026, 1, 9, tz="UTC")
+    )
     assert bad.state == "success"  # a model that is not blessed is an outcome, not a failure
     assert task_states(bad)["promote"] == "skipped"
     assert champion.current() == first
@@ -93,14 +99,21 @@ def test_bad_input_fails_the_task_once_without_retries(dag, airflow_db, tmp_path
     from airflow.utils.session import create_session
 
     with create_session() as session:
-        ti = session.query(TaskInstance).filter_by(dag_id="imdb_sentiment", run_id=dag_run.run_id, task_id="ingest").one()
+        ti = (
+            session.query(TaskInstance)
+            .filter_by(dag_id="imdb_sentiment", run_id=dag_run.run_id, task_id="ingest")
+            .one()
+        )
         assert ti.state == "failed" and ti.try_number == 1
 
 
 def airflow_tasks_test(task_id: str, date: str, env: dict) -> subprocess.CompletedProcess:
     return subprocess.run(
         [sys.executable, "-m", "airflow", "tasks", "test", "imdb_sentiment", task_id, date],
-        capture_output=True, text=True, env=env, timeout=600,
+        capture_output=True,
+        text=True,
+        env=env,
+        timeout=600,
     )
 
 
@@ -119,7 +132,12 @@ def test_each_task_runs_alone_under_airflow_tasks_test(airflow_db, tiny_aclimdb_
     for task_id in STAGES:
         result = subprocess.run(
             [sys.executable, "-m", "airflow", "tasks", "test", "imdb_sentiment", task_id, date, "-t", params],
-            capture_output=True, text=True, env=env, timeout=600,
+            capture_output=True,
+            text=True,
+            env=env,
+            timeout=600,
         )
-        assert (run_path / task_id / "manifest.json").is_file(), f"{task_id}:\n{result.stdout[-3000:]}\n{result.stderr[-3000:]}"
+        assert (run_path / task_id / "manifest.json").is_file(), (
+            f"{task_id}:\n{result.stdout[-3000:]}\n{result.stderr[-3000:]}"
+        )
     assert artifacts.read_json(run_path / "report" / "metrics.json")["test_accuracy"] > 0.8

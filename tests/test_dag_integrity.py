@@ -7,8 +7,8 @@ import subprocess
 import sys
 
 import pytest
-
 from conftest import PROJECT
+
 from imdb_pipeline.config import PARAM_SPECS, SWEEP_PARAM_SPECS
 
 STAGES = ["ingest", "vectorize", "train", "evaluate", "gate", "report", "promote"]
@@ -70,7 +70,13 @@ def test_params_are_typed_with_the_books_defaults(dag):
 
 @pytest.mark.parametrize(
     "conf",
-    [{"num_words": 2}, {"activation": "softmax"}, {"final_epochs": "best"}, {"learning_rate": -1}, {"epochs": "many"}],
+    [
+        {"num_words": 2},
+        {"activation": "softmax"},
+        {"final_epochs": "best"},
+        {"learning_rate": -1},
+        {"epochs": "many"},
+    ],
 )
 def test_bad_trigger_conf_is_refused_by_param_validation(dag, conf):
     """What the api-server does when a run is triggered: the serialized DAG's params validate the conf."""

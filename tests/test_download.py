@@ -3,8 +3,8 @@
 import hashlib
 
 import pytest
-
 from http_fixtures import FlakyFileServer
+
 from imdb_pipeline import download
 
 PAYLOAD = b"imdb test payload " * 5000
@@ -23,7 +23,10 @@ def test_download_is_verified_and_cached_once(tmp_path):
     assert server.gets() == 1 and no_partials(tmp_path)
 
 
-@pytest.mark.parametrize(("failure", "message"), [("truncated", "truncated download"), ("reset", "could not download"), (500, "could not download")])
+@pytest.mark.parametrize(
+    ("failure", "message"),
+    [("truncated", "truncated download"), ("reset", "could not download"), (500, "could not download")],
+)
 def test_failed_downloads_leave_nothing_in_the_cache(tmp_path, failure, message):
     with FlakyFileServer(PAYLOAD, "data.bin", [failure]) as server:
         with pytest.raises(download.DownloadError, match=message):

@@ -12,7 +12,12 @@ CHAMPION = {"version": "v1", "test_accuracy": 0.88}
 def test_first_model_above_the_minimum_is_blessed_without_a_regression_check():
     decision = judge({"test_accuracy": 0.86}, None, CONFIG)
     assert decision["blessed"] is True
-    assert decision["checks"][1] == {"check": "max_regression", "passed": True, "skipped": True, "detail": "no champion yet"}
+    assert decision["checks"][1] == {
+        "check": "max_regression",
+        "passed": True,
+        "skipped": True,
+        "detail": "no champion yet",
+    }
 
 
 @pytest.mark.parametrize(

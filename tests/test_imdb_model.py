@@ -100,5 +100,9 @@ def test_dropout_follows_each_hidden_layer_and_adds_no_parameters():
     model = build_model(spec, seed=1)
     names = [layer.name for layer in model.layers[1:]]
     assert names == ["hidden_1", "dropout_1", "hidden_2", "dropout_2", "positive_probability"]
-    assert model.count_params() == count_parameters(spec) == count_parameters(ModelSpec(num_words=100, hidden_layers=2, units=8))
+    assert (
+        model.count_params()
+        == count_parameters(spec)
+        == count_parameters(ModelSpec(num_words=100, hidden_layers=2, units=8))
+    )
     assert "dropout" not in [layer.name for layer in build_model(ModelSpec(num_words=100), seed=1).layers[1:]]

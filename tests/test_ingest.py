@@ -6,11 +6,11 @@ import tarfile
 import numpy as np
 import pytest
 
-from imdb_pipeline.sample_data import write_aclimdb
 from imdb_pipeline import artifacts, ingest, text
 from imdb_pipeline.config import PipelineConfig
 from imdb_pipeline.errors import PipelineInputError
 from imdb_pipeline.pipeline import run_stage
+from imdb_pipeline.sample_data import write_aclimdb
 
 
 def run_ingest(tmp_path, **params):
@@ -18,7 +18,9 @@ def run_ingest(tmp_path, **params):
     return run_stage("ingest", params, run_path), run_path
 
 
-def test_aclimdb_directory_and_tarball_give_identical_arrays(tiny_aclimdb_dir, tiny_aclimdb_tarball, tmp_path, artifact_root):
+def test_aclimdb_directory_and_tarball_give_identical_arrays(
+    tiny_aclimdb_dir, tiny_aclimdb_tarball, tmp_path, artifact_root
+):
     from_dir, _ = run_ingest(tmp_path / "a", data_path=str(tiny_aclimdb_dir))
     from_tar, _ = run_ingest(tmp_path / "b", data_path=str(tiny_aclimdb_tarball))
     for name in ("train_tokens", "test_tokens"):
@@ -49,7 +51,9 @@ def test_keras_npz_is_flattened_with_start_and_offset(tiny_keras_npz, tmp_path, 
     assert len(train) == len(raw)
 
 
-def test_pickled_npz_that_is_not_keras_published_file_is_refused(tiny_keras_npz_file, tmp_path, artifact_root):
+def test_pickled_npz_that_is_not_keras_published_file_is_refused(
+    tiny_keras_npz_file, tmp_path, artifact_root
+):
     with pytest.raises(PipelineInputError, match="not Keras' published imdb.npz"):
         run_ingest(tmp_path, data_path=str(tiny_keras_npz_file))
     assert not (tmp_path / "run" / "ingest").exists()

@@ -35,8 +35,21 @@ def test_unknown_stage_is_refused():
 
 
 def test_command_line_runs_one_stage(tiny_aclimdb_dir, tmp_path, artifact_root, capsys):
-    assert pipeline.main(["--run-dir", str(tmp_path), "--stage", "ingest", "--param", f"data_path={tiny_aclimdb_dir}",
-                          "--param", "num_words=50"]) == 0
+    assert (
+        pipeline.main(
+            [
+                "--run-dir",
+                str(tmp_path),
+                "--stage",
+                "ingest",
+                "--param",
+                f"data_path={tiny_aclimdb_dir}",
+                "--param",
+                "num_words=50",
+            ]
+        )
+        == 0
+    )
     outputs = json.loads(capsys.readouterr().out)
     assert set(outputs["ingest"]) == {"train_tokens", "test_tokens", "word_index"}
     assert json.loads((tmp_path / "ingest" / "manifest.json").read_text())["config"]["num_words"] == 50

@@ -16,7 +16,6 @@ from pathlib import Path
 
 import psutil
 import pytest
-
 from airflow_cluster import CELERY, postgres, running_cluster
 from conftest import TINY_PARAMS
 
@@ -37,7 +36,9 @@ def worker_tree_rss_mb(process: subprocess.Popen) -> float:
 def test_triggered_runs_execute_on_the_celery_worker(cluster, tiny_aclimdb_tarball, capsys):
     started = time.monotonic()
     conf = {**TINY_PARAMS, "data_path": str(tiny_aclimdb_tarball)}
-    refused = cluster.api("POST", "/dags/imdb_sentiment/dagRuns", json={"logical_date": None, "conf": {"num_words": 2}})
+    refused = cluster.api(
+        "POST", "/dags/imdb_sentiment/dagRuns", json={"logical_date": None, "conf": {"num_words": 2}}
+    )
     assert refused.status_code == 400 and "num_words" in refused.text
 
     first = cluster.trigger(conf)
@@ -58,14 +59,20 @@ def test_triggered_runs_execute_on_the_celery_worker(cluster, tiny_aclimdb_tarba
     sampler.start()
     try:
         for run_id in (first, second):
-            state = cluster.wait_for(f"run {run_id}", lambda: (s := cluster.run_state(run_id)) in ("success", "failed") and s, timeout=600)
+            state = cluster.wait_for(
+                f"run {run_id}",
+                lambda: (s := cluster.run_state(run_id)) in ("success", "failed") and s,
+                timeout=600,
+            )
             assert state == "success", cluster.log("celery-worker")[-5000:]
     finally:
         stop_sampling.set()
         sampler.join()
 
     # The evaluate task's XCom through the API: paths into the run's own folder.
-    xcom = cluster.api("GET", f"/dags/imdb_sentiment/dagRuns/{first}/taskInstances/evaluate/xcomEntries/return_value")
+    xcom = cluster.api(
+        "GET", f"/dags/imdb_sentiment/dagRuns/{first}/taskInstances/evaluate/xcomEntries/return_value"
+    )
     assert xcom.status_code == 200, xcom.text
     value = xcom.json()["value"]
     value = json.loads(value) if isinstance(value, str) else value
@@ -78,9 +85,22 @@ def test_triggered_runs_execute_on_the_celery_worker(cluster, tiny_aclimdb_tarba
         assert json.loads((report / "metrics.json").read_text())["config"]["num_words"] == num_words
 
     # The metadata is in PostgreSQL, and the tasks ran on this test's Celery queue.
-    rows = postgres(f"SELECT task_id, state, queue, hostname FROM task_instance WHERE run_id = '{first}'", cluster.database)
-    assert sorted(r[0] for r in rows) == ["evaluate", "gate", "ingest", "promote", "report", "train", "vectorize"]
-    assert {r[1] for r in rows if r[0] != "promote"} == {"success"} and {r[2] for r in rows} == {cluster.queue}
+    rows = postgres(
+        f"SELECT task_id, state, queue, hostname FROM task_instance WHERE run_id = '{first}'",
+        cluster.database,
+    )
+    assert sorted(r[0] for r in rows) == [
+        "evaluate",
+        "gate",
+        "ingest",
+        "promote",
+        "report",
+        "train",
+        "vectorize",
+    ]
+    assert {r[1] for r in rows if r[0] != "promote"} == {"success"} and {r[2] for r in rows} == {
+        cluster.queue
+    }
     # promote ran (or was skipped by the gate) on the worker too, and the champion is one of the two runs.
     assert {r[1] for r in rows if r[0] == "promote"} <= {"success", "skipped"}
     champion = json.loads((cluster.home / "artifacts" / "champion" / "champion.json").read_text())
@@ -95,5 +115,5 @@ def test_triggered_runs_execute_on_the_celery_worker(cluster, tiny_aclimdb_tarba
             f"\nproduction topology: 2 runs executed by the Celery worker (queue {cluster.queue}) in "
             f"{time.monotonic() - started:.0f} s; worker process tree peak RSS {peak:.0f} MB; metadata in "
             f"PostgreSQL database {cluster.database}: task_instance (task, state, queue, hostname) {rows}; "
-            f"per-task peak RSS MB {({task: t['peak_rss_mb'] for task, t in timings.items()})}"
+            f"per-task peak RSS MB { ({task: t['peak_rss_mb'] for task, t in timings.items()}) }"
         )

@@ -6,8 +6,8 @@ points elsewhere. About a minute on 2 cores.
 
 import pendulum
 import pytest
-
 from conftest import MEMORY_GOAL_MB, PROJECT, STAGES, run_stages_in_processes
+
 from imdb_pipeline import artifacts
 from imdb_pipeline.config import BOOK_GRID
 
@@ -18,11 +18,28 @@ def test_book_settings_reach_the_books_accuracy(real_data, airflow_db, artifact_
     from airflow.dag_processing.dagbag import DagBag
 
     dag = DagBag(dag_folder=str(PROJECT / "dags" / "imdb_sentiment.py")).dags["imdb_sentiment"]
-    dag_run = dag.test(run_conf={"data_path": str(real_data)}, logical_date=pendulum.datetime(2026, 2, 1, tz="UTC"))
+    dag_run = dag.test(
+        run_conf={"data_path": str(real_data)}, logical_date=pendulum.datetime(2026, 2, 1, tz="UTC")
+    )
     assert dag_run.state == "success"
-    metrics = artifacts.read_json(artifact_root / "imdb_sentiment" / dag_run.run_id / "report" / "metrics.json")
+    metrics = artifacts.read_json(
+        artifact_root / "imdb_sentiment" / dag_run.run_id / "report" / "metrics.json"
+    )
     with capsys.disabled():  # into the CI log
-        print("\nreal data:", {key: metrics[key] for key in ("test_accuracy", "test_loss", "best_epoch", "final_epochs", "seconds_per_epoch", "timings")})
+        print(
+            "\nreal data:",
+            {
+                key: metrics[key]
+                for key in (
+                    "test_accuracy",
+                    "test_loss",
+                    "best_epoch",
+                    "final_epochs",
+                    "seconds_per_epoch",
+                    "timings",
+                )
+            },
+        )
     assert metrics["data"]["reviews"] == {"train": 25000, "test": 25000}
     assert metrics["parameters"] == 160_305
     assert metrics["test_accuracy"] >= 0.87
@@ -49,7 +66,9 @@ def test_bigrams_with_dropout_pass_090_within_the_memory_goal(real_data, tmp_pat
     metrics = run_stages_in_processes(real_data, tmp_path / "run", tmp_path / "artifacts", params)
     peaks = {stage: metrics["timings"][stage]["peak_rss_mb"] for stage in STAGES}
     with capsys.disabled():  # into the CI log
-        print(f"\nreal data, {bigram_trial['name']}: test accuracy {metrics['test_accuracy']:.4f}, peaks MB {peaks}")
+        print(
+            f"\nreal data, {bigram_trial['name']}: test accuracy {metrics['test_accuracy']:.4f}, peaks MB {peaks}"
+        )
     assert metrics["config"]["ngrams"] == 2 and metrics["config"]["dropout"] > 0
     assert metrics["test_accuracy"] >= 0.90
     assert all(peak <= MEMORY_GOAL_MB for peak in peaks.values()), peaks

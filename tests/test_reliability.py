@@ -11,15 +11,13 @@ import os
 import signal
 import subprocess
 import sys
-import time
 from datetime import timedelta
 
-import numpy as np
 import pendulum
 import pytest
-
 from conftest import PROJECT, TINY_PARAMS
 from http_fixtures import FlakyFileServer
+
 from imdb_pipeline import artifacts
 
 pytestmark = pytest.mark.slow
@@ -37,10 +35,16 @@ def task_instance(dag_run, task_id):
     from airflow.utils.session import create_session
 
     with create_session() as session:
-        return session.query(TaskInstance).filter_by(dag_id=dag_run.dag_id, run_id=dag_run.run_id, task_id=task_id).one()
+        return (
+            session.query(TaskInstance)
+            .filter_by(dag_id=dag_run.dag_id, run_id=dag_run.run_id, task_id=task_id)
+            .one()
+        )
 
 
-def test_flaky_download_is_retried_with_backoff_to_success(dag, airflow_db, tiny_aclimdb_tarball, artifact_root, monkeypatch):
+def test_flaky_download_is_retried_with_backoff_to_success(
+    dag, airflow_db, tiny_aclimdb_tarball, artifact_root, monkeypatch
+):
     """Reset, then HTTP 500, then the file: the ingest task's retries (exponential backoff) succeed."""
     payload = tiny_aclimdb_tarball.read_bytes()
     with FlakyFileServer(payload, "aclImdb_v1.tar.gz", ["reset", 500]) as server:
@@ -49,7 +53,10 @@ def test_flaky_download_is_retried_with_backoff_to_success(dag, airflow_db, tiny
         ingest = dag.get_task("ingest")
         monkeypatch.setattr(ingest, "retry_delay", timedelta(seconds=1))  # the policy, sped up for the test
         assert ingest.retries >= 2 and ingest.retry_exponential_backoff > 0
-        dag_run = dag.test(run_conf={**TINY_PARAMS, "source": "aclimdb"}, logical_date=pendulum.datetime(2026, 3, 2, tz="UTC"))
+        dag_run = dag.test(
+            run_conf={**TINY_PARAMS, "source": "aclimdb"},
+            logical_date=pendulum.datetime(2026, 3, 2, tz="UTC"),
+        )
     assert dag_run.state == "success"
     assert task_instance(dag_run, "ingest").try_number == 3
     assert server.gets() == 3
@@ -68,7 +75,9 @@ def test_training_killed_mid_fit_leaves_no_model_and_a_rerun_succeeds(tiny_run, 
     params = {**tiny_run["params"], "epochs": 400}
     command = [sys.executable, "-m", "imdb_pipeline.pipeline", "--run-dir", str(tmp_path), "--stage", "train"]
     command += [f"--param={name}={json.dumps(value)}" for name, value in params.items()]
-    process = subprocess.Popen(command, stderr=subprocess.PIPE, text=True, env={**os.environ, "TF_CPP_MIN_LOG_LEVEL": "2"})
+    process = subprocess.Popen(
+        command, stderr=subprocess.PIPE, text=True, env={**os.environ, "TF_CPP_MIN_LOG_LEVEL": "2"}
+    )
     for line in process.stderr:
         if "validation run epoch 20/400" in line:
             process.send_signal(signal.SIGKILL)
@@ -86,7 +95,13 @@ def test_training_killed_mid_fit_leaves_no_model_and_a_rerun_succeeds(tiny_run, 
     rerun = artifacts.read_json(outputs["history"])
     original = artifacts.read_json(tiny_run["outputs"]["train"]["history"])
     assert rerun["parameters"] == original["parameters"]
-    assert abs(rerun["validation_history"]["val_accuracy"][-1] - original["validation_history"]["val_accuracy"][-1]) <= 0.05
+    assert (
+        abs(
+            rerun["validation_history"]["val_accuracy"][-1]
+            - original["validation_history"]["val_accuracy"][-1]
+        )
+        <= 0.05
+    )
 
 
 def test_rerunning_a_finished_task_replaces_its_outputs_atomically(tiny_run, tmp_path):
@@ -115,9 +130,13 @@ def test_rerunning_a_finished_task_replaces_its_outputs_atomically(tiny_run, tmp
         ({"num_words": 1000000}, "vectorize", "larger than the vocabulary"),
     ],
 )
-def test_bad_input_fails_fast_without_retries_and_writes_nothing(dag, airflow_db, tiny_aclimdb_tarball, artifact_root, conf, task_id, message, capfd):
+def test_bad_input_fails_fast_without_retries_and_writes_nothing(
+    dag, airflow_db, tiny_aclimdb_tarball, artifact_root, conf, task_id, message, capfd
+):
     run_conf = {**TINY_PARAMS, "data_path": str(tiny_aclimdb_tarball), **conf}
-    dag_run = dag.test(run_conf=run_conf, logical_date=pendulum.datetime(2026, 3, 3 + len(message) % 20, tz="UTC"))
+    dag_run = dag.test(
+        run_conf=run_conf, logical_date=pendulum.datetime(2026, 3, 3 + len(message) % 20, tz="UTC")
+    )
     assert dag_run.state == "failed"
     ti = task_instance(dag_run, task_id)
     assert ti.state == "failed" and ti.try_number == 1
@@ -141,11 +160,16 @@ def test_report_escapes_hostile_reviews_and_paths_end_to_end(tmp_path, artifact_
 
 
 def test_no_secrets_and_a_loopback_api_by_default():
-    tracked = subprocess.run(["git", "ls-files"], cwd=PROJECT, capture_output=True, text=True, check=True).stdout.split()
+    tracked = subprocess.run(
+        ["git", "ls-files"], cwd=PROJECT, capture_output=True, text=True, check=True
+    ).stdout.split()
     assert ".env" not in tracked and ".env.example" in tracked
     ignored = subprocess.run(["git", "check-ignore", ".env"], cwd=PROJECT, capture_output=True, text=True)
     assert ignored.returncode == 0, ".env must be git-ignored"
-    assert 'AIRFLOW__API__HOST="${AIRFLOW__API__HOST:-127.0.0.1}"' in (PROJECT / "scripts" / "env.sh").read_text()
+    assert (
+        'AIRFLOW__API__HOST="${AIRFLOW__API__HOST:-127.0.0.1}"'
+        in (PROJECT / "scripts" / "env.sh").read_text()
+    )
     assert '"127.0.0.1:8080:8080"' in (PROJECT / "docker-compose.yaml").read_text()
 
 
@@ -163,11 +187,21 @@ def test_two_runs_at_once_share_one_download_and_keep_separate_artifacts(tmp_pat
         }
         with running_cluster(tmp_path / "cluster", "LocalExecutor", extra) as cluster:
             conf = {**TINY_PARAMS, "source": "aclimdb"}
-            runs = {cluster.trigger({**conf, "num_words": 40}): 40, cluster.trigger({**conf, "num_words": 30}): 30}
+            runs = {
+                cluster.trigger({**conf, "num_words": 40}): 40,
+                cluster.trigger({**conf, "num_words": 30}): 30,
+            }
             for run_id in runs:
-                state = cluster.wait_for(f"run {run_id}", lambda: (s := cluster.run_state(run_id)) in ("success", "failed") and s, timeout=600)
+                state = cluster.wait_for(
+                    f"run {run_id}",
+                    lambda: (s := cluster.run_state(run_id)) in ("success", "failed") and s,
+                    timeout=600,
+                )
                 assert state == "success", cluster.log("scheduler")[-4000:]
-            ingests = [cluster.api("GET", f"/dags/imdb_sentiment/dagRuns/{run_id}/taskInstances/ingest").json() for run_id in runs]
+            ingests = [
+                cluster.api("GET", f"/dags/imdb_sentiment/dagRuns/{run_id}/taskInstances/ingest").json()
+                for run_id in runs
+            ]
     # The ingest tasks overlapped, yet the slow file was fetched once; the other waited on the lock.
     first, second = sorted(ingests, key=lambda ti: ti["start_date"])
     assert second["start_date"] < first["end_date"]
@@ -175,5 +209,7 @@ def test_two_runs_at_once_share_one_download_and_keep_separate_artifacts(tmp_pat
     cache = cluster.home / "artifacts" / "cache"
     assert sorted(p.name for p in cache.iterdir() if not p.name.endswith(".lock")) == ["aclImdb_v1.tar.gz"]
     for run_id, num_words in runs.items():
-        metrics = json.loads((cluster.home / "artifacts" / "imdb_sentiment" / run_id / "report" / "metrics.json").read_text())
+        metrics = json.loads(
+            (cluster.home / "artifacts" / "imdb_sentiment" / run_id / "report" / "metrics.json").read_text()
+        )
         assert metrics["config"]["num_words"] == num_words and metrics["test_accuracy"] > 0.8

@@ -13,14 +13,25 @@ PNG_MAGIC = b"\x89PNG\r\n\x1a\n"
 
 def test_metrics_json_has_the_interface_keys(tiny_run):
     metrics = artifacts.read_json(tiny_run["outputs"]["report"]["metrics"])
-    for key in ("test_accuracy", "test_loss", "best_epoch", "final_epochs", "history", "config", "timings", "roc_auc"):
+    for key in (
+        "test_accuracy",
+        "test_loss",
+        "best_epoch",
+        "final_epochs",
+        "history",
+        "config",
+        "timings",
+        "roc_auc",
+    ):
         assert key in metrics
     assert set(metrics["timings"]) == {"ingest", "vectorize", "train", "evaluate", "gate", "report"}
     assert all(t["wall_seconds"] > 0 and t["peak_rss_mb"] > 10 for t in metrics["timings"].values())
     assert metrics["config"]["num_words"] == tiny_run["params"]["num_words"]
     assert len(metrics["history"]["validation_run"]["val_loss"]) == tiny_run["params"]["epochs"]
     decision = artifacts.read_json(tiny_run["outputs"]["gate"]["decision"])
-    assert metrics["gate"]["blessed"] == decision["blessed"] and metrics["gate"]["reason"] == decision["reason"]
+    assert (
+        metrics["gate"]["blessed"] == decision["blessed"] and metrics["gate"]["reason"] == decision["reason"]
+    )
 
 
 def test_page_shows_the_gates_decision(tiny_run):
@@ -42,17 +53,30 @@ def test_figures_are_pngs_linked_from_the_page(tiny_run):
 def test_page_escapes_review_text_and_parameters():
     hostile = "<script>alert('x')</script>"
     metrics = {
-        "run": hostile, "test_accuracy": 0.9, "test_loss": 0.3, "roc_auc": 0.95, "precision": 0.9, "recall": 0.9,
-        "f1": 0.9, "best_epoch": 3, "final_epochs": 3, "parameters": 1, "total_wall_seconds": 1.0,
+        "run": hostile,
+        "test_accuracy": 0.9,
+        "test_loss": 0.3,
+        "roc_auc": 0.95,
+        "precision": 0.9,
+        "recall": 0.9,
+        "f1": 0.9,
+        "best_epoch": 3,
+        "final_epochs": 3,
+        "parameters": 1,
+        "total_wall_seconds": 1.0,
         "config": {"data_path": hostile, "hidden_layers": 2, "num_words": 10, "epochs": 3, "loss": "mse"},
-        "timings": {}, "data": {"source": hostile},
+        "timings": {},
+        "data": {"source": hostile},
         "gate": {"blessed": False, "checks": [{"passed": False, "detail": hostile}]},
     }
-    html = report.render_html({
-        "metrics": metrics, "evaluation": {"test_reviews": 1, "threshold": 0.5},
-        "examples": [{"caption": "c", "text": hostile, "probability": 0.7, "label": "positive"}],
-        "images": {"loss": "l.png", "accuracy": "a.png", "confusion": "c.png", "roc": "r.png"},
-    })
+    html = report.render_html(
+        {
+            "metrics": metrics,
+            "evaluation": {"test_reviews": 1, "threshold": 0.5},
+            "examples": [{"caption": "c", "text": hostile, "probability": 0.7, "label": "positive"}],
+            "images": {"loss": "l.png", "accuracy": "a.png", "confusion": "c.png", "roc": "r.png"},
+        }
+    )
     assert "<script>" not in html and "&lt;script&gt;" in html
 
 

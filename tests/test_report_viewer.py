@@ -11,10 +11,10 @@ import sys
 import zlib
 
 import pytest
+from conftest import PROJECT
 from fastapi import FastAPI
 from fastapi.testclient import TestClient
 
-from conftest import PROJECT
 from imdb_model.imdb_report_viewer import URL_PREFIX, app
 from imdb_pipeline import artifacts
 
@@ -32,7 +32,12 @@ def png_bytes() -> bytes:
         return struct.pack(">I", len(data)) + kind + data + struct.pack(">I", zlib.crc32(kind + data))
 
     header = struct.pack(">IIBBBBB", 1, 1, 8, 2, 0, 0, 0)
-    return b"\x89PNG\r\n\x1a\n" + chunk(b"IHDR", header) + chunk(b"IDAT", zlib.compress(b"\x00\xff\x00\x00")) + chunk(b"IEND", b"")
+    return (
+        b"\x89PNG\r\n\x1a\n"
+        + chunk(b"IHDR", header)
+        + chunk(b"IDAT", zlib.compress(b"\x00\xff\x00\x00"))
+        + chunk(b"IEND", b"")
+    )
 
 
 def write_report(root, dag_id: str = DAG, run_id: str = RUN):
@@ -56,7 +61,10 @@ def tokens(airflow_db) -> dict[str, str]:
     from airflow.api_fastapi.auth.managers.simple.user import SimpleAuthManagerUser
 
     manager = create_auth_manager()
-    return {role or "none": manager.generate_jwt(SimpleAuthManagerUser(username="u", role=role)) for role in ("admin", "viewer", None)}
+    return {
+        role or "none": manager.generate_jwt(SimpleAuthManagerUser(username="u", role=role))
+        for role in ("admin", "viewer", None)
+    }
 
 
 @pytest.fixture
@@ -73,17 +81,30 @@ def page_url(dag_id: str = DAG, run_id: str = RUN) -> str:
 
 def test_airflow_discovers_the_plugin():
     env = {**os.environ, "AIRFLOW__CORE__PLUGINS_FOLDER": str(PROJECT / "plugins")}
-    listed = subprocess.run([sys.executable, "-m", "airflow", "plugins", "--output", "json"],
-                            capture_output=True, text=True, env=env, check=True, timeout=120)
+    listed = subprocess.run(
+        [sys.executable, "-m", "airflow", "plugins", "--output", "json"],
+        capture_output=True,
+        text=True,
+        env=env,
+        check=True,
+        timeout=120,
+    )
     plugin = next(p for p in json.loads(listed.stdout) if p["name"] == "imdb_report_viewer")
     assert plugin["source"].endswith("imdb_model/imdb_report_viewer.py")
     assert [a["url_prefix"] for a in plugin["fastapi_apps"]] == [URL_PREFIX]
     assert plugin["external_views"] == [
-        {"name": "Report", "href": "/imdb-reports/{DAG_ID}/{RUN_ID}/", "destination": "dag_run", "url_route": "imdb-report"}
+        {
+            "name": "Report",
+            "href": "/imdb-reports/{DAG_ID}/{RUN_ID}/",
+            "destination": "dag_run",
+            "url_route": "imdb-report",
+        }
     ]
 
 
-@pytest.mark.parametrize("credentials", [{}, {"headers": {"Authorization": "Bearer not-a-jwt"}}, {"cookies": {"_token": "x.y.z"}}])
+@pytest.mark.parametrize(
+    "credentials", [{}, {"headers": {"Authorization": "Bearer not-a-jwt"}}, {"cookies": {"_token": "x.y.z"}}]
+)
 def test_no_valid_token_no_report(client, report, tokens, credentials):
     client.cookies.update(credentials.get("cookies", {}))
     for url in (page_url(), page_url() + "loss.png"):

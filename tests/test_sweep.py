@@ -2,8 +2,8 @@
 
 import pendulum
 import pytest
-
 from conftest import PROJECT, TINY_PARAMS
+
 from imdb_pipeline import artifacts, sweep
 from imdb_pipeline.config import BOOK_GRID, SWEEP_PARAM_SPECS, plan_trials
 from imdb_pipeline.errors import PipelineInputError
@@ -12,7 +12,15 @@ from imdb_pipeline.errors import PipelineInputError
 def test_default_grid_is_the_books_experiments_plus_bigrams_with_dropout():
     trials = plan_trials({})
     changed = [{key: value for key, value in entry.items() if key != "name"} for entry in BOOK_GRID]
-    for change in ({}, {"hidden_layers": 1}, {"hidden_layers": 3}, {"units": 32}, {"units": 64}, {"loss": "mse"}, {"activation": "tanh"}):
+    for change in (
+        {},
+        {"hidden_layers": 1},
+        {"hidden_layers": 3},
+        {"units": 32},
+        {"units": 64},
+        {"loss": "mse"},
+        {"activation": "tanh"},
+    ):
         assert change in changed
     bigram = next(trial for trial in trials if trial.params["ngrams"] == 2)
     assert bigram.params["dropout"] > 0
@@ -39,12 +47,21 @@ def test_bad_grids_are_refused_with_a_message(params, words):
 
 
 def test_unnamed_trials_are_named_after_their_changes():
-    assert [trial.name for trial in plan_trials({"grid": [{}, {"units": 8, "loss": "mse"}]})] == ["base", "units=8, loss=mse"]
+    assert [trial.name for trial in plan_trials({"grid": [{}, {"units": 8, "loss": "mse"}]})] == [
+        "base",
+        "units=8, loss=mse",
+    ]
 
 
 def history(val_accuracy, val_loss):
-    return {"validation_history": {"val_accuracy": val_accuracy, "val_loss": val_loss}, "best_epoch": 1 + val_loss.index(min(val_loss)),
-            "parameters": 10, "validation_fit_seconds": 1.0, "final_fit_seconds": 0.5, "seconds_per_epoch": 0.1}
+    return {
+        "validation_history": {"val_accuracy": val_accuracy, "val_loss": val_loss},
+        "best_epoch": 1 + val_loss.index(min(val_loss)),
+        "parameters": 10,
+        "validation_fit_seconds": 1.0,
+        "final_fit_seconds": 0.5,
+        "seconds_per_epoch": 0.1,
+    }
 
 
 def test_winner_is_the_best_validation_accuracy_then_the_lower_loss():
@@ -54,7 +71,11 @@ def test_winner_is_the_best_validation_accuracy_then_the_lower_loss():
         sweep.summarize_trial(b, history([0.86, 0.84], [0.30, 0.5])),
         sweep.summarize_trial(c, history([0.70], [0.6])),
     ]
-    assert (rows[0]["best_val_accuracy"], rows[0]["best_val_accuracy_epoch"], rows[0]["val_loss_at_best"]) == (0.86, 2, 0.35)
+    assert (
+        rows[0]["best_val_accuracy"],
+        rows[0]["best_val_accuracy_epoch"],
+        rows[0]["val_loss_at_best"],
+    ) == (0.86, 2, 0.35)
     assert rows[0]["train_seconds"] == 1.5 and rows[0]["lowest_val_loss_epoch"] == 2
     assert sweep.pick_winner(rows)["name"] == "b"  # same accuracy as a, lower validation loss
 
@@ -64,21 +85,36 @@ def test_sweep_dag_trains_every_trial_and_reports_the_winner(airflow_db, tiny_ac
     from airflow.dag_processing.dagbag import DagBag
 
     dag = DagBag(dag_folder=str(PROJECT / "dags" / "imdb_experiments.py")).dags["imdb_experiments"]
-    grid = [{"name": "book"}, {"name": "8 units, mse", "units": 8, "loss": "mse"},
-            {"name": "bigrams + dropout", "ngrams": 2, "num_words": 80, "dropout": 0.5}]
+    grid = [
+        {"name": "book"},
+        {"name": "8 units, mse", "units": 8, "loss": "mse"},
+        {"name": "bigrams + dropout", "ngrams": 2, "num_words": 80, "dropout": 0.5},
+    ]
     conf = {**TINY_PARAMS, "data_path": str(tiny_aclimdb_tarball), "grid": grid}
     dag_run = dag.test(run_conf=conf, logical_date=pendulum.datetime(2026, 2, 1, tz="UTC"))
     assert dag_run.state == "success"
 
     run_path = artifact_root / "imdb_experiments" / dag_run.run_id
     assert sorted(path.name for path in run_path.iterdir()) == [
-        "evaluate", "ingest", "report", "train-00", "train-01", "train-02", "vectorize-w40-n1", "vectorize-w80-n2"]
+        "evaluate",
+        "ingest",
+        "report",
+        "train-00",
+        "train-01",
+        "train-02",
+        "vectorize-w40-n1",
+        "vectorize-w80-n2",
+    ]
     summary = artifacts.read_json(run_path / "report" / "sweep.json")
     assert [row["name"] for row in summary["trials"]] == [entry["name"] for entry in grid]
     assert summary["trials"][1]["params"]["loss"] == "mse" and summary["trials"][2]["params"]["ngrams"] == 2
     winner = summary["winner"]
     assert winner["best_val_accuracy"] == max(row["best_val_accuracy"] for row in summary["trials"])
-    assert winner["test_accuracy"] == artifacts.read_json(run_path / "evaluate" / "evaluation.json")["test_accuracy"] > 0.7
+    assert (
+        winner["test_accuracy"]
+        == artifacts.read_json(run_path / "evaluate" / "evaluation.json")["test_accuracy"]
+        > 0.7
+    )
     assert artifacts.read_manifest(run_path / "evaluate")["config"] == winner["params"]
     html = (run_path / "report" / "report.html").read_text()
     assert all(entry["name"] in html for entry in grid) and 'src="validation_curves.png"' in html
@@ -88,8 +124,12 @@ def test_sweep_dag_trains_every_trial_and_reports_the_winner(airflow_db, tiny_ac
     from airflow.utils.session import create_session
 
     with create_session() as session:
-        labels = session.query(TaskInstance.map_index, TaskInstance.rendered_map_index).filter_by(
-            dag_id="imdb_experiments", run_id=dag_run.run_id, task_id="train").order_by(TaskInstance.map_index).all()
+        labels = (
+            session.query(TaskInstance.map_index, TaskInstance.rendered_map_index)
+            .filter_by(dag_id="imdb_experiments", run_id=dag_run.run_id, task_id="train")
+            .order_by(TaskInstance.map_index)
+            .all()
+        )
     assert [label for _, label in labels] == [entry["name"] for entry in grid]
 
 

@@ -6,7 +6,13 @@ from imdb_pipeline import text
 
 
 def test_words_are_lowercased_without_line_breaks_or_punctuation_but_with_apostrophes():
-    assert text.clean_words("Great film!<br /><br />Don't MISS it.") == ["great", "film", "don't", "miss", "it"]
+    assert text.clean_words("Great film!<br /><br />Don't MISS it.") == [
+        "great",
+        "film",
+        "don't",
+        "miss",
+        "it",
+    ]
 
 
 def test_non_ascii_text_is_lowercased_and_kept_whole():
@@ -25,7 +31,10 @@ def test_words_ranked_by_training_frequency_then_alphabetically():
     rank_of_id, word_rank = vocabulary.ranks(train_ids)
     assert word_rank == {b"a": 1, b"c": 2, b"b": 3, b"d": 4}
     tokens, offsets = text.tokens_from_ids(test_ids, test_lengths, rank_of_id)
-    assert tokens.tolist() == [text.START, 1 + text.INDEX_FROM, 4 + text.INDEX_FROM] and offsets.tolist() == [0, 3]
+    assert tokens.tolist() == [text.START, 1 + text.INDEX_FROM, 4 + text.INDEX_FROM] and offsets.tolist() == [
+        0,
+        3,
+    ]
 
 
 def test_reorder_moves_whole_sequences():

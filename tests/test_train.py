@@ -32,7 +32,9 @@ def test_validation_run_then_final_fit(tiny_run):
 def test_model_and_word_index_are_saved_together(tiny_run):
     outputs = tiny_run["outputs"]["train"]
     assert outputs["model"].endswith("model.keras")
-    assert artifacts.read_json(outputs["word_index"]) == artifacts.read_json(tiny_run["outputs"]["ingest"]["word_index"])
+    assert artifacts.read_json(outputs["word_index"]) == artifacts.read_json(
+        tiny_run["outputs"]["ingest"]["word_index"]
+    )
 
 
 def test_fixed_final_epochs_and_epoch_log_lines(tiny_run, tmp_path, caplog):
@@ -43,10 +45,17 @@ def test_fixed_final_epochs_and_epoch_log_lines(tiny_run, tmp_path, caplog):
     with caplog.at_level("INFO", logger="imdb_pipeline.train"):
         outputs = run_stage("train", {**tiny_run["params"], "final_epochs": 2, "epochs": 3}, tmp_path)
     assert artifacts.read_json(outputs["history"])["final_epochs"] == 2
-    lines = [r.getMessage() for r in caplog.records if r.name == "imdb_pipeline.train" and re.search(r"epoch \d+/\d+:", r.getMessage())]
+    lines = [
+        r.getMessage()
+        for r in caplog.records
+        if r.name == "imdb_pipeline.train" and re.search(r"epoch \d+/\d+:", r.getMessage())
+    ]
     assert [line.split(":")[0] for line in lines] == [
-        "validation run epoch 1/3", "validation run epoch 2/3", "validation run epoch 3/3",
-        "final fit epoch 1/2", "final fit epoch 2/2",
+        "validation run epoch 1/3",
+        "validation run epoch 2/3",
+        "validation run epoch 3/3",
+        "final fit epoch 1/2",
+        "final fit epoch 2/2",
     ]
 
 

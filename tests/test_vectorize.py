@@ -20,7 +20,9 @@ def books_vectorize_sequences(sequences, dimension):
 def split_of(sequences, labels):
     lengths = np.array([len(s) for s in sequences])
     offsets = np.concatenate([[0], np.cumsum(lengths)])
-    return ingest.TokenizedSplit(np.concatenate(sequences).astype(np.int32), offsets, np.array(labels, np.uint8))
+    return ingest.TokenizedSplit(
+        np.concatenate(sequences).astype(np.int32), offsets, np.array(labels, np.uint8)
+    )
 
 
 def test_multi_hot_equals_the_books_dense_vectors_with_oov_folding():
@@ -51,7 +53,9 @@ def test_stage_shuffles_train_with_the_seed_and_keeps_test_order(tiny_aclimdb_di
     run_stage("ingest", params, tmp_path)
     first = vectorize.load_multi_hot(run_stage("vectorize", params, tmp_path)["train_multi_hot"])
     again = vectorize.load_multi_hot(run_stage("vectorize", params, tmp_path)["train_multi_hot"])
-    other = vectorize.load_multi_hot(run_stage("vectorize", {**params, "seed": 2}, tmp_path)["train_multi_hot"])
+    other = vectorize.load_multi_hot(
+        run_stage("vectorize", {**params, "seed": 2}, tmp_path)["train_multi_hot"]
+    )
     np.testing.assert_array_equal(first.labels, again.labels)
     assert not np.array_equal(first.labels, other.labels)
     assert 10 < first.labels[:40].sum() < 30  # the validation rows mix both classes

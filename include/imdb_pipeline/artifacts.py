@@ -16,8 +16,9 @@ import os
 import re
 import shutil
 import tempfile
+from collections.abc import Iterator, Mapping
 from pathlib import Path
-from typing import Any, Iterator, Mapping
+from typing import Any
 
 import numpy as np
 
@@ -64,7 +65,9 @@ def run_folder_name(run_id: str, logical_date: dt.datetime | None = None) -> str
     return safe_name(run_id)
 
 
-def run_dir(dag_id: str, run_id: str, logical_date: dt.datetime | None = None, root: Path | None = None) -> Path:
+def run_dir(
+    dag_id: str, run_id: str, logical_date: dt.datetime | None = None, root: Path | None = None
+) -> Path:
     """``<root>/<dag_id>/<run folder>``, guaranteed to lie inside the root."""
     root = (root or artifact_root()).resolve()
     path = (root / safe_name(dag_id) / run_folder_name(run_id, logical_date)).resolve()
@@ -144,14 +147,16 @@ class StageOutput:
             "stage": self.stage,
             "outputs": dict(self._names),
             "files": files,
-            "finished_at": dt.datetime.now(dt.timezone.utc).isoformat(),
+            "finished_at": dt.datetime.now(dt.UTC).isoformat(),
             **(self.meter.snapshot() if self.meter is not None else {}),
             **self.extra,
         }
         write_json(self.dir / MANIFEST, manifest)
 
 
-def read_stage(run_path: Path, stage: str, dag_id: str = "imdb_sentiment", task_id: str | None = None) -> dict[str, str]:
+def read_stage(
+    run_path: Path, stage: str, dag_id: str = "imdb_sentiment", task_id: str | None = None
+) -> dict[str, str]:
     """A finished stage's outputs from its manifest (folder ``stage``, written by task ``task_id``,
     by default of the same name), checksums verified."""
     manifest_path = run_path / stage / MANIFEST

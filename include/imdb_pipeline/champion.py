@@ -26,8 +26,9 @@ import logging
 import os
 import shutil
 import sys
+from collections.abc import Iterator
 from pathlib import Path
-from typing import Any, Iterator
+from typing import Any
 
 from imdb_pipeline import artifacts
 from imdb_pipeline.config import PipelineConfig
@@ -69,7 +70,9 @@ def versions(root: Path | None = None) -> list[str]:
     if not folder.is_dir():
         return []
     return sorted(
-        path.name for path in folder.iterdir() if not path.name.startswith(".") and (path / artifacts.MANIFEST).is_file()
+        path.name
+        for path in folder.iterdir()
+        if not path.name.startswith(".") and (path / artifacts.MANIFEST).is_file()
     )
 
 
@@ -90,10 +93,14 @@ def switch_to(version: str, root: Path | None = None) -> None:
     """Point the champion link at ``champions/<version>`` in one rename."""
     root = root or artifacts.artifact_root()
     if not (root / VERSIONS / version / artifacts.MANIFEST).is_file():
-        raise PipelineInputError(f"champion version {version!r} is not a finished folder under {root / VERSIONS}.")
+        raise PipelineInputError(
+            f"champion version {version!r} is not a finished folder under {root / VERSIONS}."
+        )
     link = champion_dir(root)
     if link.exists() and not link.is_symlink():
-        raise PipelineInputError(f"{link} is a real folder, not the champion link: move it away, then promote again.")
+        raise PipelineInputError(
+            f"{link} is a real folder, not the champion link: move it away, then promote again."
+        )
     staged = root / f".{LINK}.link-{os.getpid()}"
     with contextlib.suppress(FileNotFoundError):
         staged.unlink()
@@ -104,7 +111,7 @@ def switch_to(version: str, root: Path | None = None) -> None:
 def install(files: dict[str, str], info: dict[str, Any], root: Path | None = None) -> str:
     """Copy a model's files into a new version folder (atomically, with a manifest); returns its name."""
     root = root or artifacts.artifact_root()
-    stamp = dt.datetime.now(dt.timezone.utc).strftime("%Y%m%dT%H%M%S.%fZ")
+    stamp = dt.datetime.now(dt.UTC).strftime("%Y%m%dT%H%M%S.%fZ")
     version = artifacts.safe_name(f"{stamp}__{info['dag_id']}__{info['run']}")
     with artifacts.stage_writer(root / VERSIONS, version) as out:
         for name, source in files.items():
@@ -139,29 +146,44 @@ def promote(inputs: dict[str, str], config: PipelineConfig, out: artifacts.Stage
             shutil.rmtree(stale, ignore_errors=True)
         champion = current(root)
         if champion is not None and champion.get("model_sha256") == model_sha256:
-            record = {"promoted": True, "version": champion["version"], "reason": "already the champion (the same model)"}
+            record = {
+                "promoted": True,
+                "version": champion["version"],
+                "reason": "already the champion (the same model)",
+            }
         else:
             now = gate.judge(evaluation, champion, config)
             if not now["blessed"]:  # the champion changed since the gate ran, and beats this model
-                record = {"promoted": False, "reason": f"the champion changed since the gate: {now['reason']}"}
+                record = {
+                    "promoted": False,
+                    "reason": f"the champion changed since the gate: {now['reason']}",
+                }
             else:
                 files = {name: inputs[name] for name in MODEL_FILES if name in inputs}
                 files["evaluation"] = inputs["evaluation"]
-                version = install(files, {
-                    **decision["candidate"],
-                    "model_sha256": model_sha256,
-                    "test_accuracy": evaluation["test_accuracy"],
-                    "test_loss": evaluation["test_loss"],
-                    "roc_auc": evaluation["roc_auc"],
-                    "config": config.to_dict(),
-                    "promoted_at": dt.datetime.now(dt.timezone.utc).isoformat(),
-                    "previous": champion["version"] if champion else None,
-                    "decision": now,
-                }, root)
+                version = install(
+                    files,
+                    {
+                        **decision["candidate"],
+                        "model_sha256": model_sha256,
+                        "test_accuracy": evaluation["test_accuracy"],
+                        "test_loss": evaluation["test_loss"],
+                        "roc_auc": evaluation["roc_auc"],
+                        "config": config.to_dict(),
+                        "promoted_at": dt.datetime.now(dt.UTC).isoformat(),
+                        "previous": champion["version"] if champion else None,
+                        "decision": now,
+                    },
+                    root,
+                )
                 switch_to(version, root)
                 prune(root)
-                record = {"promoted": True, "version": version, "previous": champion["version"] if champion else None,
-                          "reason": now["reason"]}
+                record = {
+                    "promoted": True,
+                    "version": version,
+                    "previous": champion["version"] if champion else None,
+                    "reason": now["reason"],
+                }
     if not record["promoted"]:
         log.warning("not promoted: %s", record["reason"])
     log.info("promotion: %s", record)
@@ -189,14 +211,27 @@ def rollback(root: Path | None = None) -> str:
 
 def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(description="Show the champion model, or roll back to the previous one.")
-    parser.add_argument("--rollback", action="store_true", help="make the previous champion the champion again")
+    parser.add_argument(
+        "--rollback", action="store_true", help="make the previous champion the champion again"
+    )
     args = parser.parse_args(argv)
     try:
         if args.rollback:
             print(f"champion is now {rollback()}")
         champion = current()
-        print(json.dumps({"champion": champion and {k: champion.get(k) for k in (
-            "version", "dag_id", "run", "test_accuracy", "promoted_at", "previous")}, "versions": versions()}, indent=2))
+        print(
+            json.dumps(
+                {
+                    "champion": champion
+                    and {
+                        k: champion.get(k)
+                        for k in ("version", "dag_id", "run", "test_accuracy", "promoted_at", "previous")
+                    },
+                    "versions": versions(),
+                },
+                indent=2,
+            )
+        )
     except PipelineInputError as err:
         print(f"error: {err}", file=sys.stderr)
         return 2

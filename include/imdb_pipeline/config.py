@@ -9,8 +9,9 @@ from __future__ import annotations
 
 import dataclasses
 import os
+from collections.abc import Mapping
 from pathlib import Path
-from typing import Any, Mapping
+from typing import Any
 
 import jsonschema
 
@@ -263,8 +264,18 @@ def _describe(schema: dict[str, Any]) -> str:
 # What a sweep's trial may change. The data and the validation split (validation_size, seed) stay
 # those of the sweep, so every trial is judged on the same validation reviews.
 TRIAL_PARAMS = (
-    "num_words", "ngrams", "hidden_layers", "units", "dropout", "activation", "loss", "optimizer",
-    "learning_rate", "batch_size", "epochs", "final_epochs",
+    "num_words",
+    "ngrams",
+    "hidden_layers",
+    "units",
+    "dropout",
+    "activation",
+    "loss",
+    "optimizer",
+    "learning_rate",
+    "batch_size",
+    "epochs",
+    "final_epochs",
 )
 MAX_TRIALS = 32
 

@@ -14,8 +14,8 @@ import os
 import tempfile
 import urllib.error
 import urllib.request
+from collections.abc import Iterator
 from pathlib import Path
-from typing import Iterator
 
 log = logging.getLogger(__name__)
 
@@ -37,7 +37,9 @@ def aclimdb_download() -> tuple[str, str]:
         return ACLIMDB_URL, ACLIMDB_MD5
     checksum = os.environ.get(ACLIMDB_CHECKSUM_ENV, "").strip().lower()
     if len(checksum) not in (32, 64):
-        raise DownloadError(f"{ACLIMDB_URL_ENV} is set: set {ACLIMDB_CHECKSUM_ENV} to the mirror file's md5 or sha256 too.")
+        raise DownloadError(
+            f"{ACLIMDB_URL_ENV} is set: set {ACLIMDB_CHECKSUM_ENV} to the mirror file's md5 or sha256 too."
+        )
     return url, checksum
 
 

@@ -65,7 +65,10 @@ def evaluate(inputs: dict[str, str], config: PipelineConfig, out: artifacts.Stag
     report["test_accuracy"] = report["accuracy"]
     log.info(
         "test: loss %.4f, accuracy %.4f, ROC AUC %.4f on %d reviews",
-        report["test_loss"], report["test_accuracy"], report["roc_auc"], len(test),
+        report["test_loss"],
+        report["test_accuracy"],
+        report["roc_auc"],
+        len(test),
     )
     artifacts.write_json(out.path("evaluation", "evaluation.json"), report)
     artifacts.save_arrays(

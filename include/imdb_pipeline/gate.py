@@ -20,28 +20,40 @@ log = logging.getLogger(__name__)
 TOLERANCE = 1e-9
 
 
-def judge(evaluation: dict[str, Any], current: dict[str, Any] | None, config: PipelineConfig) -> dict[str, Any]:
+def judge(
+    evaluation: dict[str, Any], current: dict[str, Any] | None, config: PipelineConfig
+) -> dict[str, Any]:
     """The gate's decision for a model with this ``evaluation`` against the ``current`` champion."""
     accuracy = float(evaluation["test_accuracy"])
-    checks = [{
-        "check": "min_accuracy",
-        "passed": accuracy + TOLERANCE >= config.min_accuracy,
-        "detail": f"test accuracy {accuracy:.5f} {'>=' if accuracy + TOLERANCE >= config.min_accuracy else '<'} "
-        f"min_accuracy {config.min_accuracy:.5f}",
-    }]
+    checks = [
+        {
+            "check": "min_accuracy",
+            "passed": accuracy + TOLERANCE >= config.min_accuracy,
+            "detail": f"test accuracy {accuracy:.5f} {'>=' if accuracy + TOLERANCE >= config.min_accuracy else '<'} "
+            f"min_accuracy {config.min_accuracy:.5f}",
+        }
+    ]
     if current is None:
-        checks.append({"check": "max_regression", "passed": True, "skipped": True, "detail": "no champion yet"})
+        checks.append(
+            {"check": "max_regression", "passed": True, "skipped": True, "detail": "no champion yet"}
+        )
     else:
         best = float(current["test_accuracy"])
         floor = best - config.max_regression
         passed = accuracy + TOLERANCE >= floor
-        relation = "at or above" if accuracy + TOLERANCE >= best else ("within max_regression of" if passed else "more than max_regression below")
-        checks.append({
-            "check": "max_regression",
-            "passed": passed,
-            "detail": f"test accuracy {accuracy:.5f} is {relation} the champion's {best:.5f} "
-            f"(floor {floor:.5f} = champion - max_regression {config.max_regression:.5f}; champion {current['version']})",
-        })
+        relation = (
+            "at or above"
+            if accuracy + TOLERANCE >= best
+            else ("within max_regression of" if passed else "more than max_regression below")
+        )
+        checks.append(
+            {
+                "check": "max_regression",
+                "passed": passed,
+                "detail": f"test accuracy {accuracy:.5f} is {relation} the champion's {best:.5f} "
+                f"(floor {floor:.5f} = champion - max_regression {config.max_regression:.5f}; champion {current['version']})",
+            }
+        )
     blessed = all(check["passed"] for check in checks)
     return {
         "blessed": blessed,
@@ -51,9 +63,9 @@ def judge(evaluation: dict[str, Any], current: dict[str, Any] | None, config: Pi
         "min_accuracy": config.min_accuracy,
         "max_regression": config.max_regression,
         "test_accuracy": accuracy,
-        "champion": None if current is None else {
-            key: current.get(key) for key in ("version", "dag_id", "run", "test_accuracy", "promoted_at")
-        },
+        "champion": None
+        if current is None
+        else {key: current.get(key) for key in ("version", "dag_id", "run", "test_accuracy", "promoted_at")},
     }
 
 

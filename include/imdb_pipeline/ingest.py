@@ -23,8 +23,8 @@ import sys
 import tarfile
 import zipfile
 import zlib
+from collections.abc import Callable, Iterator
 from pathlib import Path, PurePosixPath
-from typing import Callable, Iterator
 
 import numpy as np
 
@@ -207,7 +207,12 @@ class SplitBuilder:
                 f"learn both classes. Check {self.name}/{missing[0]}/ in the dataset."
             )
         if self.undecodable:
-            log.warning("%s: %d %s reviews were not valid UTF-8; decoded with replacement characters", source, self.undecodable, self.name)
+            log.warning(
+                "%s: %d %s reviews were not valid UTF-8; decoded with replacement characters",
+                source,
+                self.undecodable,
+                self.name,
+            )
 
 
 # A second process pays off (both cores) from about this much data on.
@@ -251,7 +256,12 @@ def _adopt(builder: SplitBuilder, vocabulary: text.Vocabulary) -> None:
 def _dataset_bytes(path: Path) -> int:
     if path.is_dir():
         folder = _dataset_dir(path) / "test"
-        return sum(entry.stat().st_size for label in LABELS if (folder / label).is_dir() for entry in os.scandir(folder / label))
+        return sum(
+            entry.stat().st_size
+            for label in LABELS
+            if (folder / label).is_dir()
+            for entry in os.scandir(folder / label)
+        )
     return path.stat().st_size
 
 
@@ -267,7 +277,8 @@ def tokenize_aclimdb(path: Path) -> tuple[dict[str, TokenizedSplit], dict[str, i
         # __main__: the whole Airflow CLI when this runs in a task).
         child = subprocess.Popen(
             [sys.executable, "-m", "imdb_pipeline.ingest", "--read-split", "test", str(path)],
-            stdout=subprocess.PIPE, stderr=subprocess.PIPE,
+            stdout=subprocess.PIPE,
+            stderr=subprocess.PIPE,
         )
     try:
         if child is None:  # one pass over the data for both splits
@@ -280,7 +291,9 @@ def tokenize_aclimdb(path: Path) -> tuple[dict[str, TokenizedSplit], dict[str, i
             train.check(path)
             output, errors = child.communicate()
             if child.returncode != 0:
-                raise RuntimeError(f"the test-split reader failed (exit code {child.returncode}): {errors.decode()[-2000:]}")
+                raise RuntimeError(
+                    f"the test-split reader failed (exit code {child.returncode}): {errors.decode()[-2000:]}"
+                )
             # Our own child's reply over a private pipe (the same trust as multiprocessing's).
             status, payload = pickle.loads(output)
             if status == "error":
@@ -327,8 +340,12 @@ def read_keras_npz(path: Path) -> dict[str, TokenizedSplit]:
             raise PipelineInputError(f"{path} is not a readable .npz file ({err}).") from None
         arrays = _load_trusted_pickled_npz(path)
     except (OSError, EOFError, zipfile.BadZipFile) as err:
-        raise PipelineInputError(f"{path} is not a readable .npz file ({err}). Download imdb.npz again.") from None
-    return {split: _flatten_keras(path, arrays[f"x_{split}"], arrays[f"y_{split}"], split) for split in SPLITS}
+        raise PipelineInputError(
+            f"{path} is not a readable .npz file ({err}). Download imdb.npz again."
+        ) from None
+    return {
+        split: _flatten_keras(path, arrays[f"x_{split}"], arrays[f"y_{split}"], split) for split in SPLITS
+    }
 
 
 def _load_trusted_pickled_npz(path: Path) -> dict[str, np.ndarray]:
@@ -394,7 +411,9 @@ def locate_data(config: PipelineConfig, cache: Path) -> tuple[str, Path]:
     return source, download.cached_download(url, cache / "aclImdb_v1.tar.gz", checksum)
 
 
-def load_dataset(source: str, path: Path, cache: Path) -> tuple[dict[str, TokenizedSplit], dict[str, int], dict]:
+def load_dataset(
+    source: str, path: Path, cache: Path
+) -> tuple[dict[str, TokenizedSplit], dict[str, int], dict]:
     """Tokenized splits, the word index and facts worth recording, from either source."""
     if source == "keras":
         splits = read_keras_npz(path)
@@ -411,9 +430,18 @@ def ingest(inputs: dict[str, str], config: PipelineConfig, out: artifacts.StageO
     if out.meter is not None:  # the task's memory includes its helper process
         out.meter.add_child_peak(facts.get("reader_process_peak_rss_mb", 0.0))
     for name, split in splits.items():
-        artifacts.save_arrays(out.path(f"{name}_tokens", f"{name}.npz"), tokens=split.tokens, offsets=split.offsets, labels=split.labels)
+        artifacts.save_arrays(
+            out.path(f"{name}_tokens", f"{name}.npz"),
+            tokens=split.tokens,
+            offsets=split.offsets,
+            labels=split.labels,
+        )
         log.info(
-            "%s: %d reviews (%d positive), %d tokens", name, len(split), int(split.labels.sum()), len(split.tokens)
+            "%s: %d reviews (%d positive), %d tokens",
+            name,
+            len(split),
+            int(split.labels.sum()),
+            len(split.tokens),
         )
     artifacts.write_json(out.path("word_index", "word_index.json"), word_index)
     out.extra["summary"] = {

@@ -12,8 +12,9 @@ from __future__ import annotations
 import argparse
 import json
 import logging
+from collections.abc import Callable, Mapping, Sequence
 from pathlib import Path
-from typing import Any, Callable, Mapping, Sequence
+from typing import Any
 
 from imdb_pipeline import artifacts
 from imdb_pipeline.config import PipelineConfig
@@ -47,7 +48,11 @@ def stage_function(stage: str) -> Callable[..., dict[str, str]]:
 
 
 def outputs_of(
-    given: Mapping[str, str] | None, run_path: Path, folder: str, dag_id: str = DAG_ID, task_id: str | None = None
+    given: Mapping[str, str] | None,
+    run_path: Path,
+    folder: str,
+    dag_id: str = DAG_ID,
+    task_id: str | None = None,
 ) -> dict[str, str]:
     """A finished upstream stage's outputs: the XCom ``given`` when Airflow passed it, else read from
     ``<run_path>/<folder>`` (under ``airflow tasks test``); checksums verified either way."""
@@ -70,12 +75,18 @@ def gather_inputs(
     given = list(upstream_outputs) + [None] * (len(UPSTREAM[stage]) - len(upstream_outputs))
     inputs: dict[str, str] = {}
     for upstream, outputs in zip(UPSTREAM[stage], given):
-        inputs.update(outputs_of(outputs, run_path, (folders or {}).get(upstream, upstream), dag_id, task_id=upstream))
+        inputs.update(
+            outputs_of(outputs, run_path, (folders or {}).get(upstream, upstream), dag_id, task_id=upstream)
+        )
     return inputs
 
 
 def run_in_folder(
-    function: Callable[..., dict[str, str]], config: PipelineConfig, run_path: Path, folder: str, inputs: Mapping[str, str]
+    function: Callable[..., dict[str, str]],
+    config: PipelineConfig,
+    run_path: Path,
+    folder: str,
+    inputs: Mapping[str, str],
 ) -> dict[str, str]:
     """Run a stage function into ``<run_path>/<folder>``: atomically, metered, its config recorded."""
     try:
@@ -86,7 +97,9 @@ def run_in_folder(
     finally:
         release_free_memory()
     snapshot = meter.snapshot()
-    log.info("%s finished in %.1f s, peak RSS %.0f MB", folder, snapshot["wall_seconds"], snapshot["peak_rss_mb"])
+    log.info(
+        "%s finished in %.1f s, peak RSS %.0f MB", folder, snapshot["wall_seconds"], snapshot["peak_rss_mb"]
+    )
     return outputs
 
 
@@ -106,7 +119,9 @@ def run_stage(
     return run_in_folder(function, config, run_path, folder or stage, inputs)
 
 
-def run_pipeline(params: Mapping[str, Any] | None, run_path: Path, promote: bool = False) -> dict[str, dict[str, str]]:
+def run_pipeline(
+    params: Mapping[str, Any] | None, run_path: Path, promote: bool = False
+) -> dict[str, dict[str, str]]:
     """All stages in order, without Airflow (tests, benchmarks, debugging). ``promote`` only when
     asked (a debugging run must not replace the deployment's champion) and the gate blessed the model."""
     from imdb_pipeline import gate
@@ -133,10 +148,14 @@ def _parse_param(text: str) -> tuple[str, Any]:
 def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(description="Run the IMDB pipeline's stages without Airflow.")
     parser.add_argument("--run-dir", type=Path, required=True, help="folder for this run's artifacts")
-    parser.add_argument("--param", action="append", default=[], metavar="NAME=VALUE", help="a pipeline parameter")
+    parser.add_argument(
+        "--param", action="append", default=[], metavar="NAME=VALUE", help="a pipeline parameter"
+    )
     parser.add_argument("--stage", choices=STAGES, help="run only this stage (default: all)")
     parser.add_argument(
-        "--promote", action="store_true", help="with all stages: make a blessed model the champion (default: gate only)"
+        "--promote",
+        action="store_true",
+        help="with all stages: make a blessed model the champion (default: gate only)",
     )
     args = parser.parse_args(argv)
     logging.basicConfig(level=logging.INFO, format="%(asctime)s %(levelname)s %(name)s: %(message)s")

@@ -14,9 +14,10 @@ import json
 import multiprocessing
 import os
 import sys
+from collections.abc import Iterable, Iterator
 from concurrent.futures import ProcessPoolExecutor
 from pathlib import Path
-from typing import Iterable, Iterator, TextIO
+from typing import TextIO
 
 import numpy as np
 
@@ -27,12 +28,16 @@ BATCH_LINES = 25000
 PREDICT_BATCH = 8192
 
 
-def multi_hot_of_texts(reviews: list[str], column_of_word: dict[bytes, int], num_words: int) -> vectorize.MultiHot:
+def multi_hot_of_texts(
+    reviews: list[str], column_of_word: dict[bytes, int], num_words: int
+) -> vectorize.MultiHot:
     """The reviews' multi-hot rows, as ``vectorize`` makes them from ``ingest``'s tokens."""
     docs = text.split_words(reviews)
     lengths = np.fromiter(map(len, docs), dtype=np.int64, count=len(docs))
     words = list(itertools.chain.from_iterable(docs))
-    columns = np.fromiter(map(column_of_word.get, words, itertools.repeat(0)), dtype=np.int64, count=len(words))
+    columns = np.fromiter(
+        map(column_of_word.get, words, itertools.repeat(0)), dtype=np.int64, count=len(words)
+    )
     rows = np.repeat(np.arange(len(docs), dtype=np.int64), lengths)
     known = columns > 0  # words never seen in training are skipped; every review has START
     rows = np.concatenate([rows[known], np.arange(len(docs), dtype=np.int64)])
@@ -44,15 +49,21 @@ class Featurizer:
     """Review texts -> the model's multi-hot rows: word columns looked up directly, or, for a
     bigram model (``features.npz`` beside it), tokens encoded then mapped by its ``FeatureTable``."""
 
-    def __init__(self, word_rank: dict[bytes, int], num_words: int, features: vectorize.FeatureTable | None = None):
+    def __init__(
+        self, word_rank: dict[bytes, int], num_words: int, features: vectorize.FeatureTable | None = None
+    ):
         self.num_words = num_words
         self.features = features
         self.word_rank = word_rank if features is not None else {}
         # word -> its multi-hot column (ranks past num_words share OOV): one lookup per word.
-        self.column_of_word = {} if features is not None else {
-            word: (rank + text.INDEX_FROM if rank + text.INDEX_FROM < num_words else text.OOV)
-            for word, rank in word_rank.items()
-        }
+        self.column_of_word = (
+            {}
+            if features is not None
+            else {
+                word: (rank + text.INDEX_FROM if rank + text.INDEX_FROM < num_words else text.OOV)
+                for word, rank in word_rank.items()
+            }
+        )
 
     def __call__(self, reviews: list[str]) -> vectorize.MultiHot:
         if self.features is None:
@@ -84,7 +95,9 @@ def champion_model() -> Path:
             f"there is no champion model yet ({champion.champion_dir()}): run the imdb_sentiment DAG until "
             "a model is blessed, or give --model."
         )
-    return champion.champion_dir().resolve() / "model.keras"  # resolved: a promotion meanwhile changes nothing
+    return (
+        champion.champion_dir().resolve() / "model.keras"
+    )  # resolved: a promotion meanwhile changes nothing
 
 
 class Scorer:
@@ -101,7 +114,9 @@ class Scorer:
 
         model_path = Path(model_path)
         if not model_path.is_file():
-            raise PipelineInputError(f"model {model_path} does not exist: give the model.keras of a finished run.")
+            raise PipelineInputError(
+                f"model {model_path} does not exist: give the model.keras of a finished run."
+            )
         word_index_path = word_index_path or model_path.with_name("word_index.json")
         if not word_index_path.is_file():
             raise PipelineInputError(
@@ -119,7 +134,9 @@ class Scorer:
         self._pool = None
         if parallel and (os.cpu_count() or 1) > 1:
             context = multiprocessing.get_context("spawn")
-            self._pool = ProcessPoolExecutor(1, mp_context=context, initializer=_init_worker, initargs=(self.featurize,))
+            self._pool = ProcessPoolExecutor(
+                1, mp_context=context, initializer=_init_worker, initargs=(self.featurize,)
+            )
             self._pool.submit(_worker_multi_hot, []).result()  # started and ready
 
     def close(self) -> None:
@@ -151,7 +168,9 @@ class Scorer:
         from imdb_model.imdb_model_training import predict_probabilities
 
         rows = self.features(reviews)
-        return predict_probabilities(self.model, rows.indices, rows.indptr, self.num_words, batch_size=PREDICT_BATCH)
+        return predict_probabilities(
+            self.model, rows.indices, rows.indptr, self.num_words, batch_size=PREDICT_BATCH
+        )
 
 
 def _batches(lines: Iterable[str]) -> Iterator[list[str]]:
@@ -165,7 +184,12 @@ def score_lines(scorer: Scorer, lines: Iterable[str], out: TextIO) -> int:
     for batch in _batches(lines):
         for probability in scorer.probabilities(batch):
             value = float(probability)
-            out.write(json.dumps({"probability": round(value, 6), "label": "positive" if value >= 0.5 else "negative"}) + "\n")
+            out.write(
+                json.dumps(
+                    {"probability": round(value, 6), "label": "positive" if value >= 0.5 else "negative"}
+                )
+                + "\n"
+            )
         scored += len(batch)
     return scored
 
@@ -173,8 +197,10 @@ def score_lines(scorer: Scorer, lines: Iterable[str], out: TextIO) -> int:
 def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument(
-        "--model", type=Path, help="a model.keras written by the train stage (default: the champion's, "
-        "<artifact root>/champion/model.keras)"
+        "--model",
+        type=Path,
+        help="a model.keras written by the train stage (default: the champion's, "
+        "<artifact root>/champion/model.keras)",
     )
     parser.add_argument("--input", type=Path, help="a text file, one review per line (default: stdin)")
     parser.add_argument("--word-index", type=Path, help="default: word_index.json beside the model")
@@ -184,10 +210,13 @@ def main(argv: list[str] | None = None) -> int:
         if args.model is None:
             args.model = champion_model()
         if args.input is not None and not args.input.is_file():
-            raise PipelineInputError(f"input {args.input} does not exist: give a text file with one review per line.")
-        with Scorer(args.model, args.word_index) as scorer, (
-            open(args.input, encoding="utf-8", errors="replace") if args.input else sys.stdin
-        ) as source:
+            raise PipelineInputError(
+                f"input {args.input} does not exist: give a text file with one review per line."
+            )
+        with (
+            Scorer(args.model, args.word_index) as scorer,
+            open(args.input, encoding="utf-8", errors="replace") if args.input else sys.stdin as source,
+        ):
             scored = score_lines(scorer, source, sys.stdout)
         if scored == 0:
             raise PipelineInputError(f"no reviews in {args.input or 'stdin'}: give one review per line.")

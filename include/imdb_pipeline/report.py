@@ -47,7 +47,9 @@ def plot_curve(history: dict, metric: str, best_epoch: int, path: Path) -> None:
     epochs = range(1, len(history[metric]) + 1)
     ax.plot(epochs, history[metric], "bo", label=f"Training {metric}")
     ax.plot(epochs, history[f"val_{metric}"], "b", label=f"Validation {metric}")
-    ax.axvline(best_epoch, color="tab:orange", linestyle="--", label=f"Lowest validation loss (epoch {best_epoch})")
+    ax.axvline(
+        best_epoch, color="tab:orange", linestyle="--", label=f"Lowest validation loss (epoch {best_epoch})"
+    )
     ax.set_title(f"Training and validation {metric}")
     ax.set_xlabel("Epochs")
     ax.set_ylabel(metric.capitalize())
@@ -56,13 +58,20 @@ def plot_curve(history: dict, metric: str, best_epoch: int, path: Path) -> None:
     save_figure(plt, fig, path)
 
 
-def plot_confusion_matrix(labels: np.ndarray, probabilities: np.ndarray, threshold: float, path: Path) -> None:
+def plot_confusion_matrix(
+    labels: np.ndarray, probabilities: np.ndarray, threshold: float, path: Path
+) -> None:
     from sklearn.metrics import ConfusionMatrixDisplay
 
     plt, fig, ax = figure()
     ConfusionMatrixDisplay.from_predictions(
-        labels, (probabilities >= threshold).astype(np.uint8), display_labels=["negative", "positive"],
-        cmap="Blues", ax=ax, colorbar=False, values_format="d",
+        labels,
+        (probabilities >= threshold).astype(np.uint8),
+        display_labels=["negative", "positive"],
+        cmap="Blues",
+        ax=ax,
+        colorbar=False,
+        values_format="d",
     )
     ax.set_title("Test set confusion matrix")
     save_figure(plt, fig, path)
@@ -86,7 +95,9 @@ def stage_timings(run_path: Path) -> dict[str, dict]:
         manifest_path = run_path / stage / artifacts.MANIFEST
         if manifest_path.is_file():
             manifest = artifacts.read_json(manifest_path)
-            timings[stage] = {key: manifest[key] for key in ("wall_seconds", "peak_rss_mb") if key in manifest}
+            timings[stage] = {
+                key: manifest[key] for key in ("wall_seconds", "peak_rss_mb") if key in manifest
+            }
     return timings
 
 
@@ -125,9 +136,18 @@ def report(inputs: dict[str, str], config: PipelineConfig, out: artifacts.StageO
     labels, probabilities = predictions["labels"], predictions["probabilities"]
     run_path = out.dir.parent
 
-    plot_curve(history["validation_history"], "loss", history["best_epoch"], out.path("loss_plot", "loss.png"))
-    plot_curve(history["validation_history"], "accuracy", history["best_epoch"], out.path("accuracy_plot", "accuracy.png"))
-    plot_confusion_matrix(labels, probabilities, evaluation["threshold"], out.path("confusion_plot", "confusion_matrix.png"))
+    plot_curve(
+        history["validation_history"], "loss", history["best_epoch"], out.path("loss_plot", "loss.png")
+    )
+    plot_curve(
+        history["validation_history"],
+        "accuracy",
+        history["best_epoch"],
+        out.path("accuracy_plot", "accuracy.png"),
+    )
+    plot_confusion_matrix(
+        labels, probabilities, evaluation["threshold"], out.path("confusion_plot", "confusion_matrix.png")
+    )
     plot_roc(labels, probabilities, out.path("roc_plot", "roc.png"))
 
     word_rank = artifacts.read_json(inputs["word_index"])
@@ -161,7 +181,10 @@ def report(inputs: dict[str, str], config: PipelineConfig, out: artifacts.StageO
         "seconds_per_epoch": history["seconds_per_epoch"],
         "history": {"validation_run": history["validation_history"], "final_fit": history["final_history"]},
         # The gate's verdict: blessed (the promote task makes it the champion) or not, and why.
-        "gate": {key: decision[key] for key in ("blessed", "reason", "checks", "min_accuracy", "max_regression", "champion")},
+        "gate": {
+            key: decision[key]
+            for key in ("blessed", "reason", "checks", "min_accuracy", "max_regression", "champion")
+        },
         "config": config.to_dict(),
         "data": artifacts.read_manifest(run_path / "ingest").get("summary", {}),
         "timings": timings,
@@ -174,7 +197,12 @@ def report(inputs: dict[str, str], config: PipelineConfig, out: artifacts.StageO
             "metrics": metrics,
             "evaluation": evaluation,
             "examples": examples,
-            "images": {"loss": "loss.png", "accuracy": "accuracy.png", "confusion": "confusion_matrix.png", "roc": "roc.png"},
+            "images": {
+                "loss": "loss.png",
+                "accuracy": "accuracy.png",
+                "confusion": "confusion_matrix.png",
+                "roc": "roc.png",
+            },
         }
     )
     artifacts.atomic_write_bytes(out.path("report", "report.html"), html.encode("utf-8"))

@@ -13,10 +13,37 @@ import numpy as np
 
 POSITIVE = ["great", "wonderful", "excellent", "loved", "brilliant", "moving", "superb", "fun"]
 NEGATIVE = ["awful", "boring", "terrible", "waste", "dull", "worst", "bad", "poor"]
-FILLER = ["the", "movie", "film", "a", "plot", "actor", "story", "was", "and", "it", "this", "scene",
-          "director", "music", "ending", "characters", "i", "of", "to", "is"]
+FILLER = [
+    "the",
+    "movie",
+    "film",
+    "a",
+    "plot",
+    "actor",
+    "story",
+    "was",
+    "and",
+    "it",
+    "this",
+    "scene",
+    "director",
+    "music",
+    "ending",
+    "characters",
+    "i",
+    "of",
+    "to",
+    "is",
+]
 # Parameters under which the book's model learns these reviews in a few seconds.
-SMALL_PARAMS = {"num_words": 40, "validation_size": 40, "epochs": 5, "batch_size": 16, "learning_rate": 0.01, "seed": 7}
+SMALL_PARAMS = {
+    "num_words": 40,
+    "validation_size": 40,
+    "epochs": 5,
+    "batch_size": 16,
+    "learning_rate": 0.01,
+    "seed": 7,
+}
 
 
 def make_review(rng: np.random.Generator, positive: bool) -> str:
@@ -108,13 +135,21 @@ def write_synthetic_corpus(
             # About one word in 25 is a cue word of the review's sentiment, at random places.
             cue_counts = np.maximum(1, lengths // 25)
             review_of_cue = np.repeat(np.arange(count), cue_counts)
-            places = offsets[review_of_cue] + (rng.random(len(review_of_cue)) * lengths[review_of_cue]).astype(np.int64)
+            places = offsets[review_of_cue] + (
+                rng.random(len(review_of_cue)) * lengths[review_of_cue]
+            ).astype(np.int64)
             cue_pool = np.where(labels[review_of_cue] == 1, 0, 1)
-            ids[places] = np.where(cue_pool == 0, rng.choice(positive_cues, len(places)), rng.choice(negative_cues, len(places)))
+            ids[places] = np.where(
+                cue_pool == 0, rng.choice(positive_cues, len(places)), rng.choice(negative_cues, len(places))
+            )
             text = words[ids]
             for i in range(count):
-                body = (" ".join(text[offsets[i] : offsets[i + 1]]).capitalize() + ".<br /><br />The end.").encode()
-                info = tarfile.TarInfo(f"aclImdb/{split}/{'pos' if labels[i] else 'neg'}/{i}_{8 if labels[i] else 2}.txt")
+                body = (
+                    " ".join(text[offsets[i] : offsets[i + 1]]).capitalize() + ".<br /><br />The end."
+                ).encode()
+                info = tarfile.TarInfo(
+                    f"aclImdb/{split}/{'pos' if labels[i] else 'neg'}/{i}_{8 if labels[i] else 2}.txt"
+                )
                 info.size = len(body)
                 archive.addfile(info, io.BytesIO(body))
     return tarball

@@ -14,8 +14,9 @@ trial, ``evaluate/`` (the winner), ``report/`` (``sweep.json``, ``validation_cur
 from __future__ import annotations
 
 import logging
+from collections.abc import Mapping, Sequence
 from pathlib import Path
-from typing import Any, Mapping, Sequence
+from typing import Any
 
 from imdb_pipeline import artifacts, pipeline
 from imdb_pipeline.config import GATE_PARAMS, TRIAL_PARAMS, PipelineConfig, Trial, plan_trials
@@ -47,7 +48,9 @@ def train_folder(trial: Trial) -> str:
     return f"train-{trial.index:02d}"
 
 
-def vectorize_all(trials: Sequence[Trial], run_path: Path, ingested: Mapping[str, str] | None) -> dict[str, dict[str, str]]:
+def vectorize_all(
+    trials: Sequence[Trial], run_path: Path, ingested: Mapping[str, str] | None
+) -> dict[str, dict[str, str]]:
     """One vectorized dataset per distinct (num_words, ngrams) of the trials."""
     outputs: dict[str, dict[str, str]] = {}
     for trial in trials:
@@ -59,22 +62,35 @@ def vectorize_all(trials: Sequence[Trial], run_path: Path, ingested: Mapping[str
 
 
 def train_trial(
-    trial: Trial, run_path: Path, ingested: Mapping[str, str] | None, vectorized: Mapping[str, Mapping[str, str]] | None
+    trial: Trial,
+    run_path: Path,
+    ingested: Mapping[str, str] | None,
+    vectorized: Mapping[str, Mapping[str, str]] | None,
 ) -> dict[str, str]:
     """The train stage with the trial's parameters, into ``train-<NN>/``."""
     log.info("trial %d (%s): %s", trial.index, trial.name, trial.params)
     return pipeline.run_stage(
-        "train", trial.params, run_path, [ingested, (vectorized or {}).get(trial.features)], DAG_ID,
-        folder=train_folder(trial), upstream_folders={"vectorize": vectorize_folder(trial)},
+        "train",
+        trial.params,
+        run_path,
+        [ingested, (vectorized or {}).get(trial.features)],
+        DAG_ID,
+        folder=train_folder(trial),
+        upstream_folders={"vectorize": vectorize_folder(trial)},
     )
 
 
-def _trained(trials: Sequence[Trial], run_path: Path, trained: Sequence[Mapping[str, str]] | None) -> list[dict[str, str]]:
+def _trained(
+    trials: Sequence[Trial], run_path: Path, trained: Sequence[Mapping[str, str]] | None
+) -> list[dict[str, str]]:
     """Each trial's train outputs (from XCom, in trial order, else from its folder), verified."""
     return [
         pipeline.outputs_of(
             trained[position] if trained and position < len(trained) else None,
-            run_path, train_folder(trial), DAG_ID, task_id=f"train --map-index {trial.index}",
+            run_path,
+            train_folder(trial),
+            DAG_ID,
+            task_id=f"train --map-index {trial.index}",
         )
         for position, trial in enumerate(trials)
     ]
@@ -83,7 +99,10 @@ def _trained(trials: Sequence[Trial], run_path: Path, trained: Sequence[Mapping[
 def summarize_trial(trial: Trial, history: Mapping[str, Any]) -> dict[str, Any]:
     """One row of the comparison table, from the trial's ``history.json``."""
     validation = history["validation_history"]
-    best = max(range(len(validation["val_accuracy"])), key=lambda epoch: (validation["val_accuracy"][epoch], -validation["val_loss"][epoch]))
+    best = max(
+        range(len(validation["val_accuracy"])),
+        key=lambda epoch: (validation["val_accuracy"][epoch], -validation["val_loss"][epoch]),
+    )
     return {
         "index": trial.index,
         "name": trial.name,
@@ -112,12 +131,18 @@ def evaluate_winner(
 ) -> dict[str, str]:
     """The winning trial's final model scored on the test set, into ``evaluate/``."""
     outputs = _trained(trials, run_path, trained)
-    rows = [summarize_trial(trial, artifacts.read_json(out["history"])) for trial, out in zip(trials, outputs)]
+    rows = [
+        summarize_trial(trial, artifacts.read_json(out["history"])) for trial, out in zip(trials, outputs)
+    ]
     position = rows.index(pick_winner(rows))
     winner = trials[position]
     log.info("winner: trial %d (%s)", winner.index, winner.name)
     return pipeline.run_stage(
-        "evaluate", winner.params, run_path, [(vectorized or {}).get(winner.features), outputs[position]], DAG_ID,
+        "evaluate",
+        winner.params,
+        run_path,
+        [(vectorized or {}).get(winner.features), outputs[position]],
+        DAG_ID,
         upstream_folders={"vectorize": vectorize_folder(winner), "train": train_folder(winner)},
     )
 
@@ -130,16 +155,25 @@ def report_sweep(
     evaluated: Mapping[str, str] | None,
 ) -> dict[str, str]:
     """The comparison report, into ``report/``."""
-    inputs = {f"history_{trial.index:02d}": out["history"] for trial, out in zip(trials, _trained(trials, run_path, trained))}
-    inputs["evaluation"] = pipeline.outputs_of(evaluated, run_path, "evaluate", DAG_ID, task_id="evaluate_winner")["evaluation"]
+    inputs = {
+        f"history_{trial.index:02d}": out["history"]
+        for trial, out in zip(trials, _trained(trials, run_path, trained))
+    }
+    inputs["evaluation"] = pipeline.outputs_of(
+        evaluated, run_path, "evaluate", DAG_ID, task_id="evaluate_winner"
+    )["evaluation"]
 
     def write(inputs: dict[str, str], config: PipelineConfig, out: artifacts.StageOutput) -> dict[str, str]:
         return write_comparison(trials, inputs, config, out)
 
-    return pipeline.run_in_folder(write, PipelineConfig.from_params(shared_params(params)), run_path, "report", inputs)
+    return pipeline.run_in_folder(
+        write, PipelineConfig.from_params(shared_params(params)), run_path, "report", inputs
+    )
 
 
-def plot_validation_curves(trials: Sequence[Trial], histories: Sequence[Mapping[str, Any]], winner: int, path: Path) -> None:
+def plot_validation_curves(
+    trials: Sequence[Trial], histories: Sequence[Mapping[str, Any]], winner: int, path: Path
+) -> None:
     """Validation loss and accuracy of every trial on one figure; the winner drawn bold."""
     from matplotlib.ticker import MaxNLocator
 
@@ -150,8 +184,11 @@ def plot_validation_curves(trials: Sequence[Trial], histories: Sequence[Mapping[
     for trial, history in zip(trials, histories):
         validation = history["validation_history"]
         epochs = range(1, len(validation["val_loss"]) + 1)
-        style = {"color": colors(trial.index % colors.N), "linewidth": 3.0 if trial.index == winner else 1.4,
-                 "label": trial.name + ("  (winner)" if trial.index == winner else "")}
+        style = {
+            "color": colors(trial.index % colors.N),
+            "linewidth": 3.0 if trial.index == winner else 1.4,
+            "label": trial.name + ("  (winner)" if trial.index == winner else ""),
+        }
         loss_ax.plot(epochs, validation["val_loss"], **style)
         accuracy_ax.plot(epochs, validation["val_accuracy"], **style)
     for ax, metric in ((loss_ax, "loss"), (accuracy_ax, "accuracy")):
@@ -164,7 +201,9 @@ def plot_validation_curves(trials: Sequence[Trial], histories: Sequence[Mapping[
     report.save_figure(plt, fig, path)
 
 
-def write_comparison(trials: Sequence[Trial], inputs: Mapping[str, str], config: PipelineConfig, out: artifacts.StageOutput) -> dict[str, str]:
+def write_comparison(
+    trials: Sequence[Trial], inputs: Mapping[str, str], config: PipelineConfig, out: artifacts.StageOutput
+) -> dict[str, str]:
     from imdb_pipeline import report
 
     histories = [artifacts.read_json(inputs[f"history_{trial.index:02d}"]) for trial in trials]
@@ -173,7 +212,9 @@ def write_comparison(trials: Sequence[Trial], inputs: Mapping[str, str], config:
     evaluation = artifacts.read_json(inputs["evaluation"])
     evaluated_config = artifacts.read_manifest(Path(inputs["evaluation"]).parent)["config"]
     if evaluated_config != winner["params"]:  # evaluate and report must agree on the winner
-        raise MissingUpstreamError("the evaluated model is not the winning trial's: rerun evaluate_winner, then report.")
+        raise MissingUpstreamError(
+            "the evaluated model is not the winning trial's: rerun evaluate_winner, then report."
+        )
     plot_validation_curves(trials, histories, winner["index"], out.path("curves", "validation_curves.png"))
     summary = {
         "trials": rows,
@@ -187,14 +228,23 @@ def write_comparison(trials: Sequence[Trial], inputs: Mapping[str, str], config:
             "params": winner["params"],
         },
         "config": config.to_dict(),
-        "shared_params": {name: value for name, value in config.to_dict().items() if name not in TRIAL_PARAMS + GATE_PARAMS},
+        "shared_params": {
+            name: value for name, value in config.to_dict().items() if name not in TRIAL_PARAMS + GATE_PARAMS
+        },
         "data": artifacts.read_manifest(out.dir.parent / "ingest").get("summary", {}),
         "run": out.dir.parent.name,
     }
     artifacts.write_json(out.path("sweep", "sweep.json"), summary)
-    html = report.render_html({"sweep": summary, "images": {"curves": "validation_curves.png"}}, "sweep_report.html.j2")
+    html = report.render_html(
+        {"sweep": summary, "images": {"curves": "validation_curves.png"}}, "sweep_report.html.j2"
+    )
     artifacts.atomic_write_bytes(out.path("report", "report.html"), html.encode("utf-8"))
-    log.info("sweep winner: %s, validation accuracy %.4f, test accuracy %.4f", winner["name"], winner["best_val_accuracy"], evaluation["test_accuracy"])
+    log.info(
+        "sweep winner: %s, validation accuracy %.4f, test accuracy %.4f",
+        winner["name"],
+        winner["best_val_accuracy"],
+        evaluation["test_accuracy"],
+    )
     return out.final_paths()
 
 

@@ -17,7 +17,7 @@ from __future__ import annotations
 import itertools
 import operator
 import re
-from typing import Sequence
+from collections.abc import Sequence
 
 import numpy as np
 
@@ -76,7 +76,9 @@ class Vocabulary:
         """(rank of each provisional id, 0 = not in training; word -> rank) from training counts;
         rank 1 = most frequent, ties alphabetical."""
         counts = np.bincount(training_ids, minlength=len(self.ids))
-        words = sorted(((word, int(counts[i])) for word, i in self.ids.items() if counts[i]), key=operator.itemgetter(0))
+        words = sorted(
+            ((word, int(counts[i])) for word, i in self.ids.items() if counts[i]), key=operator.itemgetter(0)
+        )
         words.sort(key=operator.itemgetter(1), reverse=True)  # stable: alphabetical among equal counts
         word_rank = {word: rank for rank, (word, _) in enumerate(words, start=1)}
         rank_of_id = np.zeros(len(self.ids), dtype=np.int64)
@@ -85,7 +87,9 @@ class Vocabulary:
         return rank_of_id, word_rank
 
 
-def tokens_from_ids(ids: np.ndarray, lengths: np.ndarray, rank_of_id: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+def tokens_from_ids(
+    ids: np.ndarray, lengths: np.ndarray, rank_of_id: np.ndarray
+) -> tuple[np.ndarray, np.ndarray]:
     """Provisional ids -> Keras token ids with start tokens; words unseen in training dropped."""
     ranks = rank_of_id[ids]
     known = ranks > 0

@@ -45,7 +45,9 @@ def _rows(data: vectorize.MultiHot, rows: slice):
 
     start, stop, _ = rows.indices(len(data))
     pointers = data.indptr[start : stop + 1]
-    return MultiHotRows(data.indices[pointers[0] : pointers[-1]], pointers, data.labels[start:stop], data.num_words)
+    return MultiHotRows(
+        data.indices[pointers[0] : pointers[-1]], pointers, data.labels[start:stop], data.num_words
+    )
 
 
 def _epoch_logger(label: str, total: int):
@@ -82,7 +84,12 @@ def train(inputs: dict[str, str], config: PipelineConfig, out: artifacts.StageOu
     spec = model_spec(config, data.num_words)
     log.info(
         "model: %d hidden layer(s) of %d %s units, %s, %s(lr=%g); %d trainable parameters",
-        spec.hidden_layers, spec.units, spec.activation, spec.loss, spec.optimizer, spec.learning_rate,
+        spec.hidden_layers,
+        spec.units,
+        spec.activation,
+        spec.loss,
+        spec.optimizer,
+        spec.learning_rate,
         count_parameters(spec),
     )
     held_out, partial = slice(0, config.validation_size), slice(config.validation_size, None)
@@ -91,9 +98,16 @@ def train(inputs: dict[str, str], config: PipelineConfig, out: artifacts.StageOu
     )
     chosen = best_epoch(validation_history["val_loss"])
     final_epochs = config.fixed_final_epochs or chosen
-    log.info("lowest validation loss at epoch %d; final fit: %d epoch(s) on all %d reviews", chosen, final_epochs, len(data))
+    log.info(
+        "lowest validation loss at epoch %d; final fit: %d epoch(s) on all %d reviews",
+        chosen,
+        final_epochs,
+        len(data),
+    )
     _release_keras_state()  # the validation run's graphs, before the final fit builds its own
-    model, final_history, final_seconds = _fit(spec, config, _rows(data, slice(None)), final_epochs, "final fit")
+    model, final_history, final_seconds = _fit(
+        spec, config, _rows(data, slice(None)), final_epochs, "final fit"
+    )
 
     model.save(out.path("model", "model.keras"))
     # The model's vocabulary travels with it: predict needs nothing else.
@@ -111,7 +125,9 @@ def train(inputs: dict[str, str], config: PipelineConfig, out: artifacts.StageOu
             "train_reviews": len(data) - config.validation_size,
             "validation_reviews": config.validation_size,
             # Steady-state speed: the first epoch of a fit also traces and compiles the graph.
-            "seconds_per_epoch": round(float(np.median(_epoch_seconds(validation_history, final_history))), 4),
+            "seconds_per_epoch": round(
+                float(np.median(_epoch_seconds(validation_history, final_history))), 4
+            ),
             "validation_fit_seconds": round(validation_seconds, 3),
             "final_fit_seconds": round(final_seconds, 3),
         },

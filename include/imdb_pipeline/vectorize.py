@@ -44,7 +44,9 @@ class MultiHot:
         indptr = self.indptr[start : stop + 1]
         indices = self.indices[indptr[0] : indptr[-1]].astype(np.int32)
         data = np.ones(len(indices), dtype=np.float32)
-        return scipy.sparse.csr_matrix((data, indices, indptr - indptr[0]), shape=(stop - start, self.num_words))
+        return scipy.sparse.csr_matrix(
+            (data, indices, indptr - indptr[0]), shape=(stop - start, self.num_words)
+        )
 
 
 # Reviews vectorized at a time: bounds the temporary (row, column) arrays whatever the corpus size.
@@ -93,7 +95,9 @@ class FeatureTable:
             row_keys = np.concatenate([rows[words], pair_rows]) * (id_bound * id_bound) + np.concatenate(
                 [tokens[words].astype(np.int64), pairs]
             )
-            chunk_keys, chunk_counts = np.unique(sorted_unique(row_keys) % (id_bound * id_bound), return_counts=True)
+            chunk_keys, chunk_counts = np.unique(
+                sorted_unique(row_keys) % (id_bound * id_bound), return_counts=True
+            )
             keys.append(chunk_keys)
             counts.append(chunk_counts)
         keys, inverse = np.unique(np.concatenate(keys), return_inverse=True)
@@ -105,7 +109,9 @@ class FeatureTable:
         """(row, column) of every token and bigram that is a feature; other words count as OOV."""
         pairs, pair_rows = bigram_keys(tokens, rows, self.id_bound)
         word_columns = self._columns(tokens.astype(np.int64))
-        word_columns = np.where(tokens < text.INDEX_FROM, tokens, np.where(word_columns < 0, text.OOV, word_columns))
+        word_columns = np.where(
+            tokens < text.INDEX_FROM, tokens, np.where(word_columns < 0, text.OOV, word_columns)
+        )
         pair_columns = self._columns(pairs)
         known = pair_columns >= 0
         return np.concatenate([rows, pair_rows[known]]), np.concatenate([word_columns, pair_columns[known]])
@@ -116,7 +122,9 @@ class FeatureTable:
         return np.where(found, position + text.INDEX_FROM, -1)
 
     def save(self, path) -> None:
-        artifacts.save_arrays(path, keys=self.keys, id_bound=np.int64(self.id_bound), num_words=np.int64(self.num_words))
+        artifacts.save_arrays(
+            path, keys=self.keys, id_bound=np.int64(self.id_bound), num_words=np.int64(self.num_words)
+        )
 
     @classmethod
     def load(cls, path) -> FeatureTable:
@@ -146,7 +154,9 @@ def multi_hot(split: ingest.TokenizedSplit, num_words: int, features: FeatureTab
     )
 
 
-def multi_hot_from_pairs(rows: np.ndarray, columns: np.ndarray, labels: np.ndarray, num_words: int) -> MultiHot:
+def multi_hot_from_pairs(
+    rows: np.ndarray, columns: np.ndarray, labels: np.ndarray, num_words: int
+) -> MultiHot:
     """CSR multi-hot rows from (row, column) pairs, duplicates allowed, in any order."""
     keys = sorted_unique(rows.astype(np.int64) * num_words + columns.astype(np.int64))
     unique_rows, unique_columns = np.divmod(keys, num_words)
@@ -217,9 +227,15 @@ def vectorize(inputs: dict[str, str], config: PipelineConfig, out: artifacts.Sta
     if config.ngrams == 2:
         features = FeatureTable.fit(train, config.num_words, id_bound=token_id_bound(vocabulary))
         features.save(out.path("features", "features.npz"))
-        log.info("features: %d words and %d bigrams", int((features.keys < features.id_bound).sum()),
-                 int((features.keys >= features.id_bound).sum()))
-    for name, split in (("train", shuffled(train, config.seed)), ("test", ingest.load_split(inputs["test_tokens"]))):
+        log.info(
+            "features: %d words and %d bigrams",
+            int((features.keys < features.id_bound).sum()),
+            int((features.keys >= features.id_bound).sum()),
+        )
+    for name, split in (
+        ("train", shuffled(train, config.seed)),
+        ("test", ingest.load_split(inputs["test_tokens"])),
+    ):
         matrix = multi_hot(split, config.num_words, features)
         save_multi_hot(out.path(f"{name}_multi_hot", f"{name}.npz"), matrix)
         log.info(
@@ -231,5 +247,9 @@ def vectorize(inputs: dict[str, str], config: PipelineConfig, out: artifacts.Sta
             len(matrix.indices) / max(len(matrix), 1),
             (matrix.indices.nbytes + matrix.indptr.nbytes) / 1e6,
         )
-    out.extra["summary"] = {"validation_size": config.validation_size, "num_words": config.num_words, "ngrams": config.ngrams}
+    out.extra["summary"] = {
+        "validation_size": config.validation_size,
+        "num_words": config.num_words,
+        "ngrams": config.ngrams,
+    }
     return out.final_paths()

@@ -62,11 +62,15 @@ def build_model(spec: ModelSpec, seed: int | None = None):
         dense = SparseDense if layer == 1 else keras.layers.Dense
         x = dense(spec.units, activation=spec.activation, name=f"hidden_{layer}")(x)
         if spec.dropout:
-            x = keras.layers.Dropout(spec.dropout, seed=None if seed is None else seed + layer, name=f"dropout_{layer}")(x)
+            x = keras.layers.Dropout(
+                spec.dropout, seed=None if seed is None else seed + layer, name=f"dropout_{layer}"
+            )(x)
     output_layer = SparseDense if spec.hidden_layers == 0 else keras.layers.Dense
     outputs = output_layer(1, activation=OUTPUT_ACTIVATION, name="positive_probability")(x)
     model = keras.Model(inputs, outputs, name="imdb_dense_classifier")
-    optimizer = keras.optimizers.get({"class_name": spec.optimizer, "config": {"learning_rate": spec.learning_rate}})
+    optimizer = keras.optimizers.get(
+        {"class_name": spec.optimizer, "config": {"learning_rate": spec.learning_rate}}
+    )
     model.compile(optimizer=optimizer, loss=spec.loss, metrics=["accuracy"])
     return model
 

@@ -6,9 +6,10 @@ workers, so shared DAG code lives in this installed plugin package. Imports only
 
 from __future__ import annotations
 
+from collections.abc import Mapping
 from datetime import timedelta
 from pathlib import Path
-from typing import Any, Mapping
+from typing import Any
 
 from airflow.sdk import ExceptionRetryPolicy, Param, RetryAction, RetryRule
 
@@ -40,7 +41,10 @@ TRAINING_POOL = "imdb_training"
 
 def params_from_specs(specs: Mapping[str, Mapping[str, Any]]) -> dict[str, Param]:
     """Typed trigger-form Params from JSON-schema specs (``default`` + schema keys + title, description)."""
-    return {name: Param(spec["default"], **{k: v for k, v in spec.items() if k != "default"}) for name, spec in specs.items()}
+    return {
+        name: Param(spec["default"], **{k: v for k, v in spec.items() if k != "default"})
+        for name, spec in specs.items()
+    }
 
 
 def current_run() -> tuple[Any, Path]:
@@ -53,7 +57,9 @@ def current_run() -> tuple[Any, Path]:
     return context, artifacts.run_dir(context["dag"].dag_id, context["run_id"], context.get("logical_date"))
 
 
-def run_stage(stage: str, *upstream: dict | None, params: Mapping[str, Any] | None = None, **options: Any) -> dict[str, str]:
+def run_stage(
+    stage: str, *upstream: dict | None, params: Mapping[str, Any] | None = None, **options: Any
+) -> dict[str, str]:
     """Run ``stage`` for the current DAG run with its params (or ``params``); upstream XCom may be
     None under `airflow tasks test`, and the stage then reads the run folder."""
     from imdb_pipeline import pipeline

@@ -35,4 +35,10 @@ def sparse_matmul(sparse: tf.SparseTensor, kernel: tf.Tensor) -> tf.Tensor:
         return tf.sparse.sparse_dense_matmul(sparse, kernel)
     blocks = -(-columns // MATMUL_BLOCK_COLUMNS)
     edges = [round(columns * block / blocks) for block in range(blocks + 1)]
-    return tf.concat([tf.sparse.sparse_dense_matmul(sparse, kernel[:, start:stop]) for start, stop in zip(edges, edges[1:])], axis=1)
+    return tf.concat(
+        [
+            tf.sparse.sparse_dense_matmul(sparse, kernel[:, start:stop])
+            for start, stop in zip(edges, edges[1:])
+        ],
+        axis=1,
+    )

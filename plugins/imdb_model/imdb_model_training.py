@@ -10,12 +10,11 @@ removes the per-step Python and ``tf.data`` overhead: about 0.16 s instead of 0.
 from __future__ import annotations
 
 import time
-from typing import Callable
+from collections.abc import Callable
 
 import keras
 import numpy as np
 import tensorflow as tf
-
 
 # Rows scored at a time (validation during training, evaluate): bounds the sparse temporaries
 # (coordinates, values, TensorFlow's copies). Bigram rows (~255 ones each) at 4,096/8,192 rows cost
@@ -86,7 +85,9 @@ class CompiledTrainer:
             picked = order[start:stop]  # gathered batch by batch: no shuffled copy of the whole set
             features = ragged_to_multi_hot(tf.gather(rows, picked), num_words)
             with tf.GradientTape() as tape:
-                loss, correct = _mean_loss_and_correct(self.model, self.loss_fn, features, tf.gather(labels, picked), True)
+                loss, correct = _mean_loss_and_correct(
+                    self.model, self.loss_fn, features, tf.gather(labels, picked), True
+                )
             gradients = tape.gradient(loss, self.model.trainable_variables)
             self.model.optimizer.apply_gradients(zip(gradients, self.model.trainable_variables))
             total_loss += loss * tf.cast(stop - start, tf.float32)
@@ -102,7 +103,11 @@ class CompiledTrainer:
         for start in tf.range(0, size, chunk):
             stop = tf.minimum(start + chunk, size)
             loss, correct = _mean_loss_and_correct(
-                self.model, self.loss_fn, ragged_to_multi_hot(rows[start:stop], num_words), labels[start:stop], False
+                self.model,
+                self.loss_fn,
+                ragged_to_multi_hot(rows[start:stop], num_words),
+                labels[start:stop],
+                False,
             )
             total_loss += loss * tf.cast(stop - start, tf.float32)
             total_correct += correct
@@ -122,7 +127,9 @@ class CompiledTrainer:
             history.update(val_loss=[], val_accuracy=[])
         for epoch in range(epochs):
             started = time.perf_counter()
-            loss, accuracy = self._epoch(train.rows, train.labels, tf.constant(epoch, tf.int64), train.num_words)
+            loss, accuracy = self._epoch(
+                train.rows, train.labels, tf.constant(epoch, tf.int64), train.num_words
+            )
             logs = {"loss": float(loss), "accuracy": float(accuracy)}
             if validation is not None:
                 val_loss, val_accuracy = self._score(validation.rows, validation.labels, validation.num_words)
@@ -136,7 +143,11 @@ class CompiledTrainer:
 
 
 def predict_probabilities(
-    model: keras.Model, indices: np.ndarray, indptr: np.ndarray, num_words: int, batch_size: int = PREDICT_BATCH
+    model: keras.Model,
+    indices: np.ndarray,
+    indptr: np.ndarray,
+    num_words: int,
+    batch_size: int = PREDICT_BATCH,
 ) -> np.ndarray:
     """P(positive) for CSR multi-hot rows: the model called directly on large sparse batches."""
     call = _compiled_call(model)

@@ -17,14 +17,12 @@ from __future__ import annotations
 import hashlib
 import html
 import mimetypes
-from pathlib import Path
 from urllib.parse import urlsplit
-
-from fastapi import Depends, FastAPI, Request, Response
-from fastapi.responses import HTMLResponse
 
 from airflow.configuration import conf
 from airflow.plugins_manager import AirflowPlugin
+from fastapi import Depends, FastAPI, Request, Response
+from fastapi.responses import HTMLResponse
 
 URL_PREFIX = "/imdb-reports"
 REPORT_STAGE = "report"
@@ -86,12 +84,16 @@ def read_report_file(dag_id: str, run_id: str, filename: str) -> bytes:
     path = folder / filename
     try:
         if path.is_symlink() or path.resolve().parent != folder:
-            raise ReportNotFound(f"{filename!r} is not a file of the report of run {run_id!r} of DAG {dag_id!r}.")
+            raise ReportNotFound(
+                f"{filename!r} is not a file of the report of run {run_id!r} of DAG {dag_id!r}."
+            )
         data = path.read_bytes()
     except OSError as error:
         raise missing from error
     if hashlib.sha256(data).hexdigest() != entry.get("sha256"):
-        raise ReportNotFound(f"{filename!r} changed since the report of run {run_id!r} was written; rerun its report task.")
+        raise ReportNotFound(
+            f"{filename!r} changed since the report of run {run_id!r} was written; rerun its report task."
+        )
     return data
 
 
