@@ -1,7 +1,8 @@
 # Source me: creates the project's virtualenv on first use (and again when requirements change),
 # activates it, and points Airflow at this project with an embedded SQLite home in .airflow/.
 #   source scripts/env.sh && airflow standalone
-# Variables you may set first: PYTHON (interpreter for the venv), IMDB_ARTIFACT_ROOT, AIRFLOW_HOME.
+# Variables you may set first: PYTHON (interpreter for the venv), IMDB_ARTIFACT_ROOT, AIRFLOW_HOME,
+# AIRFLOW__API__PORT (another port than 8080: AIRFLOW__API__BASE_URL follows it unless you set it too).
 
 IMDB_PROJECT="$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)"
 export IMDB_PROJECT
@@ -37,4 +38,18 @@ export AIRFLOW__CORE__PLUGINS_FOLDER="$IMDB_PROJECT/plugins"
 export AIRFLOW__CORE__LOAD_EXAMPLES=False
 export AIRFLOW__CORE__PARALLELISM="${AIRFLOW__CORE__PARALLELISM:-4}"
 export AIRFLOW__API__HOST="${AIRFLOW__API__HOST:-127.0.0.1}"
+# Tasks call the execution API at [api] base_url + /execution/, and base_url defaults to
+# http://localhost:8080: with another AIRFLOW__API__PORT, tasks would call the wrong server (or none).
+# So derive base_url from the port unless it was set by hand (a value derived here is re-derived).
+_imdb_api_host="$AIRFLOW__API__HOST"
+case "$_imdb_api_host" in 0.0.0.0 | :: | "") _imdb_api_host=127.0.0.1 ;; esac
+if [ -z "${AIRFLOW__API__BASE_URL:-}" ] || [ "$AIRFLOW__API__BASE_URL" = "${_IMDB_DERIVED_BASE_URL:-}" ]; then
+    if [ -n "${AIRFLOW__API__PORT:-}" ]; then
+        export AIRFLOW__API__BASE_URL="http://$_imdb_api_host:$AIRFLOW__API__PORT"
+        _IMDB_DERIVED_BASE_URL="$AIRFLOW__API__BASE_URL"
+    elif [ -n "${_IMDB_DERIVED_BASE_URL:-}" ]; then
+        unset AIRFLOW__API__BASE_URL _IMDB_DERIVED_BASE_URL
+    fi
+fi
+unset _imdb_api_host
 export TF_CPP_MIN_LOG_LEVEL="${TF_CPP_MIN_LOG_LEVEL:-2}"
