@@ -31,8 +31,14 @@ import os
 import pendulum
 from airflow.sdk import dag, task
 
-from imdb_model.imdb_model_dag_support import DEFAULT_ARGS, TRAINING_POOL, current_run, params_from_specs
-from imdb_pipeline.config import SWEEP_PARAM_SPECS
+from imdb_model.imdb_model_dag_support import (
+    DEFAULT_ARGS,
+    TRAINING_POOL,
+    Outputs,
+    current_run,
+    params_from_specs,
+)
+from imdb_pipeline.sweep_plan import SWEEP_PARAM_SPECS
 
 # Trainings of one sweep at a time: each already uses both cores of a small worker.
 TRAININGS_AT_ONCE = int(os.environ.get("IMDB_SWEEP_TRAININGS_AT_ONCE", "1"))
@@ -41,7 +47,7 @@ TRAININGS_AT_ONCE = int(os.environ.get("IMDB_SWEEP_TRAININGS_AT_ONCE", "1"))
 @dag(
     dag_id="imdb_experiments",
     dag_display_name="IMDB further experiments (DLwP 3.4.5 sweep)",
-    description="Train the book's further-experiment configurations on one validation split and compare them.",
+    description="Train the book's further experiments on one validation split and compare them.",
     doc_md=__doc__,
     schedule=None,
     start_date=pendulum.datetime(2026, 1, 1, tz="UTC"),
@@ -61,22 +67,21 @@ def imdb_experiments():
         return sweep.plan(context["params"])
 
     @task(task_display_name="Ingest reviews")
-    def ingest() -> dict[str, str]:
+    def ingest() -> Outputs:
         """Read and tokenize the reviews once for every trial."""
-        from imdb_pipeline import pipeline, sweep
+        from imdb_pipeline import sweep
 
         context, run_path = current_run()
-        return pipeline.run_stage(
-            "ingest", sweep.shared_params(context["params"]), run_path, dag_id=sweep.DAG_ID
-        )
+        return sweep.ingest(context["params"], run_path, context["dag"].dag_id)
 
     @task(task_display_name="Vectorize (per feature set)")
-    def vectorize(ingested: dict[str, str] | None, trials: list[dict]) -> dict[str, dict[str, str]]:
+    def vectorize(ingested: Outputs | None, trials: list[dict] | None) -> dict[str, Outputs]:
         """One multi-hot dataset per distinct (`num_words`, `ngrams`) of the trials."""
         from imdb_pipeline import sweep
 
         context, run_path = current_run()
-        return sweep.vectorize_all(sweep.trials_of(trials, context["params"]), run_path, ingested)
+        trials = sweep.trials_of(trials, context["params"])
+        return sweep.vectorize_all(trials, run_path, context["dag"].dag_id, ingested)
 
     @task(
         task_display_name="Train trial",
@@ -87,42 +92,38 @@ def imdb_experiments():
         # A mapped task does not take its docstring as doc_md: given here.
         doc_md="The book's protocol with this trial's parameters: validation run, best epoch, final fit.",
     )
-    def train(
-        trial: dict, ingested: dict[str, str] | None, vectorized: dict[str, dict[str, str]] | None
-    ) -> dict[str, str]:
+    def train(trial: dict, ingested: Outputs | None, vectorized: dict[str, Outputs] | None) -> Outputs:
         from imdb_pipeline import sweep
 
         context, run_path = current_run()
-        return sweep.train_trial(
-            sweep.trials_of([trial], context["params"])[0], run_path, ingested, vectorized
-        )
+        (trial,) = sweep.trials_of([trial], context["params"])
+        return sweep.train_trial(trial, run_path, context["dag"].dag_id, ingested, vectorized)
 
     @task(task_display_name="Evaluate the winner")
     def evaluate_winner(
-        trials: list[dict], trained: list[dict[str, str]] | None, vectorized: dict[str, dict[str, str]] | None
-    ) -> dict[str, str]:
-        """Pick the best validation accuracy (never looking at the test set), then score it on the test set."""
+        trials: list[dict] | None, trained: list[Outputs] | None, vectorized: dict[str, Outputs] | None
+    ) -> Outputs:
+        """Pick the best validation accuracy (never looking at the test set); score it on the test set."""
         from imdb_pipeline import sweep
 
         context, run_path = current_run()
+        trials = sweep.trials_of(trials, context["params"])
         return sweep.evaluate_winner(
-            sweep.trials_of(trials, context["params"]), run_path, trained and list(trained), vectorized
+            trials, run_path, context["dag"].dag_id, trained and list(trained), vectorized
         )
 
     @task(task_display_name="Write comparison report")
     def report(
-        trials: list[dict], trained: list[dict[str, str]] | None, evaluated: dict[str, str] | None
-    ) -> dict[str, str]:
-        """Table of trials, overlaid validation curves, the winner's test scores: `sweep.json`, `report.html`."""
+        trials: list[dict] | None, trained: list[Outputs] | None, evaluated: Outputs | None
+    ) -> Outputs:
+        """Table of trials, overlaid validation curves, the winner's test scores, `report.html`."""
         from imdb_pipeline import sweep
 
         context, run_path = current_run()
-        return sweep.report_sweep(
-            sweep.trials_of(trials, context["params"]),
-            context["params"],
-            run_path,
-            trained and list(trained),
-            evaluated,
+        params = context["params"]
+        trained = trained and list(trained)
+        return sweep.report(
+            sweep.trials_of(trials, params), params, run_path, context["dag"].dag_id, trained, evaluated
         )
 
     trials = plan()

@@ -25,9 +25,15 @@ import os
 
 import pendulum
 from airflow.sdk import dag, task
-from airflow.sdk.exceptions import AirflowSkipException
 
-from imdb_model.imdb_model_dag_support import DEFAULT_ARGS, TRAINING_POOL, params_from_specs, run_stage
+from imdb_model.imdb_model_dag_support import (
+    DEFAULT_ARGS,
+    TRAINING_POOL,
+    Outputs,
+    params_from_specs,
+    run_stage,
+    skip_unless_promoted,
+)
 from imdb_pipeline.config import PARAM_SPECS
 
 # Weekly retraining by default; IMDB_SCHEDULE overrides it per deployment (a cron expression,
@@ -49,69 +55,54 @@ SCHEDULE = os.environ.get("IMDB_SCHEDULE", "@weekly")
     default_args=DEFAULT_ARGS,
 )
 def imdb_sentiment():
+    # Each task runs the stage of its name; it receives its upstream stages' outputs by stage name,
+    # as pipeline.GRAPH lists them (tests/test_dag_integrity.py compares the two).
     @task(task_display_name="Ingest reviews")
-    def ingest() -> dict[str, str]:
+    def ingest() -> Outputs:
         """Read IMDB (Keras' `imdb.npz` or raw `aclImdb`), tokenize, save token arrays + word index."""
         return run_stage("ingest")
 
     @task(task_display_name="Vectorize (multi-hot)")
-    def vectorize(ingested: dict[str, str] | None) -> dict[str, str]:
-        """Multi-hot the top `num_words` words (sparse on disk); shuffle; first `validation_size` rows validate."""
-        return run_stage("vectorize", ingested)
+    def vectorize(ingest: Outputs) -> Outputs:
+        """Multi-hot the top `num_words` features (sparse); the first `validation_size` rows validate."""
+        return run_stage("vectorize", ingest=ingest)
 
-    @task(task_display_name="Train model", execution_timeout=pendulum.duration(hours=2), pool=TRAINING_POOL)
-    def train(ingested: dict[str, str] | None, vectorized: dict[str, str] | None) -> dict[str, str]:
-        """Fit `epochs` with validation, pick the epoch count, refit on all training data, save `model.keras`."""
-        return run_stage("train", ingested, vectorized)
+    @task(
+        task_display_name="Train model",
+        execution_timeout=pendulum.duration(hours=2),
+        pool=TRAINING_POOL,
+    )
+    def train(ingest: Outputs, vectorize: Outputs) -> Outputs:
+        """Fit `epochs` with validation, pick the epoch count, refit on all training data."""
+        return run_stage("train", ingest=ingest, vectorize=vectorize)
 
     @task(task_display_name="Evaluate on test set")
-    def evaluate(vectorized: dict[str, str] | None, trained: dict[str, str] | None) -> dict[str, str]:
+    def evaluate(vectorize: Outputs, train: Outputs) -> Outputs:
         """Test loss, accuracy, ROC AUC, confusion matrix and per-review predictions."""
-        return run_stage("evaluate", vectorized, trained)
+        return run_stage("evaluate", vectorize=vectorize, train=train)
 
     @task(task_display_name="Gate (bless or not)")
-    def gate(evaluated: dict[str, str] | None) -> dict[str, str]:
-        """Blessed when test accuracy ≥ `min_accuracy` and ≥ the champion's − `max_regression`; `decision.json` says why."""
-        return run_stage("gate", evaluated)
+    def gate(evaluate: Outputs) -> Outputs:
+        """Bless the model or not, against `min_accuracy` and the champion; `decision.json` says why."""
+        return run_stage("gate", evaluate=evaluate)
 
     @task(task_display_name="Write report")
-    def report(
-        ingested: dict[str, str] | None,
-        trained: dict[str, str] | None,
-        evaluated: dict[str, str] | None,
-        gated: dict[str, str] | None,
-    ) -> dict[str, str]:
-        """`metrics.json`, the book's loss/accuracy curves, confusion matrix, ROC, the gate's decision and `report.html`."""
-        return run_stage("report", ingested, trained, evaluated, gated)
+    def report(ingest: Outputs, train: Outputs, evaluate: Outputs, gate: Outputs) -> Outputs:
+        """`metrics.json`, the book's curves, confusion matrix, ROC, the gate's decision, `report.html`."""
+        return run_stage("report", ingest=ingest, train=train, evaluate=evaluate, gate=gate)
 
     @task(task_display_name="Promote to champion")
-    def promote(
-        trained: dict[str, str] | None, evaluated: dict[str, str] | None, gated: dict[str, str] | None
-    ) -> dict[str, str]:
-        """Switch `champion/` to this model when the gate blessed it; *skipped* otherwise."""
-        from imdb_model.imdb_model_dag_support import current_run
-        from imdb_pipeline import champion, pipeline
-        from imdb_pipeline import gate as model_gate
-
-        context, run_path = current_run()
-        blessed, reason = model_gate.is_blessed(
-            pipeline.outputs_of(gated, run_path, "gate", context["dag"].dag_id)
-        )
-        if not blessed:
-            raise AirflowSkipException(f"the champion stays: {reason}")
-        promoted = run_stage("promote", trained, evaluated, gated)
-        done, why = champion.was_promoted(promoted)
-        if not done:  # a better champion arrived after the gate ran
-            raise AirflowSkipException(f"the champion stays: {why}")
-        return promoted
+    def promote(train: Outputs, evaluate: Outputs, gate: Outputs) -> Outputs:
+        """Make this model the champion when the gate blessed it; *skipped* (with the reason) otherwise."""
+        return skip_unless_promoted(run_stage("promote", train=train, evaluate=evaluate, gate=gate))
 
     ingested = ingest()
-    vectorized = vectorize(ingested)
-    trained = train(ingested, vectorized)
-    evaluated = evaluate(vectorized, trained)
-    gated = gate(evaluated)
-    report(ingested, trained, evaluated, gated)
-    promote(trained, evaluated, gated)
+    vectorized = vectorize(ingest=ingested)
+    trained = train(ingest=ingested, vectorize=vectorized)
+    evaluated = evaluate(vectorize=vectorized, train=trained)
+    gated = gate(evaluate=evaluated)
+    report(ingest=ingested, train=trained, evaluate=evaluated, gate=gated)
+    promote(train=trained, evaluate=evaluated, gate=gated)
 
 
 imdb_sentiment()

@@ -6,7 +6,6 @@ test module imports it: a throw-away AIRFLOW_HOME (SQLite), this project's dags/
 
 from __future__ import annotations
 
-import json
 import os
 import subprocess
 import sys
@@ -14,10 +13,9 @@ import tempfile
 from pathlib import Path
 
 import pytest
+from stage_runs import PROJECT, REAL_DATA, TINY_PARAMS
 
-from imdb_pipeline.sample_data import SMALL_PARAMS, tar_directory, write_aclimdb, write_keras_npz
-
-PROJECT = Path(__file__).resolve().parents[1]
+from imdb_pipeline.sample_data import tar_directory, write_aclimdb, write_keras_npz
 
 _home = Path(tempfile.mkdtemp(prefix="imdb-tests-airflow-"))
 os.environ["AIRFLOW_HOME"] = str(_home)
@@ -28,44 +26,6 @@ os.environ["AIRFLOW__CORE__LOAD_EXAMPLES"] = "False"
 os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "2")
 os.environ.pop("IMDB_DATA_PATH", None)  # tests say where their data is
 os.environ["IMDB_ARTIFACT_ROOT"] = str(Path(os.environ["AIRFLOW_HOME"]) / "artifacts")
-
-REAL_DATA = Path(
-    os.environ.get("IMDB_REAL_DATA", PROJECT.parent / "shared" / "data" / "aclImdb_v1_labeled.tar.gz")
-)
-
-TINY_PARAMS = SMALL_PARAMS
-STAGES = ["ingest", "vectorize", "train", "evaluate", "gate", "report"]
-MEMORY_GOAL_MB = 1000  # per task, the performance issue's goal (the book's script: 8-10 GB)
-
-
-def run_stages_in_processes(
-    data_path: Path, run_path: Path, artifact_root: Path, params: dict | None = None
-) -> dict:
-    """Every stage in its own process, as under a real executor; returns the run's metrics.json."""
-    from imdb_pipeline import artifacts
-
-    env = {**os.environ, "IMDB_ARTIFACT_ROOT": str(artifact_root), "TF_CPP_MIN_LOG_LEVEL": "2"}
-    for stage in STAGES:
-        result = subprocess.run(
-            [
-                sys.executable,
-                "-m",
-                "imdb_pipeline.pipeline",
-                "--run-dir",
-                str(run_path),
-                "--stage",
-                stage,
-                "--param",
-                f"data_path={data_path}",
-                *[f"--param={name}={json.dumps(value)}" for name, value in (params or {}).items()],
-            ],
-            capture_output=True,
-            text=True,
-            env=env,
-            timeout=900,
-        )
-        assert result.returncode == 0, f"{stage}:\n{result.stderr[-3000:]}"
-    return artifacts.read_json(run_path / "report" / "metrics.json")
 
 
 @pytest.fixture(scope="session")
@@ -113,7 +73,8 @@ def airflow_db() -> None:
 def real_data() -> Path:
     if not REAL_DATA.is_file():
         pytest.skip(
-            f"real data not found at {REAL_DATA}: set IMDB_REAL_DATA to aclImdb_v1_labeled.tar.gz (or aclImdb_v1.tar.gz)"
+            f"real data not found at {REAL_DATA}: set IMDB_REAL_DATA to aclImdb_v1_labeled.tar.gz "
+            "(or aclImdb_v1.tar.gz)"
         )
     return REAL_DATA
 

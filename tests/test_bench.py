@@ -5,7 +5,7 @@ import subprocess
 import sys
 
 import pytest
-from conftest import PROJECT
+from stage_runs import PROJECT
 
 pytestmark = pytest.mark.slow
 

@@ -16,7 +16,7 @@ from urllib.parse import quote
 import pytest
 import requests
 from airflow_cluster import running_cluster
-from conftest import PROJECT, TINY_PARAMS
+from stage_runs import PROJECT, TINY_PARAMS
 
 pytestmark = [pytest.mark.browser, pytest.mark.integration, pytest.mark.slow]
 

@@ -7,7 +7,7 @@ import sys
 
 import pendulum
 import pytest
-from conftest import PROJECT, TINY_PARAMS
+from stage_runs import PROJECT, TINY_PARAMS
 
 from imdb_pipeline import artifacts
 

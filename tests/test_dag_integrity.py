@@ -7,7 +7,7 @@ import subprocess
 import sys
 
 import pytest
-from conftest import PROJECT
+from stage_runs import PROJECT
 
 from imdb_pipeline.config import PARAM_SPECS, SWEEP_PARAM_SPECS
 

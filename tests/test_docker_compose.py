@@ -5,7 +5,7 @@ import subprocess
 
 import pytest
 import yaml
-from conftest import PROJECT
+from stage_runs import PROJECT
 
 COMPOSE = shutil.which("docker-compose")
 pytestmark = pytest.mark.skipif(

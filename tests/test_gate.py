@@ -51,5 +51,6 @@ def test_gate_params_are_validated():
 
 def test_a_bound_met_up_to_float_rounding_is_met():
     config = PipelineConfig.from_params({"min_accuracy": 0.5, "max_regression": 0.1})
-    assert 0.8 - 0.1 > 0.7  # 0.7000000000000001 in binary floating point
+    # The floor 0.8 - 0.1 is 0.7000000000000001 in binary floating point: 0.7 meets it all the same.
     assert judge({"test_accuracy": 0.7}, {"version": "v1", "test_accuracy": 0.8}, config)["blessed"] is True
+    assert judge({"test_accuracy": 0.6999}, {"version": "v1", "test_accuracy": 0.8}, config)["blessed"] is False

@@ -17,7 +17,7 @@ from pathlib import Path
 import psutil
 import pytest
 from airflow_cluster import CELERY, postgres, running_cluster
-from conftest import TINY_PARAMS
+from stage_runs import TINY_PARAMS
 
 pytestmark = [pytest.mark.slow, pytest.mark.integration]
 

@@ -6,7 +6,7 @@ points elsewhere. About a minute on 2 cores.
 
 import pendulum
 import pytest
-from conftest import MEMORY_GOAL_MB, PROJECT, STAGES, run_stages_in_processes
+from stage_runs import MEMORY_GOAL_MB, PROJECT, STAGES, run_stages_in_processes
 
 from imdb_pipeline import artifacts
 from imdb_pipeline.config import BOOK_GRID

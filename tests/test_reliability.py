@@ -8,6 +8,7 @@ from __future__ import annotations
 import hashlib
 import json
 import os
+import shutil
 import signal
 import subprocess
 import sys
@@ -15,7 +16,7 @@ from datetime import timedelta
 
 import pendulum
 import pytest
-from conftest import PROJECT, TINY_PARAMS
+from stage_runs import PROJECT, TINY_PARAMS
 from http_fixtures import FlakyFileServer
 
 from imdb_pipeline import artifacts
@@ -145,16 +146,24 @@ def test_bad_input_fails_fast_without_retries_and_writes_nothing(
     assert not (artifact_root / "imdb_sentiment" / dag_run.run_id / task_id).exists()
 
 
-def test_report_escapes_hostile_reviews_and_paths_end_to_end(tmp_path, artifact_root):
-    """Markup in reviews and in a parameter (the data path) reaches the page only as text."""
+def test_report_escapes_hostile_words_and_paths_end_to_end(tmp_path, artifact_root, tiny_keras_npz):
+    """Markup that survives to the page — a word of a Keras word index (its example reviews are decoded
+    with it) and a parameter (the data path) — reaches it only as text."""
     from imdb_pipeline.pipeline import run_pipeline
-    from imdb_pipeline.sample_data import SMALL_PARAMS, write_aclimdb
+    from imdb_pipeline.sample_data import SMALL_PARAMS
 
-    dataset = write_aclimdb(tmp_path / "<b onmouseover=alert(1)>data", per_class=40)
-    for review in (dataset / "test" / "neg").glob("*.txt"):
-        review.write_text("<script>alert('pwned')</script> awful boring worst <img src=x onerror=alert(1)>")
+    folder = tmp_path / "<b onmouseover=alert(1)>data"
+    folder.mkdir()
+    dataset = folder / "imdb.npz"
+    shutil.copyfile(tiny_keras_npz, dataset)
+    word_index = json.loads((tiny_keras_npz.parent / "imdb_word_index.json").read_text())
+    word_index = {
+        ("<script>alert(1)</script>" if rank == 1 else word): rank for word, rank in word_index.items()
+    }
+    (folder / "imdb_word_index.json").write_text(json.dumps(word_index))
     outputs = run_pipeline({**SMALL_PARAMS, "data_path": str(dataset)}, tmp_path / "run")
     html = open(outputs["report"]["report"], encoding="utf-8").read()
+    assert "&lt;script&gt;alert(1)&lt;/script&gt;" in html  # the hostile word is on the page, as text
     assert "<script" not in html and "<b onmouseover" not in html
     assert "&lt;b onmouseover=alert(1)&gt;data" in html
 

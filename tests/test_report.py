@@ -91,5 +91,18 @@ def test_examples_pick_hits_misses_and_the_hardest_call():
     assert picked["The model's hardest call"] == 4
 
 
+def refuse(constant):
+    raise ValueError(f"{constant} is not JSON")
+
+
 def test_metrics_json_is_plain_json(tiny_run):
-    json.loads(open(tiny_run["outputs"]["report"]["metrics"]).read())
+    metrics = json.loads(open(tiny_run["outputs"]["report"]["metrics"]).read(), parse_constant=refuse)
+    assert metrics["test_accuracy"] > 0 and len(metrics["history"]["validation_run"]["val_loss"]) > 0
+
+
+def test_a_diverged_loss_is_written_as_null_not_nan(tmp_path):
+    from imdb_pipeline import artifacts
+
+    artifacts.write_json(tmp_path / "m.json", {"loss": [0.5, float("nan")], "best": float("inf"), "n": 3})
+    loaded = json.loads((tmp_path / "m.json").read_text(), parse_constant=refuse)
+    assert loaded == {"loss": [0.5, None], "best": None, "n": 3}

@@ -11,7 +11,7 @@ import sys
 import zlib
 
 import pytest
-from conftest import PROJECT
+from stage_runs import PROJECT
 from fastapi import FastAPI
 from fastapi.testclient import TestClient
 

@@ -6,7 +6,7 @@ About a minute and a half."""
 import json
 
 import pytest
-from conftest import MEMORY_GOAL_MB, STAGES, run_stages_in_processes
+from stage_runs import MEMORY_GOAL_MB, STAGES, run_stages_in_processes
 
 from imdb_pipeline.sample_data import write_synthetic_corpus
 

@@ -12,6 +12,7 @@ import contextlib
 import datetime as dt
 import hashlib
 import json
+import math
 import os
 import re
 import shutil
@@ -155,15 +156,20 @@ class StageOutput:
 
 
 def read_stage(
-    run_path: Path, stage: str, dag_id: str = "imdb_sentiment", task_id: str | None = None
+    run_path: Path, stage: str, dag_id: str | None = None, task_id: str | None = None
 ) -> dict[str, str]:
     """A finished stage's outputs from its manifest (folder ``stage``, written by task ``task_id``,
-    by default of the same name), checksums verified."""
+    by default of the same name), checksums verified. ``dag_id`` (None: the command line) only
+    shapes the hint of how to run a missing stage."""
     manifest_path = run_path / stage / MANIFEST
     if not manifest_path.is_file():
+        how = (
+            f"`airflow tasks test {dag_id} {task_id or stage} <same logical date>`"
+            if dag_id
+            else f"`python -m imdb_pipeline.pipeline --run-dir {run_path} --stage {task_id or stage}`"
+        )
         raise MissingUpstreamError(
-            f"the {stage!r} stage has no finished output in {run_path}: run it first, e.g. "
-            f"`airflow tasks test {dag_id} {task_id or stage} <same logical date>`."
+            f"the {stage!r} stage has no finished output in {run_path}: run it first, e.g. {how}."
         )
     manifest = read_json(manifest_path)
     outputs = {name: str(run_path / stage / filename) for name, filename in manifest["outputs"].items()}
@@ -198,8 +204,20 @@ def verify_outputs(outputs: Mapping[str, str]) -> None:
 
 
 def write_json(path: Path, payload: Any) -> None:
-    """Write JSON atomically (temporary name in the same folder, then rename)."""
-    atomic_write_bytes(path, (json.dumps(payload, indent=2, sort_keys=False) + "\n").encode())
+    """Write strict JSON atomically (temporary name in the same folder, then rename). Non-finite
+    floats (a diverged loss) become null: NaN is not JSON, and other readers refuse it."""
+    text = json.dumps(_finite(payload), indent=2, allow_nan=False)
+    atomic_write_bytes(path, (text + "\n").encode())
+
+
+def _finite(value: Any) -> Any:
+    if isinstance(value, float):
+        return value if math.isfinite(value) else None
+    if isinstance(value, Mapping):
+        return {key: _finite(item) for key, item in value.items()}
+    if isinstance(value, list | tuple):
+        return [_finite(item) for item in value]
+    return value
 
 
 def read_json(path: Path) -> Any:

@@ -1,4 +1,4 @@
-"""The champion: the model in use, which ``predict`` scores with unless told otherwise.
+"""The model store: the champion (the model ``predict`` scores with unless told otherwise) and its versions.
 
 Layout under the artifact root::
 
@@ -9,8 +9,8 @@ Layout under the artifact root::
 A promotion writes the new version's folder completely (with a checksummed manifest) before the
 link moves, so a reader sees the old champion or the new one, never a mix. Earlier versions stay
 (the last ``KEEP_VERSIONS``) for rollback: ``python -m imdb_pipeline.champion --rollback``.
-Promotions take a file lock and re-check the gate against the champion of that moment, so two runs
-finishing together cannot both replace it blindly.
+Whoever changes the store holds ``promotion_lock`` (the ``promote`` stage, rollback). This module
+decides nothing about which model deserves it: that is the gate's and the promote stage's job.
 
     python -m imdb_pipeline.champion            # show the champion and the versions kept
 """
@@ -31,7 +31,6 @@ from pathlib import Path
 from typing import Any
 
 from imdb_pipeline import artifacts
-from imdb_pipeline.config import PipelineConfig
 from imdb_pipeline.errors import PipelineInputError
 
 log = logging.getLogger(__name__)
@@ -84,6 +83,10 @@ def promotion_lock(root: Path | None = None) -> Iterator[None]:
     with open(folder / ".lock", "w") as handle:
         fcntl.flock(handle, fcntl.LOCK_EX)
         try:
+            for stale in folder.glob(
+                ".*.partial-*"
+            ):  # an install killed while copying: only the holder writes
+                shutil.rmtree(stale, ignore_errors=True)
             yield
         finally:
             fcntl.flock(handle, fcntl.LOCK_UN)
@@ -109,7 +112,8 @@ def switch_to(version: str, root: Path | None = None) -> None:
 
 
 def install(files: dict[str, str], info: dict[str, Any], root: Path | None = None) -> str:
-    """Copy a model's files into a new version folder (atomically, with a manifest); returns its name."""
+    """Copy a model's files into a new version folder (atomically, with a manifest); returns its name.
+    Call it holding ``promotion_lock``."""
     root = root or artifacts.artifact_root()
     stamp = dt.datetime.now(dt.UTC).strftime("%Y%m%dT%H%M%S.%fZ")
     version = artifacts.safe_name(f"{stamp}__{info['dag_id']}__{info['run']}")
@@ -129,72 +133,6 @@ def prune(root: Path | None = None, keep: int = KEEP_VERSIONS) -> None:
     for version in finished[: max(len(finished) - keep, 0)]:
         if version not in protected:
             shutil.rmtree(root / VERSIONS / version, ignore_errors=True)
-
-
-def promote(inputs: dict[str, str], config: PipelineConfig, out: artifacts.StageOutput) -> dict[str, str]:
-    """Make a blessed model the champion; the gate is re-checked under the promotion lock."""
-    from imdb_pipeline import gate
-
-    decision = artifacts.read_json(inputs["decision"])
-    if not decision["blessed"]:
-        raise PipelineInputError(f"the model was not blessed ({decision['reason']}): it cannot be promoted.")
-    root = artifacts.artifact_root()
-    evaluation = artifacts.read_json(inputs["evaluation"])
-    model_sha256 = artifacts.sha256_file(Path(inputs["model"]))
-    with promotion_lock(root):
-        for stale in (root / VERSIONS).glob(".*.partial-*"):  # a promotion killed while copying
-            shutil.rmtree(stale, ignore_errors=True)
-        champion = current(root)
-        if champion is not None and champion.get("model_sha256") == model_sha256:
-            record = {
-                "promoted": True,
-                "version": champion["version"],
-                "reason": "already the champion (the same model)",
-            }
-        else:
-            now = gate.judge(evaluation, champion, config)
-            if not now["blessed"]:  # the champion changed since the gate ran, and beats this model
-                record = {
-                    "promoted": False,
-                    "reason": f"the champion changed since the gate: {now['reason']}",
-                }
-            else:
-                files = {name: inputs[name] for name in MODEL_FILES if name in inputs}
-                files["evaluation"] = inputs["evaluation"]
-                version = install(
-                    files,
-                    {
-                        **decision["candidate"],
-                        "model_sha256": model_sha256,
-                        "test_accuracy": evaluation["test_accuracy"],
-                        "test_loss": evaluation["test_loss"],
-                        "roc_auc": evaluation["roc_auc"],
-                        "config": config.to_dict(),
-                        "promoted_at": dt.datetime.now(dt.UTC).isoformat(),
-                        "previous": champion["version"] if champion else None,
-                        "decision": now,
-                    },
-                    root,
-                )
-                switch_to(version, root)
-                prune(root)
-                record = {
-                    "promoted": True,
-                    "version": version,
-                    "previous": champion["version"] if champion else None,
-                    "reason": now["reason"],
-                }
-    if not record["promoted"]:
-        log.warning("not promoted: %s", record["reason"])
-    log.info("promotion: %s", record)
-    artifacts.write_json(out.path("promotion", "promotion.json"), record)
-    return out.final_paths()
-
-
-def was_promoted(outputs: dict[str, str]) -> tuple[bool, str]:
-    """(promoted, reason) from the promote stage's outputs."""
-    record = artifacts.read_json(outputs["promotion"])
-    return bool(record["promoted"]), record["reason"]
 
 
 def rollback(root: Path | None = None) -> str:

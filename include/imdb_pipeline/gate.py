@@ -2,8 +2,7 @@
 
 Blessed when its test accuracy is at least ``min_accuracy`` and, when there is a champion, not more
 than ``max_regression`` below the champion's. The decision and its reasons go to
-``gate/decision.json``; the report shows them and the ``promote`` task acts on them (skipped when
-the model is not blessed).
+``gate/decision.json``; the report shows them and the ``promote`` stage acts on them.
 """
 
 from __future__ import annotations
@@ -25,11 +24,12 @@ def judge(
 ) -> dict[str, Any]:
     """The gate's decision for a model with this ``evaluation`` against the ``current`` champion."""
     accuracy = float(evaluation["test_accuracy"])
+    good_enough = accuracy + TOLERANCE >= config.min_accuracy
     checks = [
         {
             "check": "min_accuracy",
-            "passed": accuracy + TOLERANCE >= config.min_accuracy,
-            "detail": f"test accuracy {accuracy:.5f} {'>=' if accuracy + TOLERANCE >= config.min_accuracy else '<'} "
+            "passed": good_enough,
+            "detail": f"test accuracy {accuracy:.5f} {'>=' if good_enough else '<'} "
             f"min_accuracy {config.min_accuracy:.5f}",
         }
     ]
@@ -51,7 +51,8 @@ def judge(
                 "check": "max_regression",
                 "passed": passed,
                 "detail": f"test accuracy {accuracy:.5f} is {relation} the champion's {best:.5f} "
-                f"(floor {floor:.5f} = champion - max_regression {config.max_regression:.5f}; champion {current['version']})",
+                f"(floor {floor:.5f} = champion - max_regression {config.max_regression:.5f}; "
+                f"champion {current['version']})",
             }
         )
     blessed = all(check["passed"] for check in checks)
@@ -77,9 +78,3 @@ def gate(inputs: dict[str, str], config: PipelineConfig, out: artifacts.StageOut
     log.info("gate: %s", decision["reason"])
     artifacts.write_json(out.path("decision", "decision.json"), decision)
     return out.final_paths()
-
-
-def is_blessed(outputs: dict[str, str]) -> tuple[bool, str]:
-    """(blessed, reason) from the gate's (verified) outputs."""
-    decision = artifacts.read_json(outputs["decision"])
-    return bool(decision["blessed"]), decision["reason"]

@@ -1,8 +1,9 @@
-"""Running stages: the one place that knows their order, their inputs and how their output is kept.
+"""The stage graph, defined once, and running one stage of it.
 
-A DAG task, a test and the command line all call ``run_stage``: it validates the parameters,
-takes the upstream outputs (from XCom when Airflow has them, else from the run folder), verifies
-their checksums, and runs the stage inside an atomic ``stage_writer`` with a ``StageMeter``.
+Edges are named: a stage receives its upstream outputs as ``{upstream stage: outputs}``, so a DAG
+task, a test and the command line pass them by name, never by position. ``run_stage`` validates
+the parameters, takes each upstream's outputs (from XCom when Airflow has them, else from the run
+folder), verifies their checksums, and runs the stage inside an atomic ``stage_writer``.
 
     python -m imdb_pipeline.pipeline --run-dir /tmp/run --param data_path=aclImdb_v1.tar.gz
 """
@@ -10,21 +11,26 @@ their checksums, and runs the stage inside an atomic ``stage_writer`` with a ``S
 from __future__ import annotations
 
 import argparse
+import importlib
 import json
 import logging
-from collections.abc import Callable, Mapping, Sequence
+import sys
+from collections.abc import Callable, Mapping
 from pathlib import Path
 from typing import Any
 
 from imdb_pipeline import artifacts
 from imdb_pipeline.config import PipelineConfig
+from imdb_pipeline.errors import PipelineInputError
 from imdb_pipeline.resources import StageMeter, release_free_memory
 
 log = logging.getLogger(__name__)
 
-DAG_ID = "imdb_sentiment"
-# stage -> the stages whose outputs it reads, in the order a DAG task receives them.
-UPSTREAM: dict[str, tuple[str, ...]] = {
+Outputs = dict[str, str]  # artifact name -> absolute path, what a stage returns and XCom carries
+
+# stage -> the upstream stages whose outputs it reads. Each stage is the function of the same name
+# in the module of the same name: ``imdb_pipeline.<stage>.<stage>(inputs, config, out)``.
+GRAPH: dict[str, tuple[str, ...]] = {
     "ingest": (),
     "vectorize": ("ingest",),
     "train": ("ingest", "vectorize"),
@@ -33,27 +39,23 @@ UPSTREAM: dict[str, tuple[str, ...]] = {
     "report": ("ingest", "train", "evaluate", "gate"),
     "promote": ("train", "evaluate", "gate"),
 }
-STAGES = tuple(UPSTREAM)
-# Stages whose function lives in a module of another name.
-STAGE_MODULES = {"promote": "champion"}
+STAGES = tuple(GRAPH)
 
 
-def stage_function(stage: str) -> Callable[..., dict[str, str]]:
+def stage_function(stage: str) -> Callable[..., Outputs]:
     """The stage's function, imported only when it runs (train and evaluate pull in TensorFlow)."""
-    import importlib
-
-    if stage not in UPSTREAM:
+    if stage not in GRAPH:
         raise ValueError(f"unknown stage {stage!r}; stages are {', '.join(STAGES)}")
-    return getattr(importlib.import_module(f"imdb_pipeline.{STAGE_MODULES.get(stage, stage)}"), stage)
+    return getattr(importlib.import_module(f"imdb_pipeline.{stage}"), stage)
 
 
 def outputs_of(
     given: Mapping[str, str] | None,
     run_path: Path,
     folder: str,
-    dag_id: str = DAG_ID,
+    dag_id: str | None = None,
     task_id: str | None = None,
-) -> dict[str, str]:
+) -> Outputs:
     """A finished upstream stage's outputs: the XCom ``given`` when Airflow passed it, else read from
     ``<run_path>/<folder>`` (under ``airflow tasks test``); checksums verified either way."""
     if given:
@@ -66,28 +68,33 @@ def outputs_of(
 def gather_inputs(
     stage: str,
     run_path: Path,
-    upstream_outputs: Sequence[Mapping[str, str] | None] = (),
-    dag_id: str = DAG_ID,
+    upstream: Mapping[str, Mapping[str, str] | None] | None = None,
+    dag_id: str | None = None,
     folders: Mapping[str, str] | None = None,
-) -> dict[str, str]:
-    """The upstream outputs a stage reads, checksums verified; the run folder fills in absent XCom
-    (``folders`` names an upstream stage's folder when it is not the stage's name)."""
-    given = list(upstream_outputs) + [None] * (len(UPSTREAM[stage]) - len(upstream_outputs))
-    inputs: dict[str, str] = {}
-    for upstream, outputs in zip(UPSTREAM[stage], given):
-        inputs.update(
-            outputs_of(outputs, run_path, (folders or {}).get(upstream, upstream), dag_id, task_id=upstream)
+) -> Outputs:
+    """The outputs of ``stage``'s upstream stages, merged, checksums verified. ``upstream`` names each
+    one's outputs; an absent or None entry is read from the run folder (``folders`` names an upstream's
+    folder when it is not the stage's name)."""
+    upstream = dict(upstream or {})
+    unknown = sorted(set(upstream) - set(GRAPH[stage]))
+    if unknown:
+        raise ValueError(
+            f"stage {stage!r} reads {', '.join(GRAPH[stage]) or 'nothing'}, not {', '.join(unknown)}"
         )
+    inputs: Outputs = {}
+    for name in GRAPH[stage]:
+        folder = (folders or {}).get(name, name)
+        inputs.update(outputs_of(upstream.get(name), run_path, folder, dag_id, task_id=name))
     return inputs
 
 
 def run_in_folder(
-    function: Callable[..., dict[str, str]],
+    function: Callable[..., Outputs],
     config: PipelineConfig,
     run_path: Path,
     folder: str,
     inputs: Mapping[str, str],
-) -> dict[str, str]:
+) -> Outputs:
     """Run a stage function into ``<run_path>/<folder>``: atomically, metered, its config recorded."""
     try:
         with StageMeter() as meter, artifacts.stage_writer(run_path, folder) as out:
@@ -107,33 +114,29 @@ def run_stage(
     stage: str,
     params: Mapping[str, Any] | None,
     run_path: Path,
-    upstream_outputs: Sequence[Mapping[str, str] | None] = (),
-    dag_id: str = DAG_ID,
+    upstream: Mapping[str, Mapping[str, str] | None] | None = None,
+    dag_id: str | None = None,
     folder: str | None = None,
     upstream_folders: Mapping[str, str] | None = None,
-) -> dict[str, str]:
-    """Run one stage into ``<run_path>/<folder or stage>``; returns its outputs (name -> absolute path)."""
+) -> Outputs:
+    """Run one stage into ``<run_path>/<folder or stage>``; returns its outputs."""
     config = PipelineConfig.from_params(params)
     function = stage_function(stage)
-    inputs = gather_inputs(stage, run_path, upstream_outputs, dag_id, upstream_folders)
+    inputs = gather_inputs(stage, run_path, upstream, dag_id, upstream_folders)
     return run_in_folder(function, config, run_path, folder or stage, inputs)
 
 
 def run_pipeline(
     params: Mapping[str, Any] | None, run_path: Path, promote: bool = False
-) -> dict[str, dict[str, str]]:
-    """All stages in order, without Airflow (tests, benchmarks, debugging). ``promote`` only when
-    asked (a debugging run must not replace the deployment's champion) and the gate blessed the model."""
-    from imdb_pipeline import gate
-
-    results: dict[str, dict[str, str]] = {}
+) -> dict[str, Outputs]:
+    """All stages in graph order, without Airflow (tests, benchmarks, debugging). ``promote`` runs
+    only when asked: a debugging run must not replace the deployment's champion."""
+    results: dict[str, Outputs] = {}
     for stage in STAGES:
-        if stage == "promote":
-            blessed, reason = gate.is_blessed(results["gate"])
-            if not promote or not blessed:
-                log.info("promote skipped: %s", reason if promote else "not asked for (--promote)")
-                continue
-        results[stage] = run_stage(stage, params, run_path, [results[name] for name in UPSTREAM[stage]])
+        if stage == "promote" and not promote:
+            log.info("promote not run: not asked for (--promote)")
+            continue
+        results[stage] = run_stage(stage, params, run_path, {name: results[name] for name in GRAPH[stage]})
     return results
 
 
@@ -160,10 +163,14 @@ def main(argv: list[str] | None = None) -> int:
     args = parser.parse_args(argv)
     logging.basicConfig(level=logging.INFO, format="%(asctime)s %(levelname)s %(name)s: %(message)s")
     params = dict(_parse_param(item) for item in args.param)
-    if args.stage:
-        outputs = {args.stage: run_stage(args.stage, params, args.run_dir.resolve())}
-    else:
-        outputs = run_pipeline(params, args.run_dir.resolve(), promote=args.promote)
+    try:
+        if args.stage:
+            outputs = {args.stage: run_stage(args.stage, params, args.run_dir.resolve())}
+        else:
+            outputs = run_pipeline(params, args.run_dir.resolve(), promote=args.promote)
+    except PipelineInputError as err:  # bad input: the message is the whole story, no traceback
+        print(f"error: {err}", file=sys.stderr)
+        return 2
     print(json.dumps(outputs, indent=2))
     return 0
 

@@ -6,12 +6,17 @@ workers, so shared DAG code lives in this installed plugin package. Imports only
 
 from __future__ import annotations
 
+import logging
 from collections.abc import Mapping
 from datetime import timedelta
 from pathlib import Path
 from typing import Any
 
 from airflow.sdk import ExceptionRetryPolicy, Param, RetryAction, RetryRule
+
+log = logging.getLogger(__name__)
+
+Outputs = dict[str, str]  # a stage's outputs (artifact name -> path): what tasks pass through XCom
 
 # Bad input (a wrong path, a corrupt archive, an invalid parameter) cannot be fixed by retrying:
 # fail at once with the stage's message. Anything else (a flaky download, a lost worker) retries.
@@ -57,13 +62,29 @@ def current_run() -> tuple[Any, Path]:
     return context, artifacts.run_dir(context["dag"].dag_id, context["run_id"], context.get("logical_date"))
 
 
-def run_stage(
-    stage: str, *upstream: dict | None, params: Mapping[str, Any] | None = None, **options: Any
-) -> dict[str, str]:
-    """Run ``stage`` for the current DAG run with its params (or ``params``); upstream XCom may be
-    None under `airflow tasks test`, and the stage then reads the run folder."""
+def run_stage(stage: str, **upstream: Outputs | None) -> Outputs:
+    """Run ``stage`` for the current DAG run with its params. ``upstream`` names every stage it reads
+    (``pipeline.GRAPH``): a task wired differently fails here. An upstream's XCom is None under
+    ``airflow tasks test``; the stage then reads that upstream's folder."""
     from imdb_pipeline import pipeline
 
+    missing = sorted(set(pipeline.GRAPH[stage]) - set(upstream))
+    if missing:
+        raise ValueError(f"task {stage} is not wired to {', '.join(missing)}: see pipeline.GRAPH")
     context, run_path = current_run()
-    params = dict(context["params"]) if params is None else params
-    return pipeline.run_stage(stage, params, run_path, upstream, dag_id=context["dag"].dag_id, **options)
+    return pipeline.run_stage(
+        stage, dict(context["params"]), run_path, upstream, dag_id=context["dag"].dag_id
+    )
+
+
+def skip_unless_promoted(promoted: Outputs) -> Outputs:
+    """The promote stage's outputs, or a skip with its reason (in the log body, where it is seen)."""
+    from airflow.sdk.exceptions import AirflowSkipException
+
+    from imdb_pipeline import promote
+
+    done, reason = promote.was_promoted(promoted)
+    if not done:
+        log.info("not promoted, the champion stays: %s", reason)
+        raise AirflowSkipException(f"not promoted, the champion stays: {reason}")
+    return promoted

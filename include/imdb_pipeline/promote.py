@@ -1,0 +1,74 @@
+"""Promote: make the gate's blessed model the champion, or record why not (TFX's Pusher).
+
+The stage always finishes and writes ``promotion.json`` with ``promoted`` and the reason, so the
+decision is an artifact like any other; the DAG's task turns "not promoted" into a skip. The gate
+is judged again under the store's lock against the champion of that moment: two runs finishing
+together cannot both replace it blindly.
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+import logging
+from pathlib import Path
+from typing import Any
+
+from imdb_pipeline import artifacts, champion, gate
+from imdb_pipeline.config import PipelineConfig
+
+log = logging.getLogger(__name__)
+
+
+def promote(inputs: dict[str, str], config: PipelineConfig, out: artifacts.StageOutput) -> dict[str, str]:
+    """Write ``promotion.json``: the champion version this run's model became, or why it did not."""
+    decision = artifacts.read_json(inputs["decision"])
+    if decision["blessed"]:
+        record = _promote_blessed(inputs, decision, config)
+    else:
+        record = {"promoted": False, "reason": f"the gate did not bless the model: {decision['reason']}"}
+    log.info("promotion: %s", record)
+    artifacts.write_json(out.path("promotion", "promotion.json"), record)
+    return out.final_paths()
+
+
+def _promote_blessed(
+    inputs: dict[str, str], decision: dict[str, Any], config: PipelineConfig
+) -> dict[str, Any]:
+    root = artifacts.artifact_root()
+    evaluation = artifacts.read_json(inputs["evaluation"])
+    model_sha256 = artifacts.sha256_file(Path(inputs["model"]))
+    with champion.promotion_lock(root):
+        current = champion.current(root)
+        if current is not None and current.get("model_sha256") == model_sha256:
+            return {
+                "promoted": True,
+                "version": current["version"],
+                "reason": "already the champion (the same model)",
+            }
+        now = gate.judge(evaluation, current, config)
+        if not now["blessed"]:
+            return {"promoted": False, "reason": f"the champion changed since the gate: {now['reason']}"}
+        files = {name: inputs[name] for name in champion.MODEL_FILES if name in inputs}
+        files["evaluation"] = inputs["evaluation"]
+        previous = current["version"] if current else None
+        info = {
+            **decision["candidate"],
+            "model_sha256": model_sha256,
+            "test_accuracy": evaluation["test_accuracy"],
+            "test_loss": evaluation["test_loss"],
+            "roc_auc": evaluation["roc_auc"],
+            "config": config.to_dict(),
+            "promoted_at": dt.datetime.now(dt.UTC).isoformat(),
+            "previous": previous,
+            "decision": now,
+        }
+        version = champion.install(files, info, root)
+        champion.switch_to(version, root)
+        champion.prune(root)
+    return {"promoted": True, "version": version, "previous": previous, "reason": now["reason"]}
+
+
+def was_promoted(outputs: dict[str, str]) -> tuple[bool, str]:
+    """(promoted, reason) from the promote stage's outputs."""
+    record = artifacts.read_json(outputs["promotion"])
+    return bool(record["promoted"]), record["reason"]

@@ -1,0 +1,181 @@
+"""The promote stage: a blessed model becomes the champion, anything else is recorded with its reason."""
+
+import json
+import os
+import subprocess
+import sys
+
+import pytest
+from stage_runs import tiny_params
+
+from imdb_pipeline import artifacts, champion, pipeline, promote
+
+pytestmark = pytest.mark.slow
+
+
+def gated_run(tiny_run, artifact_root, name, **params):
+    """A run folder whose gate judged the tiny run's model against the current champion."""
+    run_path = artifact_root / "imdb_sentiment" / name
+    params = {**tiny_run["params"], "min_accuracy": 0.5, **params}
+    evaluated = tiny_run["outputs"]["evaluate"]
+    gated = pipeline.run_stage("gate", params, run_path, {"evaluate": evaluated})
+    return run_path, params, {"train": tiny_run["outputs"]["train"], "evaluate": evaluated, "gate": gated}
+
+
+def scored_run(tiny_run, artifact_root, name, accuracy, **params):
+    """A run folder with a model of its own (bytes only: never loaded) and the given test accuracy, gated."""
+    run_path = artifact_root / "imdb_sentiment" / name
+    with artifacts.stage_writer(run_path, "train") as out:
+        out.path("model", "model.keras").write_bytes(f"the model of {name}".encode())
+        out.path("word_index", "word_index.json").write_text(json.dumps({"good": 1}))
+        trained = out.final_paths()
+    with artifacts.stage_writer(run_path, "evaluate") as out:
+        scores = {"test_accuracy": accuracy, "test_loss": 0.5, "roc_auc": accuracy}
+        artifacts.write_json(out.path("evaluation", "evaluation.json"), scores)
+        evaluated = out.final_paths()
+    params = {**tiny_run["params"], **params}
+    gated = pipeline.run_stage("gate", params, run_path, {"evaluate": evaluated})
+    return run_path, params, {"train": trained, "evaluate": evaluated, "gate": gated}
+
+
+def promotion(outputs):
+    return artifacts.read_json(outputs["promotion"])
+
+
+def test_promotions_switch_the_link_and_keep_the_previous_champion(tiny_run, artifact_root):
+    run_a, params, upstream = gated_run(tiny_run, artifact_root, "run-a")
+    outputs = pipeline.run_stage("promote", params, run_a, upstream)
+    first = champion.current()
+    assert promote.was_promoted(outputs) == (True, promotion(outputs)["reason"])
+    assert first["run"] == "run-a" and first["previous"] is None
+    assert {"model.keras", "word_index.json", "evaluation.json", "champion.json"} <= set(
+        os.listdir(champion.champion_dir())
+    )
+    artifacts.verify_outputs({"model": str(champion.champion_dir().resolve() / "model.keras")})
+
+    run_b, params, upstream = scored_run(tiny_run, artifact_root, "run-b", 1.0)
+    pipeline.run_stage("promote", params, run_b, upstream)
+    second = champion.current()
+    assert second["run"] == "run-b" and second["previous"] == first["version"]
+    assert champion.versions() == [first["version"], second["version"]]
+
+
+def test_promoting_the_champions_own_model_again_changes_nothing(tiny_run, artifact_root):
+    run_a, params, upstream = gated_run(tiny_run, artifact_root, "run-a")
+    pipeline.run_stage("promote", params, run_a, upstream)
+    first = champion.current()
+    outputs = pipeline.run_stage("promote", params, run_a, upstream)  # a retried promote task
+    assert champion.current() == first and len(champion.versions()) == 1
+    assert promotion(outputs)["reason"] == "already the champion (the same model)"
+    # Another model trained into the same run folder (a rerun with other params) is a new champion.
+    _, params, upstream = scored_run(tiny_run, artifact_root, "run-a", 1.0)
+    pipeline.run_stage("promote", params, run_a, upstream)
+    assert champion.current()["version"] != first["version"]
+    assert champion.current()["previous"] == first["version"]
+
+
+def test_a_model_the_gate_did_not_bless_is_recorded_as_not_promoted(tiny_run, artifact_root):
+    run_path, params, upstream = scored_run(tiny_run, artifact_root, "run-x", 0.55)
+    outputs = pipeline.run_stage("promote", params, run_path, upstream)
+    promoted, reason = promote.was_promoted(outputs)
+    assert promoted is False and reason.startswith("the gate did not bless the model: not blessed")
+    assert "0.55000 < min_accuracy" in reason
+    assert champion.current() is None and champion.versions() == []
+
+
+def test_the_gate_is_rechecked_when_the_champion_changed_meanwhile(tiny_run, artifact_root, tmp_path):
+    run_path, params, upstream = scored_run(tiny_run, artifact_root, "run-late", 0.9, max_regression=0.0)
+    # Another run became champion after this run's gate, with a better accuracy.
+    better = tmp_path / "evaluation.json"
+    better.write_text("{}")
+    info = {"dag_id": "imdb_sentiment", "run": "other", "test_accuracy": 0.95}
+    champion.switch_to(champion.install({"evaluation": str(better)}, info))
+    outputs = pipeline.run_stage("promote", params, run_path, upstream)
+    assert promotion(outputs)["promoted"] is False
+    assert "changed since the gate" in promotion(outputs)["reason"]
+    assert champion.current()["run"] == "other"
+
+
+def test_a_promotion_that_dies_while_copying_changes_nothing(tiny_run, artifact_root, monkeypatch):
+    run_a, params, upstream = gated_run(tiny_run, artifact_root, "run-a")
+    pipeline.run_stage("promote", params, run_a, upstream)
+    before = (champion.current(), champion.versions())
+    run_b, params, upstream = scored_run(tiny_run, artifact_root, "run-b", 1.0)
+    real_copy = champion.shutil.copyfile
+
+    def dying_copy(source, target):
+        if str(source).endswith("word_index.json"):
+            raise OSError("disk full")
+        return real_copy(source, target)
+
+    monkeypatch.setattr(champion.shutil, "copyfile", dying_copy)
+    with pytest.raises(OSError, match="disk full"):
+        pipeline.run_stage("promote", params, run_b, upstream)
+    assert (champion.current(), champion.versions()) == before
+    assert not (run_b / "promote").exists()  # the failed task left no promotion record either
+    monkeypatch.setattr(champion.shutil, "copyfile", real_copy)
+    pipeline.run_stage("promote", params, run_b, upstream)
+    assert champion.current()["run"] == "run-b"
+
+
+# Each process promotes its run; the install is slowed so that both are inside a promotion at once
+# unless the lock keeps them apart.
+SLOW_PROMOTION = """
+import sys, time
+from imdb_pipeline import champion, pipeline
+install = champion.install
+champion.install = lambda *args, **kwargs: (time.sleep(1.5), install(*args, **kwargs))[1]
+sys.exit(pipeline.main(sys.argv[1:]))
+"""
+
+
+def test_two_processes_promoting_at_once_leave_one_consistent_history(tiny_run, artifact_root):
+    runs = [
+        scored_run(tiny_run, artifact_root, name, accuracy) for name, accuracy in (("a", 0.9), ("b", 0.9))
+    ]
+    env = {**os.environ, "IMDB_ARTIFACT_ROOT": str(artifact_root)}
+    processes = [
+        subprocess.Popen(
+            [sys.executable, "-c", SLOW_PROMOTION, "--run-dir", str(run_path), "--stage", "promote"]
+            + [f"--param={name}={json.dumps(value)}" for name, value in params.items()],
+            env=env,
+            stdout=subprocess.DEVNULL,
+            stderr=subprocess.PIPE,
+            text=True,
+        )
+        for run_path, params, _ in runs
+    ]
+    for process in processes:
+        assert process.wait(timeout=300) == 0, process.stderr.read()[-2000:]
+    first, second = champion.versions()  # both recorded, in promotion order
+    current = champion.current()
+    assert current["version"] == second and current["previous"] == first  # the second saw the first
+    assert champion.champion_dir().resolve() == artifact_root / champion.VERSIONS / second
+    artifacts.verify_outputs({"model": str(champion.champion_dir().resolve() / "model.keras")})
+    promoted = sorted(
+        promotion({"promotion": str(run / "promote" / "promotion.json")})["version"] for run, *_ in runs
+    )
+    assert promoted == [first, second]
+
+
+def test_predict_scores_with_the_champion_by_default(tiny_run, artifact_root):
+    env = {**os.environ, "IMDB_ARTIFACT_ROOT": str(artifact_root)}
+    command = [sys.executable, "-m", "imdb_pipeline.predict"]
+    refused = subprocess.run(command, input="great\n", capture_output=True, text=True, env=env, timeout=120)
+    assert refused.returncode == 2 and "no champion model yet" in refused.stderr
+
+    run_a, params, upstream = gated_run(tiny_run, artifact_root, "run-a")
+    pipeline.run_stage("promote", params, run_a, upstream)
+    reviews = "superb and moving\nawful and dull\n"
+    scored = subprocess.run(command, input=reviews, capture_output=True, text=True, env=env, timeout=120)
+    assert scored.returncode == 0, scored.stderr
+    assert [json.loads(line)["label"] for line in scored.stdout.splitlines()] == ["positive", "negative"]
+
+
+def test_the_command_line_pipeline_promotes_only_when_asked(tiny_aclimdb_tarball, artifact_root, tmp_path):
+    params = tiny_params(tiny_aclimdb_tarball, min_accuracy=0.5)
+    outputs = pipeline.run_pipeline(params, tmp_path / "debug-run")
+    assert "promote" not in outputs and champion.current() is None
+    assert artifacts.read_json(outputs["gate"]["decision"])["blessed"] is True
+    outputs = pipeline.run_pipeline(params, tmp_path / "debug-run", promote=True)
+    assert promote.was_promoted(outputs["promote"])[0] and champion.current()["run"] == "debug-run"
