@@ -1,56 +1,11 @@
-"""The further-experiments sweep: a validated grid, one training per trial, a fair winner, a report."""
+"""The further-experiments sweep: one training per trial, a fair winner, a report."""
 
 import pendulum
 import pytest
-from conftest import PROJECT, TINY_PARAMS
+from stage_runs import PROJECT, TINY_PARAMS
 
 from imdb_pipeline import artifacts, sweep
-from imdb_pipeline.config import BOOK_GRID, SWEEP_PARAM_SPECS, plan_trials
-from imdb_pipeline.errors import PipelineInputError
-
-
-def test_default_grid_is_the_books_experiments_plus_bigrams_with_dropout():
-    trials = plan_trials({})
-    changed = [{key: value for key, value in entry.items() if key != "name"} for entry in BOOK_GRID]
-    for change in (
-        {},
-        {"hidden_layers": 1},
-        {"hidden_layers": 3},
-        {"units": 32},
-        {"units": 64},
-        {"loss": "mse"},
-        {"activation": "tanh"},
-    ):
-        assert change in changed
-    bigram = next(trial for trial in trials if trial.params["ngrams"] == 2)
-    assert bigram.params["dropout"] > 0
-    assert {trial.features for trial in trials} == {"w10000-n1", bigram.features}
-    assert len({trial.params["validation_size"] for trial in trials}) == 1  # one validation split for all
-
-
-@pytest.mark.parametrize(
-    ("params", "words"),
-    [
-        ({"grid": []}, ["grid", "should be non-empty"]),
-        ({"grid": [{"seed": 3}]}, ["'seed' was unexpected", "only these keys"]),
-        ({"grid": [{"units": 0}]}, ["grid[0]['units']"]),
-        ({"grid": [{"name": "a"}, {"name": "a", "units": 8}]}, ["two trials named 'a'"]),
-        ({"grid": [{"final_epochs": "x"}]}, ["final_epochs"]),
-        ({"min_accuracy": 0.9}, ["unknown sweep parameter", "min_accuracy"]),
-    ],
-)
-def test_bad_grids_are_refused_with_a_message(params, words):
-    with pytest.raises(PipelineInputError) as caught:
-        plan_trials(params)
-    for word in words:
-        assert word in str(caught.value)
-
-
-def test_unnamed_trials_are_named_after_their_changes():
-    assert [trial.name for trial in plan_trials({"grid": [{}, {"units": 8, "loss": "mse"}]})] == [
-        "base",
-        "units=8, loss=mse",
-    ]
+from imdb_pipeline.sweep_plan import plan_trials
 
 
 def history(val_accuracy, val_loss):
@@ -131,7 +86,3 @@ def test_sweep_dag_trains_every_trial_and_reports_the_winner(airflow_db, tiny_ac
             .all()
         )
     assert [label for _, label in labels] == [entry["name"] for entry in grid]
-
-
-def test_sweep_params_offer_the_grid_but_not_the_gate():
-    assert "grid" in SWEEP_PARAM_SPECS and "min_accuracy" not in SWEEP_PARAM_SPECS

@@ -1,13 +1,19 @@
 """PipelineConfig: every parameter of a run, validated, with the book's values as defaults.
 
+Longer than most modules because most of it is the schema: one entry per parameter, with the
+title and description the trigger form shows.
+
 The same JSON schema validates a trigger (the DAG turns ``PARAM_SPECS`` into Airflow ``Param``s)
-and a stage (``PipelineConfig.from_params``), so a value the trigger form accepts is a value the
-pipeline accepts, and a bad one gets the same message in both places.
+and a stage (``PipelineConfig.from_params``), so a value the trigger accepts is a value the
+pipeline accepts, and a bad one gets the same message in both places. Rules are written in the
+keywords Airflow's trigger form applies where one exists (type, enum, minimum, maximum, maxLength),
+so most bad values are caught where they are typed; ``pattern`` and ``not`` are checked at the trigger.
 """
 
 from __future__ import annotations
 
 import dataclasses
+import math
 import os
 from collections.abc import Mapping
 from pathlib import Path
@@ -21,6 +27,19 @@ SOURCES = ("auto", "keras", "aclimdb")
 ACTIVATIONS = ("relu", "tanh", "sigmoid", "elu", "selu", "gelu", "swish", "linear")
 LOSSES = ("binary_crossentropy", "mse", "mae")
 OPTIMIZERS = ("rmsprop", "adam", "adamw", "sgd", "adagrad", "nadam")
+MAX_FINAL_EPOCHS = 999
+
+# Python's "$" also matches before a final newline ("auto\n"); "(?!\n)" closes that, in Python and JS alike.
+FINAL_EPOCHS_PATTERN = r"^(auto|[1-9][0-9]{0,2})$(?!\n)"
+NO_CONTROL_CHARACTERS = r"^[^\u0000-\u001f]*$(?!\n)"
+# What a value matching each pattern is, in words: the messages say this instead of the regex.
+_PATTERN_MEANINGS = {
+    FINAL_EPOCHS_PATTERN: f"auto or a whole number from 1 to {MAX_FINAL_EPOCHS}",
+    NO_CONTROL_CHARACTERS: "a path without control characters (newline, tab, NUL), at most 4096 long",
+}
+# NaN passes minimum and maximum (every comparison with it is false), so it is the one number valid
+# under an impossible range: "not" that range refuses NaN at the trigger, before a run is created.
+_NOT_NAN = {"not": {"title": "NaN (not a number)", "type": "number", "minimum": 1, "maximum": 0}}
 
 # name -> JSON schema of the parameter, "default" being the book's value (DLwP 3.4).
 PARAM_SPECS: dict[str, dict[str, Any]] = {
@@ -29,13 +48,15 @@ PARAM_SPECS: dict[str, dict[str, Any]] = {
         "type": "string",
         "enum": list(SOURCES),
         "title": "Data source",
-        "description": "keras: Keras' tokenized imdb.npz; aclimdb: the raw Large Movie Review Dataset. "
-        "auto: taken from data_path (.npz is keras, a directory or .tar.gz is aclimdb), "
-        "or the Keras download when data_path is empty.",
+        "description": "keras: Keras' tokenized imdb.npz (what the book loads); aclimdb: the raw Large "
+        "Movie Review Dataset. auto: taken from data_path (.npz is keras, a directory or .tar.gz is "
+        "aclimdb), or the Keras download when data_path is empty.",
     },
     "data_path": {
         "default": "",
-        "type": "string",
+        "type": ["null", "string"],  # "null": the trigger form may be sent with the field empty
+        "maxLength": 4096,
+        "pattern": NO_CONTROL_CHARACTERS,
         "title": "Local data path",
         "description": "An imdb.npz, an aclImdb directory or an aclImdb*.tar.gz on the worker. "
         "Empty: the worker's IMDB_DATA_PATH if set, else download once into the artifact cache.",
@@ -46,7 +67,8 @@ PARAM_SPECS: dict[str, dict[str, Any]] = {
         "minimum": 4,
         "maximum": 1_000_000,
         "title": "Vocabulary size",
-        "description": "Keep the num_words - 1 most frequent training words (indices 0-3 are reserved).",
+        "description": "Keep the num_words - 1 most frequent training words; indices 0-3 are reserved "
+        "(the book: 10,000). Try 5,000, or 50,000 with ngrams 2.",
     },
     "hidden_layers": {
         "default": 2,
@@ -62,7 +84,7 @@ PARAM_SPECS: dict[str, dict[str, Any]] = {
         "minimum": 1,
         "maximum": 4096,
         "title": "Units per hidden layer",
-        "description": "The book: 16; try 32 or 64.",
+        "description": "The book: 16; try 32 or 64. Wider layers take more memory and time.",
     },
     "ngrams": {
         "default": 1,
@@ -76,30 +98,55 @@ PARAM_SPECS: dict[str, dict[str, Any]] = {
         "default": 0.0,
         "type": "number",
         "minimum": 0,
-        "exclusiveMaximum": 1,
+        "maximum": 0.99,
+        **_NOT_NAN,
         "title": "Dropout rate",
-        "description": "Dropout after each hidden layer while training (0: none, the book; try 0.5).",
+        "description": "Share of hidden units dropped after each hidden layer while training "
+        "(the book: 0, none; try 0.5). Needs at least one hidden layer.",
     },
     "activation": {
         "default": "relu",
         "type": "string",
         "enum": list(ACTIVATIONS),
         "title": "Hidden activation",
+        "description": "Activation of the hidden layers (the book: relu; its further experiments try tanh).",
     },
-    "loss": {"default": "binary_crossentropy", "type": "string", "enum": list(LOSSES), "title": "Loss"},
-    "optimizer": {"default": "rmsprop", "type": "string", "enum": list(OPTIMIZERS), "title": "Optimizer"},
+    "loss": {
+        "default": "binary_crossentropy",
+        "type": "string",
+        "enum": list(LOSSES),
+        "title": "Loss",
+        "description": "The book: binary_crossentropy; its further experiments try mse.",
+    },
+    "optimizer": {
+        "default": "rmsprop",
+        "type": "string",
+        "enum": list(OPTIMIZERS),
+        "title": "Optimizer",
+        "description": "The book: rmsprop; try adam.",
+    },
     "learning_rate": {
         "default": 0.001,
         "type": "number",
-        "exclusiveMinimum": 0,
+        "minimum": 0.000001,
         "maximum": 100,
+        **_NOT_NAN,
         "title": "Learning rate",
+        "description": "The optimizer's step size (the book: 0.001, rmsprop's default); try 0.0005 or 0.002.",
     },
-    "batch_size": {"default": 512, "type": "integer", "minimum": 1, "maximum": 65536, "title": "Batch size"},
+    "batch_size": {
+        "default": 512,
+        "type": "integer",
+        "minimum": 1,
+        "maximum": 65536,
+        "title": "Batch size",
+        "description": "Reviews per gradient step (the book: 512); try 128 (more steps per epoch) or 2048.",
+    },
     "validation_size": {
         "default": 10000,
         "type": "integer",
         "minimum": 1,
+        "maximum": 1_000_000,
         "title": "Validation reviews",
         "description": "Training reviews held out to watch overfitting (the book: 10,000 of 25,000).",
     },
@@ -109,20 +156,36 @@ PARAM_SPECS: dict[str, dict[str, Any]] = {
         "minimum": 1,
         "maximum": 1000,
         "title": "Epochs with validation",
+        "description": "Epochs of the fit that watches validation loss (the book: 20, where it overfits "
+        "after about 4); try 10 for a quicker run.",
     },
     "final_epochs": {
         "default": "auto",
-        "type": "string",
-        "pattern": "^(auto|[1-9][0-9]{0,2})$",
+        "type": ["string", "integer"],
+        "pattern": FINAL_EPOCHS_PATTERN,  # for text
+        "maxLength": 4,
+        "minimum": 1,  # for a number
+        "maximum": MAX_FINAL_EPOCHS,
+        "examples": ["auto", "4"],
         "title": "Epochs of the final fit",
-        "description": "auto: the epoch with the lowest validation loss; or a number (the book: 4).",
+        "description": "The fit on all training reviews: auto, the epoch with the lowest validation loss; "
+        f"or a whole number from 1 to {MAX_FINAL_EPOCHS} (the book: 4).",
     },
-    "seed": {"default": 1, "type": "integer", "minimum": 0, "maximum": 2**31 - 1, "title": "Random seed"},
+    "seed": {
+        "default": 1,
+        "type": "integer",
+        "minimum": 0,
+        "maximum": 2**31 - 1,
+        "title": "Random seed",
+        "description": "Seeds the validation split, the initial weights and dropout, so a rerun gives the "
+        "same figures (the book sets none; ours: 1). Try others to see the run-to-run spread.",
+    },
     "min_accuracy": {
         "default": 0.85,
         "type": "number",
         "minimum": 0,
         "maximum": 1,
+        **_NOT_NAN,
         "title": "Gate: minimum test accuracy",
         "description": "The model is blessed (may become the champion) only at this test accuracy or above.",
     },
@@ -131,6 +194,7 @@ PARAM_SPECS: dict[str, dict[str, Any]] = {
         "type": "number",
         "minimum": 0,
         "maximum": 1,
+        **_NOT_NAN,
         "title": "Gate: largest drop from the champion",
         "description": "Not blessed when its test accuracy is more than this below the current champion's "
         "(0.01 = one percentage point; no check while there is no champion).",
@@ -143,10 +207,18 @@ GATE_PARAMS = ("min_accuracy", "max_regression")
 _DATA_SUFFIXES = (".tar.gz", ".tgz", ".tar")
 # A worker-wide default for data_path: where a deployment keeps its local copy of the data.
 DATA_PATH_ENV = "IMDB_DATA_PATH"
+_FORM_KEYS = ("default", "title", "description", "examples")
 
 
-def _schema_without_ui_keys(spec: dict[str, Any]) -> dict[str, Any]:
-    return {k: v for k, v in spec.items() if k not in ("default", "title", "description")}
+def schema_of(name: str) -> dict[str, Any]:
+    """The JSON schema that validates parameter ``name``: its spec without what only the form shows."""
+    return {key: value for key, value in PARAM_SPECS[name].items() if key not in _FORM_KEYS}
+
+
+# One validator per parameter, made once: the same JSON Schema draft Airflow's Param validates with.
+_VALIDATORS = {
+    name: jsonschema.validators.validator_for(schema_of(name))(schema_of(name)) for name in PARAM_SPECS
+}
 
 
 def infer_source(data_path: str) -> str:
@@ -166,7 +238,8 @@ def infer_source(data_path: str) -> str:
 
 @dataclasses.dataclass(frozen=True)
 class PipelineConfig:
-    """One run's parameters. Build it with ``from_params`` so every value is validated."""
+    """One run's parameters, validated and in one normal form: integers as ``int``, numbers as
+    ``float``, ``final_epochs`` "auto" or an ``int``, ``data_path`` a string ("" when not given)."""
 
     source: str = PARAM_SPECS["source"]["default"]
     data_path: str = PARAM_SPECS["data_path"]["default"]
@@ -182,13 +255,26 @@ class PipelineConfig:
     batch_size: int = PARAM_SPECS["batch_size"]["default"]
     validation_size: int = PARAM_SPECS["validation_size"]["default"]
     epochs: int = PARAM_SPECS["epochs"]["default"]
-    final_epochs: str = PARAM_SPECS["final_epochs"]["default"]
+    final_epochs: int | str = PARAM_SPECS["final_epochs"]["default"]
     seed: int = PARAM_SPECS["seed"]["default"]
     min_accuracy: float = PARAM_SPECS["min_accuracy"]["default"]
     max_regression: float = PARAM_SPECS["max_regression"]["default"]
 
     def __post_init__(self) -> None:
-        validate_params(dataclasses.asdict(self))
+        for field in dataclasses.fields(self):
+            value = getattr(self, field.name)
+            _check_value(field.name, value)
+            object.__setattr__(self, field.name, _normal_form(field.name, value))
+        self._check_combination()
+
+    def _check_combination(self) -> None:
+        """Rules between parameters, each value being valid on its own. Only what needs neither the
+        data nor the model's code is checked here (validation_size against the data is train's)."""
+        if self.dropout and not self.hidden_layers:
+            raise PipelineInputError(
+                f"parameter dropout={self.dropout} has no effect with hidden_layers=0 (dropout follows each "
+                "hidden layer): set dropout to 0 or hidden_layers to 1 or more."
+            )
 
     @classmethod
     def from_params(cls, params: Mapping[str, Any] | None = None) -> PipelineConfig:
@@ -200,11 +286,6 @@ class PipelineConfig:
                 f"unknown parameter(s) {', '.join(unknown)}: the pipeline takes "
                 f"{', '.join(PARAM_SPECS)}. Check the spelling in the trigger conf."
             )
-        if isinstance(values.get("final_epochs"), int) and not isinstance(values["final_epochs"], bool):
-            values["final_epochs"] = str(values["final_epochs"])
-        for name, value in values.items():  # JSON's 10 for a number param: Keras wants 10.0
-            if PARAM_SPECS[name]["type"] == "number" and type(value) is int:
-                values[name] = float(value)
         return cls(**values)
 
     def data_location(self) -> tuple[str, str]:
@@ -222,142 +303,47 @@ class PipelineConfig:
         return dataclasses.asdict(self)
 
 
-def validate_params(values: Mapping[str, Any]) -> None:
-    """Raise PipelineInputError naming the first bad parameter, its value and what is allowed."""
-    for name, spec in PARAM_SPECS.items():
-        if name not in values:
-            continue
-        value = values[name]
-        schema = _schema_without_ui_keys(spec)
-        if isinstance(value, bool) and schema.get("type") in ("integer", "number"):
-            raise PipelineInputError(f"parameter {name}={value!r} must be a {schema['type']}, not a boolean.")
-        try:
-            jsonschema.validate(value, schema)
-        except jsonschema.ValidationError as err:
-            allowed = _describe(schema)
-            raise PipelineInputError(
-                f"parameter {name}={value!r} is invalid: {err.message}. Use {allowed} "
-                f"(default {spec['default']!r})."
-            ) from None
+def _check_value(name: str, value: Any) -> None:
+    """Raise PipelineInputError naming the parameter, its value and what is allowed."""
+    validator = _VALIDATORS[name]
+    allowed = f"Use {_describe(validator.schema)} (default {PARAM_SPECS[name]['default']!r})."
+    if isinstance(value, float) and not math.isfinite(value):
+        raise PipelineInputError(f"parameter {name}={value!r} is not a finite number. {allowed}")
+    error = jsonschema.exceptions.best_match(validator.iter_errors(value))
+    if error is None:
+        return
+    if error.validator == "pattern":
+        why = ""  # the regex says less than ``allowed``
+    elif error.validator == "maxLength":
+        why = f": {len(value)} characters"
+    else:
+        why = f": {_shorten(error.message)}"
+    raise PipelineInputError(f"parameter {name}={_shorten(repr(value))} is invalid{why}. {allowed}")
+
+
+def _normal_form(name: str, value: Any) -> Any:
+    """One spelling per value, whichever way JSON gave it (each value already valid)."""
+    if value is None:  # data_path: the trigger form sends null for an empty field
+        return ""
+    if name == "final_epochs":
+        return value if value == "auto" else int(value)  # "4", 4 and 4.0 alike
+    kind = PARAM_SPECS[name]["type"]
+    if kind == "integer" and isinstance(value, float):  # 3.0 is an integer to JSON Schema
+        return int(value)
+    if kind == "number" and isinstance(value, int):  # JSON's 10 for a number: Keras wants 10.0
+        return float(value)
+    return value
 
 
 def _describe(schema: dict[str, Any]) -> str:
     if "enum" in schema:
         return "one of " + ", ".join(map(str, schema["enum"]))
     if "pattern" in schema:
-        return f"a value matching {schema['pattern']}"
-    kind = "an integer" if schema.get("type") == "integer" else f"a {schema.get('type')}"
-    bounds = []
-    if "minimum" in schema:
-        bounds.append(f">= {schema['minimum']}")
-    if "exclusiveMinimum" in schema:
-        bounds.append(f"> {schema['exclusiveMinimum']}")
-    if "maximum" in schema:
-        bounds.append(f"<= {schema['maximum']}")
-    if "exclusiveMaximum" in schema:
-        bounds.append(f"< {schema['exclusiveMaximum']}")
-    return f"{kind} {' and '.join(bounds)}".strip()
+        return _PATTERN_MEANINGS[schema["pattern"]]
+    kind = "an integer" if schema["type"] == "integer" else "a number"
+    return f"{kind} from {schema['minimum']} to {schema['maximum']}"
 
 
-# --- The "further experiments" sweep (DAG imdb_experiments) -------------------------------------
-
-# What a sweep's trial may change. The data and the validation split (validation_size, seed) stay
-# those of the sweep, so every trial is judged on the same validation reviews.
-TRIAL_PARAMS = (
-    "num_words",
-    "ngrams",
-    "hidden_layers",
-    "units",
-    "dropout",
-    "activation",
-    "loss",
-    "optimizer",
-    "learning_rate",
-    "batch_size",
-    "epochs",
-    "final_epochs",
-)
-MAX_TRIALS = 32
-
-# The book's further experiments (DLwP 3.4.5), one factor at a time from its model, and the
-# uni+bigram model with dropout that goes beyond the book's accuracy.
-BOOK_GRID: list[dict[str, Any]] = [
-    {"name": "book: 2 x 16 relu"},
-    {"name": "1 hidden layer", "hidden_layers": 1},
-    {"name": "3 hidden layers", "hidden_layers": 3},
-    {"name": "32 units", "units": 32},
-    {"name": "64 units", "units": 64},
-    {"name": "mse loss", "loss": "mse"},
-    {"name": "tanh", "activation": "tanh"},
-    {"name": "bigrams 50k + dropout 0.5", "ngrams": 2, "num_words": 50000, "dropout": 0.5},
-]
-
-SWEEP_PARAM_SPECS: dict[str, dict[str, Any]] = {
-    **{name: spec for name, spec in PARAM_SPECS.items() if name not in GATE_PARAMS},
-    "grid": {
-        "default": BOOK_GRID,
-        "type": "array",
-        "minItems": 1,
-        "maxItems": MAX_TRIALS,
-        "items": {
-            "type": "object",
-            "properties": {
-                "name": {"type": "string", "minLength": 1, "maxLength": 80},
-                **{name: _schema_without_ui_keys(PARAM_SPECS[name]) for name in TRIAL_PARAMS},
-            },
-            "additionalProperties": False,
-        },
-        "title": "Configurations to compare",
-        "description": "One object per trial: a name and the parameters it changes from the ones above "
-        f"({', '.join(TRIAL_PARAMS)}). Default: the book's further experiments plus bigrams with dropout.",
-    },
-}
-
-
-@dataclasses.dataclass(frozen=True)
-class Trial:
-    """One configuration of a sweep: its position, name and full, validated parameters."""
-
-    index: int
-    name: str
-    params: dict[str, Any]
-
-    @property
-    def features(self) -> str:
-        """The vectorized data it trains on: trials with equal num_words and ngrams share it."""
-        return f"w{self.params['num_words']}-n{self.params['ngrams']}"
-
-    def to_dict(self) -> dict[str, Any]:
-        return {"index": self.index, "name": self.name, "params": self.params, "features": self.features}
-
-
-def plan_trials(params: Mapping[str, Any]) -> list[Trial]:
-    """The sweep's trials from its params (``grid`` + the shared parameters), each validated."""
-    values = dict(params)
-    grid = values.pop("grid", BOOK_GRID)
-    unknown = sorted(set(values) - set(SWEEP_PARAM_SPECS))
-    if unknown:
-        raise PipelineInputError(
-            f"unknown sweep parameter(s) {', '.join(unknown)}: the sweep takes {', '.join(SWEEP_PARAM_SPECS)}."
-        )
-    try:
-        jsonschema.validate(grid, _schema_without_ui_keys(SWEEP_PARAM_SPECS["grid"]))
-    except jsonschema.ValidationError as err:
-        where = "".join(f"[{part!r}]" for part in err.absolute_path)
-        raise PipelineInputError(
-            f"parameter grid{where} is invalid: {err.message}. Give 1 to {MAX_TRIALS} objects, each with an optional "
-            f"name and only these keys: {', '.join(TRIAL_PARAMS)}."
-        ) from None
-    trials, names = [], set()
-    for index, entry in enumerate(grid):
-        overrides = {key: value for key, value in entry.items() if key != "name"}
-        name = entry.get("name") or ", ".join(f"{key}={value}" for key, value in overrides.items()) or "base"
-        if name in names:
-            raise PipelineInputError(f"grid has two trials named {name!r}: give each a distinct name.")
-        names.add(name)
-        try:
-            config = PipelineConfig.from_params({**values, **overrides})
-        except PipelineInputError as err:
-            raise PipelineInputError(f"grid trial {index} ({name}): {err}") from None
-        trials.append(Trial(index, name, config.to_dict()))
-    return trials
+def _shorten(text: str, limit: int = 100) -> str:
+    """A value fit for a message: a hostile 4 MB string is not repeated into the log."""
+    return text if len(text) <= limit else text[: limit - 3] + "..."
