@@ -6,11 +6,12 @@ import tarfile
 import numpy as np
 import pytest
 
-from imdb_pipeline import artifacts, ingest, text
+from imdb_pipeline import aclimdb_tarball, artifacts, ingest, text
 from imdb_pipeline.config import PipelineConfig
 from imdb_pipeline.errors import PipelineInputError
 from imdb_pipeline.pipeline import run_stage
 from imdb_pipeline.sample_data import write_aclimdb
+from imdb_pipeline.tokenized import load_split
 
 
 def run_ingest(tmp_path, **params):
@@ -31,7 +32,7 @@ def test_aclimdb_directory_and_tarball_give_identical_arrays(
 
 def test_aclimdb_arrays_are_compact_keras_style_sequences(tiny_aclimdb_dir, tmp_path, artifact_root):
     outputs, run_path = run_ingest(tmp_path, data_path=str(tiny_aclimdb_dir))
-    train = ingest.load_split(outputs["train_tokens"])
+    train = load_split(outputs["train_tokens"])
     assert (train.tokens.dtype, train.offsets.dtype, train.labels.dtype) == (np.int32, np.int64, np.uint8)
     assert len(train) == 120 and train.labels.sum() == 60  # unsup/ ignored
     assert (train.tokens[train.offsets[:-1]] == text.START).all()
@@ -44,7 +45,7 @@ def test_aclimdb_arrays_are_compact_keras_style_sequences(tiny_aclimdb_dir, tmp_
 
 def test_keras_npz_is_flattened_with_start_and_offset(tiny_keras_npz, tmp_path, artifact_root):
     outputs, _ = run_ingest(tmp_path, data_path=str(tiny_keras_npz))
-    train = ingest.load_split(outputs["train_tokens"])
+    train = load_split(outputs["train_tokens"])
     raw = np.load(tiny_keras_npz, allow_pickle=True)["x_train"]
     first = train.tokens[train.offsets[0] : train.offsets[1]]
     assert first.tolist() == [text.START] + [rank + text.INDEX_FROM for rank in raw[0]]
@@ -54,7 +55,7 @@ def test_keras_npz_is_flattened_with_start_and_offset(tiny_keras_npz, tmp_path, 
 def test_pickled_npz_that_is_not_keras_published_file_is_refused(
     tiny_keras_npz_file, tmp_path, artifact_root
 ):
-    with pytest.raises(PipelineInputError, match="not Keras' published imdb.npz"):
+    with pytest.raises(PipelineInputError, match=r"not Keras' published imdb\.npz"):
         run_ingest(tmp_path, data_path=str(tiny_keras_npz_file))
     assert not (tmp_path / "run" / "ingest").exists()
 
@@ -89,7 +90,7 @@ def test_corrupt_archive_is_refused_and_nothing_is_left(tiny_aclimdb_tarball, tm
 def test_not_gzip_is_refused(tmp_path, artifact_root):
     bogus = tmp_path / "aclImdb_v1.tar.gz"
     bogus.write_text("this is not an archive")
-    with pytest.raises(PipelineInputError, match="not a readable .tar.gz"):
+    with pytest.raises(PipelineInputError, match=r"not a readable \.tar\.gz"):
         run_ingest(tmp_path, data_path=str(bogus))
 
 
@@ -147,7 +148,7 @@ def test_non_utf8_review_is_decoded_with_replacement_and_counted(tmp_path, artif
 def test_keras_source_reads_word_index_beside_the_npz(tiny_keras_npz, tmp_path, artifact_root):
     (tiny_keras_npz.parent / "imdb_word_index.json").rename(tmp_path / "moved.json")
     try:
-        with pytest.raises(PipelineInputError, match="imdb_word_index.json is missing"):
+        with pytest.raises(PipelineInputError, match=r"imdb_word_index\.json is missing"):
             run_ingest(tmp_path, data_path=str(tiny_keras_npz))
     finally:
         (tmp_path / "moved.json").rename(tiny_keras_npz.parent / "imdb_word_index.json")
@@ -168,25 +169,7 @@ def test_download_without_network_fails_with_advice(tmp_path, artifact_root, mon
     assert list(artifacts.cache_dir().glob("*.partial")) == []
 
 
-def test_parallel_reading_gives_the_serial_result(tiny_aclimdb_tarball, tmp_path, artifact_root, monkeypatch):
-    serial, _ = run_ingest(tmp_path / "serial", data_path=str(tiny_aclimdb_tarball))
-    monkeypatch.setattr(ingest, "PARALLEL_MIN_BYTES", 0)
-    parallel, run_path = run_ingest(tmp_path / "parallel", data_path=str(tiny_aclimdb_tarball))
-    for name in ("train_tokens", "test_tokens", "word_index"):
-        assert artifacts.sha256_file(serial[name]) == artifacts.sha256_file(parallel[name]), name
-    assert artifacts.read_manifest(run_path / "ingest")["summary"]["reader_process_peak_rss_mb"] > 0
-
-
-def test_parallel_reader_reports_input_errors(tmp_path, artifact_root, monkeypatch):
-    dataset = write_aclimdb(tmp_path / "data", per_class=3)
-    for review in (dataset / "test").rglob("*.txt"):
-        review.unlink()
-    monkeypatch.setattr(ingest, "PARALLEL_MIN_BYTES", 0)
-    with pytest.raises(PipelineInputError, match="has no test reviews"):
-        run_ingest(tmp_path, data_path=str(dataset))
-
-
 def test_streamed_and_in_memory_tarball_reading_agree(tiny_aclimdb_tarball, monkeypatch):
-    in_memory = list(ingest.iter_tarball(tiny_aclimdb_tarball))
-    monkeypatch.setattr(ingest, "IN_MEMORY_MAX_BYTES", 0)
-    assert list(ingest.iter_tarball(tiny_aclimdb_tarball)) == in_memory and len(in_memory) == 240
+    in_memory = list(aclimdb_tarball.iter_tarball(tiny_aclimdb_tarball))
+    monkeypatch.setattr(aclimdb_tarball, "IN_MEMORY_MAX_BYTES", 0)
+    assert list(aclimdb_tarball.iter_tarball(tiny_aclimdb_tarball)) == in_memory and len(in_memory) == 240
