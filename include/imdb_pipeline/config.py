@@ -28,6 +28,7 @@ ACTIVATIONS = ("relu", "tanh", "sigmoid", "elu", "selu", "gelu", "swish", "linea
 LOSSES = ("binary_crossentropy", "mse", "mae")
 OPTIMIZERS = ("rmsprop", "adam", "adamw", "sgd", "adagrad", "nadam")
 MAX_FINAL_EPOCHS = 999
+MAX_PATH_LENGTH = 4096  # Linux's PATH_MAX
 
 # Python's "$" also matches before a final newline ("auto\n"); "(?!\n)" closes that, in Python and JS alike.
 FINAL_EPOCHS_PATTERN = r"^(auto|[1-9][0-9]{0,2})$(?!\n)"
@@ -35,7 +36,8 @@ NO_CONTROL_CHARACTERS = r"^[^\u0000-\u001f]*$(?!\n)"
 # What a value matching each pattern is, in words: the messages say this instead of the regex.
 _PATTERN_MEANINGS = {
     FINAL_EPOCHS_PATTERN: f"auto or a whole number from 1 to {MAX_FINAL_EPOCHS}",
-    NO_CONTROL_CHARACTERS: "a path without control characters (newline, tab, NUL), at most 4096 long",
+    NO_CONTROL_CHARACTERS: f"a path of at most {MAX_PATH_LENGTH} characters, without control characters "
+    "(newline, tab, NUL)",
 }
 # NaN passes minimum and maximum (every comparison with it is false), so it is the one number valid
 # under an impossible range: "not" that range refuses NaN at the trigger, before a run is created.
@@ -55,7 +57,7 @@ PARAM_SPECS: dict[str, dict[str, Any]] = {
     "data_path": {
         "default": "",
         "type": ["null", "string"],  # "null": the trigger form may be sent with the field empty
-        "maxLength": 4096,
+        "maxLength": MAX_PATH_LENGTH,
         "pattern": NO_CONTROL_CHARACTERS,
         "title": "Local data path",
         "description": "An imdb.npz, an aclImdb directory or an aclImdb*.tar.gz on the worker. "
@@ -177,8 +179,9 @@ PARAM_SPECS: dict[str, dict[str, Any]] = {
         "minimum": 0,
         "maximum": 2**31 - 1,
         "title": "Random seed",
-        "description": "Seeds the validation split, the initial weights and dropout, so a rerun gives the "
-        "same figures (the book sets none; ours: 1). Try others to see the run-to-run spread.",
+        "description": "Seeds the shuffle that picks the validation reviews, the initial weights, the batch "
+        "order and dropout, so a rerun gives the same figures (the book sets none; ours: 1). "
+        "Try others to see the run-to-run spread.",
     },
     "min_accuracy": {
         "default": 0.85,
