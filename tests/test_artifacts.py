@@ -1,11 +1,14 @@
 """Artifacts: run folders inside the root, atomic stage folders, checksummed manifests."""
 
 import datetime as dt
+import os
+import subprocess
+import sys
 
 import numpy as np
 import pytest
 
-from imdb_pipeline import artifacts
+from imdb_pipeline import artifacts, staging
 from imdb_pipeline.errors import MissingUpstreamError, PipelineInputError
 
 
@@ -75,9 +78,86 @@ def test_a_changed_file_fails_verification(tmp_path):
 
 def test_missing_stage_says_which_task_to_run_first(tmp_path):
     with pytest.raises(MissingUpstreamError, match="airflow tasks test imdb_sentiment ingest"):
-        artifacts.read_stage(tmp_path, "ingest")
+        artifacts.read_stage(tmp_path, "ingest", "imdb_sentiment")
 
 
 def test_object_arrays_are_never_saved(tmp_path):
     with pytest.raises(TypeError, match="object array"):
         artifacts.save_arrays(tmp_path / "x.npz", x=np.array([[1], [1, 2]], dtype=object))
+
+
+def test_folder_names_are_one_to_one_with_run_ids(tmp_path):
+    ids = [
+        "run~1",
+        "run_1",
+        "run%7E1",
+        ".hidden",
+        "%2Ehidden",
+        "_hidden",
+        "a/b",
+        "a_b",
+        "a b",
+        "x" * 250,
+        "x" * 251,
+    ]
+    names = [artifacts.run_folder_name(run_id) for run_id in ids]
+    assert len(set(names)) == len(ids)
+    assert all(len(name) <= 200 and not name.startswith(".") and "/" not in name for name in names)
+    assert (
+        artifacts.run_folder_name("scheduled__2026-01-01T00:00:00+00:00")
+        == "scheduled__2026-01-01T00:00:00+00:00"
+    )
+
+
+def test_a_second_writer_leaves_a_live_partial_folder_alone(tmp_path):
+    with artifacts.stage_writer(tmp_path, "stage") as first:
+        artifacts.write_json(first.path("value", "value.json"), 1)
+        with artifacts.stage_writer(tmp_path, "stage") as second:  # another worker, same stage
+            artifacts.write_json(second.path("value", "value.json"), 2)
+        assert first.dir.is_dir() and (first.dir / "value.json").is_file()
+    assert artifacts.read_json(artifacts.read_stage(tmp_path, "stage")["value"]) == 1  # the last to finish
+
+
+def test_a_killed_writers_partial_folder_is_removed_by_the_next_writer(tmp_path):
+    script = (
+        "import os, sys; from pathlib import Path; from imdb_pipeline import artifacts\n"
+        "with artifacts.stage_writer(Path(sys.argv[1]), 'stage') as out:\n"
+        "    out.path('v', 'v.json').write_text('1'); os.kill(os.getpid(), 9)\n"
+    )
+    subprocess.run([sys.executable, "-c", script, str(tmp_path)], check=False)
+    (left,) = tmp_path.glob(".stage.partial-*")
+    with artifacts.stage_writer(tmp_path, "stage") as out:
+        artifacts.write_json(out.path("v", "v.json"), 2)
+        assert not left.exists()
+    assert [path.name for path in tmp_path.iterdir()] == ["stage"]
+
+
+def test_a_kill_between_the_two_renames_loses_nothing(tmp_path, monkeypatch):
+    with artifacts.stage_writer(tmp_path, "stage") as out:
+        artifacts.write_json(out.path("value", "value.json"), 1)
+    monkeypatch.setattr(staging, "_exchange", lambda first, second: False)  # a system without renameat2
+    real_replace = os.replace
+
+    def dies_after_moving_the_old_folder_away(source, target):
+        real_replace(source, target)
+        if ".old-" in str(target):
+            raise KeyboardInterrupt("killed")
+
+    monkeypatch.setattr(staging.os, "replace", dies_after_moving_the_old_folder_away)
+    with pytest.raises(KeyboardInterrupt), artifacts.stage_writer(tmp_path, "stage") as out:
+        artifacts.write_json(out.path("value", "value.json"), 2)
+    assert not (tmp_path / "stage").exists()  # the moment of the kill
+    assert artifacts.read_json(artifacts.read_stage(tmp_path, "stage")["value"]) == 1  # repaired on read
+    assert [path.name for path in tmp_path.iterdir()] == ["stage"]
+
+
+def test_the_swap_is_one_exchange_on_linux(tmp_path, monkeypatch):
+    with artifacts.stage_writer(tmp_path, "stage") as out:
+        artifacts.write_json(out.path("value", "value.json"), 1)
+    exchanges = []
+    real_exchange = staging._exchange
+    monkeypatch.setattr(staging, "_exchange", lambda *paths: exchanges.append(real_exchange(*paths)) or True)
+    with artifacts.stage_writer(tmp_path, "stage") as out:
+        artifacts.write_json(out.path("value", "value.json"), 2)
+    assert exchanges == [True]  # renameat2(RENAME_EXCHANGE) did it: there was no moment without the folder
+    assert artifacts.read_json(artifacts.read_stage(tmp_path, "stage")["value"]) == 2

@@ -14,20 +14,21 @@ import hashlib
 import json
 import math
 import os
-import re
 import shutil
 import tempfile
+import urllib.parse
 from collections.abc import Iterator, Mapping
 from pathlib import Path
 from typing import Any
 
 import numpy as np
 
+from imdb_pipeline import staging
 from imdb_pipeline.errors import MissingUpstreamError, PipelineInputError
 
 MANIFEST = "manifest.json"
 TEMPORARY_RUN_PREFIX = "__airflow_temporary_run_"
-_UNSAFE_CHARS = re.compile(r"[^A-Za-z0-9._:+-]")
+_MAX_NAME = 200  # bytes of a folder name (file systems allow 255; room for .partial- prefixes)
 
 
 def artifact_root() -> Path:
@@ -45,11 +46,17 @@ def cache_dir(root: Path | None = None) -> Path:
 
 
 def safe_name(name: str) -> str:
-    """A run id or DAG id as one path component that cannot climb out of its parent."""
-    cleaned = _UNSAFE_CHARS.sub("_", name).lstrip(".")
-    if not cleaned or cleaned in (".", ".."):
-        raise PipelineInputError(f"{name!r} cannot name an artifact folder: use letters, digits, '._:+-'.")
-    return cleaned
+    """A run id or DAG id as one path component that cannot climb out of its parent, one-to-one:
+    other characters than letters, digits and ``._-~:+`` are %-escaped (``%`` too), a leading dot
+    is ``%2E``, and a name too long for a folder ends in its sha256 instead."""
+    if not name:
+        raise PipelineInputError("an empty name cannot name an artifact folder.")
+    escaped = urllib.parse.quote(name, safe=":+")
+    if escaped.startswith("."):
+        escaped = "%2E" + escaped[1:]
+    if len(escaped) > _MAX_NAME:
+        escaped = escaped[: _MAX_NAME - 65] + "~" + hashlib.sha256(name.encode()).hexdigest()
+    return escaped
 
 
 def run_folder_name(run_id: str, logical_date: dt.datetime | None = None) -> str:
@@ -87,35 +94,20 @@ def sha256_file(path: Path, chunk: int = 1 << 20) -> str:
 
 @contextlib.contextmanager
 def stage_writer(run_path: Path, stage: str) -> Iterator[StageOutput]:
-    """Write a stage's files into a temporary folder, then swap it in as ``<run>/<stage>``.
+    """Write a stage's files into a private temporary folder, then swap it in as ``<run>/<stage>``.
 
     Whatever raises inside the block leaves the previous ``<stage>`` folder (if any) untouched and
-    no temporary folder behind.
+    no temporary folder behind; a writer killed outright leaves one that the next writer removes.
     """
-    run_path.mkdir(parents=True, exist_ok=True)
-    # Leftovers of an attempt that was killed (SIGKILL, OOM, lost worker) before it could clean up.
-    for stale in run_path.glob(f".{stage}.partial-*"):
-        shutil.rmtree(stale, ignore_errors=True)
-    tmp = Path(tempfile.mkdtemp(prefix=f".{stage}.partial-", dir=run_path))
-    output = StageOutput(stage, tmp)
-    try:
-        yield output
-        output.write_manifest()
-        _swap_in(tmp, run_path / stage)
-    except BaseException:
-        shutil.rmtree(tmp, ignore_errors=True)
-        raise
-
-
-def _swap_in(new: Path, final: Path) -> None:
-    old = None
-    if final.exists():
-        old = final.with_name(f".{final.name}.old-{os.getpid()}")
-        shutil.rmtree(old, ignore_errors=True)
-        os.replace(final, old)
-    os.replace(new, final)
-    if old is not None:
-        shutil.rmtree(old, ignore_errors=True)
+    with staging.private_folder(run_path, stage) as tmp:
+        output = StageOutput(stage, tmp)
+        try:
+            yield output
+            output.write_manifest()
+            staging.swap_in(tmp, run_path / stage)
+        except BaseException:
+            shutil.rmtree(tmp, ignore_errors=True)
+            raise
 
 
 class StageOutput:
@@ -161,6 +153,7 @@ def read_stage(
     """A finished stage's outputs from its manifest (folder ``stage``, written by task ``task_id``,
     by default of the same name), checksums verified. ``dag_id`` (None: the command line) only
     shapes the hint of how to run a missing stage."""
+    staging.recover(run_path / stage)
     manifest_path = run_path / stage / MANIFEST
     if not manifest_path.is_file():
         how = (
