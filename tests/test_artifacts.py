@@ -161,3 +161,16 @@ def test_the_swap_is_one_exchange_on_linux(tmp_path, monkeypatch):
         artifacts.write_json(out.path("value", "value.json"), 2)
     assert exchanges == [True]  # renameat2(RENAME_EXCHANGE) did it: there was no moment without the folder
     assert artifacts.read_json(artifacts.read_stage(tmp_path, "stage")["value"]) == 2
+
+
+@pytest.mark.parametrize("damage", [b'{"stage": "stage", "outp', b"\xff\xfe", b"[]", b'{"outputs": {}}'])
+def test_a_damaged_manifest_is_a_clear_error(tmp_path, damage):
+    with artifacts.stage_writer(tmp_path, "stage") as out:
+        artifacts.write_json(out.path("value", "value.json"), 1)
+    (tmp_path / "stage" / "manifest.json").write_bytes(damage)
+    with pytest.raises(
+        MissingUpstreamError, match="manifest.json is damaged .*: rerun the stage that writes stage"
+    ):
+        artifacts.read_stage(tmp_path, "stage")
+    with pytest.raises(MissingUpstreamError, match="is damaged"):
+        artifacts.verify_outputs({"value": str(tmp_path / "stage" / "value.json")})

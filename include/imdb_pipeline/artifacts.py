@@ -164,14 +164,26 @@ def read_stage(
         raise MissingUpstreamError(
             f"the {stage!r} stage has no finished output in {run_path}: run it first, e.g. {how}."
         )
-    manifest = read_json(manifest_path)
+    manifest = read_manifest(run_path / stage)
     outputs = {name: str(run_path / stage / filename) for name, filename in manifest["outputs"].items()}
     verify_outputs(outputs)
     return outputs
 
 
 def read_manifest(stage_path: Path) -> dict[str, Any]:
-    return read_json(stage_path / MANIFEST)
+    """A stage folder's manifest; a damaged one (truncated, edited) is a clear error, not a traceback."""
+    try:
+        manifest = read_json(stage_path / MANIFEST)
+    except (UnicodeDecodeError, json.JSONDecodeError):
+        manifest = None
+    if isinstance(manifest, dict) and all(
+        isinstance(manifest.get(key), dict) for key in ("outputs", "files")
+    ):
+        return manifest
+    raise MissingUpstreamError(
+        f"{stage_path / MANIFEST} is damaged (truncated or edited): "
+        f"rerun the stage that writes {stage_path.name}."
+    )
 
 
 def verify_outputs(outputs: Mapping[str, str]) -> None:
@@ -187,7 +199,7 @@ def verify_outputs(outputs: Mapping[str, str]) -> None:
                     f"{path} is not part of a finished stage (no {MANIFEST} beside it): rerun the stage "
                     "that writes it."
                 )
-            manifests[folder] = read_json(manifest_path)
+            manifests[folder] = read_manifest(folder)
         entry = manifests[folder]["files"].get(path.name)
         if entry is None or not path.is_file() or sha256_file(path) != entry["sha256"]:
             raise MissingUpstreamError(
