@@ -3,9 +3,10 @@
 import numpy as np
 import pytest
 
-from imdb_pipeline import ingest, text, vectorize
+from imdb_pipeline import features, text, vectorize
 from imdb_pipeline.errors import PipelineInputError
 from imdb_pipeline.pipeline import run_stage
+from imdb_pipeline.tokenized import TokenizedSplit
 
 
 def books_vectorize_sequences(sequences, dimension):
@@ -20,9 +21,7 @@ def books_vectorize_sequences(sequences, dimension):
 def split_of(sequences, labels):
     lengths = np.array([len(s) for s in sequences])
     offsets = np.concatenate([[0], np.cumsum(lengths)])
-    return ingest.TokenizedSplit(
-        np.concatenate(sequences).astype(np.int32), offsets, np.array(labels, np.uint8)
-    )
+    return TokenizedSplit(np.concatenate(sequences).astype(np.int32), offsets, np.array(labels, np.uint8))
 
 
 def test_multi_hot_equals_the_books_dense_vectors_with_oov_folding():
@@ -78,70 +77,45 @@ def test_sizes_that_cannot_work_are_refused(tiny_aclimdb_dir, tmp_path, artifact
     assert not (tmp_path / "vectorize").exists()
 
 
-def test_sorted_unique_equals_numpy_unique():
-    values = np.random.default_rng(0).integers(0, 50, 1000)
-    np.testing.assert_array_equal(vectorize.sorted_unique(values), np.unique(values))
-    assert vectorize.sorted_unique(np.array([], dtype=np.int64)).size == 0
-
-
 def test_multi_hot_in_chunks_equals_one_pass(monkeypatch):
     rng = np.random.default_rng(1)
     sequences = [[1, *rng.integers(3, 60, rng.integers(0, 12))] for _ in range(53)]
     split = split_of(sequences, [i % 2 for i in range(53)])
     whole = vectorize.multi_hot(split, num_words=40)
-    monkeypatch.setattr(vectorize, "CHUNK_REVIEWS", 10)
+    monkeypatch.setattr(features, "CHUNK_REVIEWS", 10)
     chunked = vectorize.multi_hot(split, num_words=40)
     np.testing.assert_array_equal(chunked.indptr, whole.indptr)
     np.testing.assert_array_equal(chunked.indices, whole.indices)
 
 
-def bigram_reference(sequences, num_words, id_bound):
-    """Uni+bigram features by hand: document frequency over the reviews, top num_words - 3."""
-    frequency = {}
-    for sequence in sequences:
-        words = [t for t in sequence if t >= text.INDEX_FROM]
-        keys = set(words) | {a * id_bound + b for a, b in zip(sequence, sequence[1:]) if a >= 3 and b >= 3}
-        for key in keys:
-            frequency[key] = frequency.get(key, 0) + 1
-    ranked = sorted(frequency, key=lambda key: (-frequency[key], key))[: num_words - text.INDEX_FROM]
-    return sorted(ranked)
-
-
-def test_bigram_features_are_the_most_frequent_words_and_pairs():
-    sequences = [[1, 3, 4, 5], [1, 3, 4], [1, 4, 3, 4], [1, 6, 7]]
-    table = vectorize.FeatureTable.fit(split_of(sequences, [1, 0, 1, 0]), num_words=7, id_bound=10)
-    assert table.keys.tolist() == bigram_reference(sequences, 7, 10)
-    assert 3 * 10 + 4 in table.keys  # "3 4" is in three reviews
-
-
-def test_bigram_rows_hold_start_known_words_oov_and_known_pairs():
-    sequences = [[1, 3, 4, 5], [1, 3, 4], [1, 4, 3, 4], [1, 6, 7]]
-    split = split_of(sequences, [1, 0, 1, 0])
-    table = vectorize.FeatureTable.fit(split, num_words=7, id_bound=10)
-    matrix = vectorize.multi_hot(split, 7, table).matrix().toarray()
-    column = {int(key): position + text.INDEX_FROM for position, key in enumerate(table.keys)}
-    for row, sequence in zip(matrix, sequences):
-        expected = {text.START}
-        expected |= {column.get(t, text.OOV) for t in sequence[1:]}
-        expected |= {column[a * 10 + b] for a, b in zip(sequence[1:], sequence[2:]) if a * 10 + b in column}
-        assert set(np.flatnonzero(row)) == expected, sequence
-
-
-def test_bigram_features_in_chunks_equal_one_pass(monkeypatch):
-    rng = np.random.default_rng(3)
-    sequences = [[1, *rng.integers(3, 40, rng.integers(1, 30))] for _ in range(60)]
-    split = split_of(sequences, [0, 1] * 30)
-    whole = vectorize.FeatureTable.fit(split, 50, 43)
-    monkeypatch.setattr(vectorize, "CHUNK_REVIEWS", 7)
-    chunked = vectorize.FeatureTable.fit(split, 50, 43)
-    np.testing.assert_array_equal(whole.keys, chunked.keys)
-    assert whole.keys.tolist() == bigram_reference(sequences, 50, 43)
-
-
 def test_bigram_stage_saves_its_feature_table(tiny_aclimdb_dir, tmp_path, artifact_root):
     params = {"data_path": str(tiny_aclimdb_dir), "num_words": 60, "validation_size": 20, "ngrams": 2}
     ingested = run_stage("ingest", params, tmp_path)
-    outputs = run_stage("vectorize", params, tmp_path, [ingested])
-    table = vectorize.FeatureTable.load(outputs["features"])
+    outputs = run_stage("vectorize", params, tmp_path, {"ingest": ingested})
+    table = features.FeatureTable.load(outputs["features"])
     assert len(table.keys) == 60 - text.INDEX_FROM and (table.keys >= table.id_bound).any()
     assert vectorize.load_multi_hot(outputs["train_multi_hot"]).num_words == 60
+
+
+@pytest.mark.parametrize("ngrams", [1, 2])
+@pytest.mark.parametrize("count", [0, 1, 3])
+def test_any_number_of_reviews_gives_that_many_rows(ngrams, count, monkeypatch):
+    """No reviews (predict's empty batch), one, and a last chunk smaller than the others."""
+    monkeypatch.setattr(features, "CHUNK_REVIEWS", 2)
+    sequences = [[1, 3, 4, 12], [1, 5], [1, 4, 3, 4]][:count]
+    table = (
+        features.FeatureTable(np.array([3, 4, 3 * 20 + 4]), id_bound=20, num_words=10)
+        if ngrams == 2
+        else None
+    )
+    split = TokenizedSplit(
+        np.array([t for s in sequences for t in s], np.int32),
+        np.cumsum([0] + [len(s) for s in sequences]),
+        np.zeros(count, np.uint8),
+    )
+    matrix = vectorize.multi_hot(split, 10, table)
+    assert len(matrix) == count and matrix.matrix().shape == (count, 10)
+    assert matrix.indptr.tolist()[:1] == [0] and len(matrix.indptr) == count + 1
+    assert matrix.indices.dtype == np.uint16
+    if count:
+        assert matrix.matrix()[0].nonzero()[1].tolist() == ([1, 2, 3, 4, 5] if ngrams == 2 else [1, 2, 3, 4])

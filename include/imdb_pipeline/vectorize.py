@@ -6,9 +6,7 @@ in which 99 % of the entries are 0. Here a split is a CSR matrix of its 1s: the 
 shuffled with the seed, and the first ``validation_size`` of them are the validation set, as
 the book's ``x_val = x_train[:10000]``.
 
-With ``ngrams=2`` the columns are the ``num_words`` most frequent unigrams *and bigrams* (pairs of
-adjacent words), by training-set document frequency: a ``FeatureTable`` saved as ``features.npz``
-maps them to columns, and travels with the model so ``predict`` builds the same rows.
+With ``ngrams=2`` the columns are words and bigrams, chosen by ``features.FeatureTable``.
 """
 
 from __future__ import annotations
@@ -19,9 +17,11 @@ import logging
 import numpy as np
 import scipy.sparse
 
-from imdb_pipeline import artifacts, ingest, text
+from imdb_pipeline import artifacts, text
 from imdb_pipeline.config import PipelineConfig
 from imdb_pipeline.errors import PipelineInputError
+from imdb_pipeline.features import FeatureTable, sorted_unique, token_chunks
+from imdb_pipeline.tokenized import TokenizedSplit, load_split
 
 log = logging.getLogger(__name__)
 
@@ -49,94 +49,11 @@ class MultiHot:
         )
 
 
-# Reviews vectorized at a time: bounds the temporary (row, column) arrays whatever the corpus size.
-CHUNK_REVIEWS = 10000
-
-
-def _chunks(split: ingest.TokenizedSplit):
-    """(tokens, row of each token, labels) of CHUNK_REVIEWS reviews at a time."""
-    for start in range(0, len(split), CHUNK_REVIEWS):
-        stop = min(start + CHUNK_REVIEWS, len(split))
-        offsets = split.offsets[start : stop + 1]
-        rows = np.repeat(np.arange(stop - start, dtype=np.int64), np.diff(offsets))
-        yield split.tokens[offsets[0] : offsets[-1]], rows, split.labels[start:stop]
-
-
-def bigram_keys(tokens: np.ndarray, rows: np.ndarray, id_bound: int) -> tuple[np.ndarray, np.ndarray]:
-    """(key, row) of each pair of adjacent words in the same review; key = first * id_bound + second.
-
-    Words have ids >= INDEX_FROM, so a bigram key (>= INDEX_FROM * id_bound) never equals a word id:
-    words and bigrams share one key space. START (which begins every review) ends no pair.
-    """
-    first, second = tokens[:-1].astype(np.int64), tokens[1:].astype(np.int64)
-    pair = (first >= text.INDEX_FROM) & (second >= text.INDEX_FROM)
-    return first[pair] * id_bound + second[pair], rows[:-1][pair]
-
-
-@dataclasses.dataclass
-class FeatureTable:
-    """Which word or bigram each column holds (``ngrams=2``); ``keys`` sorted, column = 3 + position.
-
-    Column 1 is START (every review), 2 OOV (a word that is not a feature), as in the book's encoding.
-    """
-
-    keys: np.ndarray  # int64, sorted: word ids and bigram keys
-    id_bound: int  # word ids are < id_bound
-    num_words: int
-
-    @classmethod
-    def fit(cls, split: ingest.TokenizedSplit, num_words: int, id_bound: int) -> FeatureTable:
-        """The num_words - 3 words and bigrams found in the most training reviews (ties: words
-        first, then lower keys: more frequent words)."""
-        keys, counts = [], []
-        for tokens, rows, _ in _chunks(split):
-            words = tokens >= text.INDEX_FROM
-            pairs, pair_rows = bigram_keys(tokens, rows, id_bound)
-            row_keys = np.concatenate([rows[words], pair_rows]) * (id_bound * id_bound) + np.concatenate(
-                [tokens[words].astype(np.int64), pairs]
-            )
-            chunk_keys, chunk_counts = np.unique(
-                sorted_unique(row_keys) % (id_bound * id_bound), return_counts=True
-            )
-            keys.append(chunk_keys)
-            counts.append(chunk_counts)
-        keys, inverse = np.unique(np.concatenate(keys), return_inverse=True)
-        frequency = np.bincount(inverse, weights=np.concatenate(counts)).astype(np.int64)
-        top = np.lexsort((keys, -frequency))[: max(num_words - text.INDEX_FROM, 0)]
-        return cls(np.sort(keys[top]), id_bound, num_words)
-
-    def pairs(self, tokens: np.ndarray, rows: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
-        """(row, column) of every token and bigram that is a feature; other words count as OOV."""
-        pairs, pair_rows = bigram_keys(tokens, rows, self.id_bound)
-        word_columns = self._columns(tokens.astype(np.int64))
-        word_columns = np.where(
-            tokens < text.INDEX_FROM, tokens, np.where(word_columns < 0, text.OOV, word_columns)
-        )
-        pair_columns = self._columns(pairs)
-        known = pair_columns >= 0
-        return np.concatenate([rows, pair_rows[known]]), np.concatenate([word_columns, pair_columns[known]])
-
-    def _columns(self, keys: np.ndarray) -> np.ndarray:
-        position = np.searchsorted(self.keys, keys).clip(max=max(len(self.keys) - 1, 0))
-        found = self.keys[position] == keys if len(self.keys) else np.zeros(len(keys), bool)
-        return np.where(found, position + text.INDEX_FROM, -1)
-
-    def save(self, path) -> None:
-        artifacts.save_arrays(
-            path, keys=self.keys, id_bound=np.int64(self.id_bound), num_words=np.int64(self.num_words)
-        )
-
-    @classmethod
-    def load(cls, path) -> FeatureTable:
-        arrays = artifacts.load_arrays(path)
-        return cls(arrays["keys"], int(arrays["id_bound"]), int(arrays["num_words"]))
-
-
-def multi_hot(split: ingest.TokenizedSplit, num_words: int, features: FeatureTable | None = None) -> MultiHot:
+def multi_hot(split: TokenizedSplit, num_words: int, features: FeatureTable | None = None) -> MultiHot:
     """Unique features per review as CSR: token ids, ids >= num_words folded into OOV (2); or,
-    given a ``FeatureTable``, its words and bigrams."""
+    given a ``FeatureTable``, its words and bigrams. Any number of reviews, none included."""
     parts = []
-    for tokens, rows, labels in _chunks(split):
+    for tokens, rows, labels in token_chunks(split):
         if features is None:
             columns = np.where(tokens < num_words, tokens, text.OOV)
         else:
@@ -144,14 +61,18 @@ def multi_hot(split: ingest.TokenizedSplit, num_words: int, features: FeatureTab
         parts.append(multi_hot_from_pairs(rows, columns, labels, num_words))
     if len(parts) == 1:
         return parts[0]
-    pointers = [parts[0].indptr] + [part.indptr[1:] for part in parts[1:]]
-    shifts = np.cumsum([0] + [part.indptr[-1] for part in parts[:-1]])
+    shifts = np.cumsum([0] + [int(part.indptr[-1]) for part in parts], dtype=np.int64)[:-1]
     return MultiHot(
-        np.concatenate([part.indices for part in parts]) if parts else np.zeros(0, np.uint16),
-        np.concatenate([pointer + shift for pointer, shift in zip(pointers, shifts)]),
+        np.concatenate([part.indices for part in parts]) if parts else np.zeros(0, index_dtype(num_words)),
+        np.concatenate([[0]] + [part.indptr[1:] + shift for part, shift in zip(parts, shifts, strict=True)]),
         split.labels,
         num_words,
     )
+
+
+def index_dtype(num_words: int) -> type:
+    """uint16 column indices when every column fits, else int32."""
+    return np.uint16 if num_words <= np.iinfo(np.uint16).max + 1 else np.int32
 
 
 def multi_hot_from_pairs(
@@ -162,25 +83,14 @@ def multi_hot_from_pairs(
     unique_rows, unique_columns = np.divmod(keys, num_words)
     indptr = np.zeros(len(labels) + 1, dtype=np.int64)
     np.cumsum(np.bincount(unique_rows, minlength=len(labels)), out=indptr[1:])
-    index_dtype = np.uint16 if num_words <= np.iinfo(np.uint16).max + 1 else np.int32
-    return MultiHot(unique_columns.astype(index_dtype), indptr, labels, num_words)
+    return MultiHot(unique_columns.astype(index_dtype(num_words)), indptr, labels, num_words)
 
 
-def sorted_unique(values: np.ndarray) -> np.ndarray:
-    """``np.unique`` for int arrays that are already grouped by row: a stable sort (fast on the
-    long sorted runs) and a mask, ~20x faster here than numpy 2's hash-based ``np.unique``."""
-    ordered = np.sort(values, kind="stable")
-    keep = np.empty(len(ordered), dtype=bool)
-    keep[:1] = True
-    np.not_equal(ordered[1:], ordered[:-1], out=keep[1:])
-    return ordered[keep]
-
-
-def shuffled(split: ingest.TokenizedSplit, seed: int) -> ingest.TokenizedSplit:
+def shuffled(split: TokenizedSplit, seed: int) -> TokenizedSplit:
     """The split's reviews in a seeded random order (the validation split must mix both classes)."""
     order = np.random.default_rng(seed).permutation(len(split))
     tokens, offsets = text.reorder(split.tokens, split.offsets, order)
-    return ingest.TokenizedSplit(tokens, offsets, split.labels[order])
+    return TokenizedSplit(tokens, offsets, split.labels[order])
 
 
 def save_multi_hot(path, matrix: MultiHot) -> None:
@@ -199,7 +109,7 @@ def load_multi_hot(path) -> MultiHot:
 
 
 def token_id_bound(vocabulary: int) -> int:
-    """One more than the largest token id a vocabulary of this many words gives (ranks from 1, + INDEX_FROM)."""
+    """One more than the largest token id of a vocabulary this size (ranks from 1, + INDEX_FROM)."""
     return vocabulary + text.INDEX_FROM + 1
 
 
@@ -220,7 +130,7 @@ def check_sizes(config: PipelineConfig, train_reviews: int, vocabulary: int) -> 
 def vectorize(inputs: dict[str, str], config: PipelineConfig, out: artifacts.StageOutput) -> dict[str, str]:
     """Write ``train.npz`` (shuffled; validation first) and ``test.npz`` as sparse multi-hot, and
     ``features.npz`` (the bigram table) when ``ngrams=2``."""
-    train = ingest.load_split(inputs["train_tokens"])
+    train = load_split(inputs["train_tokens"])
     vocabulary = len(artifacts.read_json(inputs["word_index"]))
     check_sizes(config, len(train), vocabulary)
     features = None
@@ -234,7 +144,7 @@ def vectorize(inputs: dict[str, str], config: PipelineConfig, out: artifacts.Sta
         )
     for name, split in (
         ("train", shuffled(train, config.seed)),
-        ("test", ingest.load_split(inputs["test_tokens"])),
+        ("test", load_split(inputs["test_tokens"])),
     ):
         matrix = multi_hot(split, config.num_words, features)
         save_multi_hot(out.path(f"{name}_multi_hot", f"{name}.npz"), matrix)

@@ -1,0 +1,104 @@
+"""features: the words and bigrams of a bigram model's columns; a malformed saved table is refused."""
+
+import itertools
+
+import numpy as np
+import pytest
+
+from imdb_pipeline import artifacts, features, text, vectorize
+from imdb_pipeline.errors import PipelineInputError
+from imdb_pipeline.tokenized import TokenizedSplit
+
+
+def split_of(sequences, labels):
+    """Reviews given as token ids after START (which the split adds, as ingest does)."""
+    tokens, offsets = text.with_start_tokens(
+        np.array([t for s in sequences for t in s], np.int64), np.array([len(s) for s in sequences])
+    )
+    return TokenizedSplit(tokens, offsets, np.array(labels, np.uint8))
+
+
+REVIEWS = [[3, 4, 5], [3, 4], [4, 3, 4], [6, 7]]
+
+
+def test_sorted_unique_equals_numpy_unique():
+    values = np.random.default_rng(0).integers(0, 50, 1000)
+    np.testing.assert_array_equal(features.sorted_unique(values), np.unique(values))
+    assert features.sorted_unique(np.array([], dtype=np.int64)).size == 0
+
+
+def bigram_reference(sequences, num_words, id_bound):
+    """Uni+bigram features by hand: document frequency over the reviews, top num_words - 3."""
+    frequency = {}
+    for sequence in sequences:
+        keys = set(sequence) | {a * id_bound + b for a, b in itertools.pairwise(sequence)}
+        for key in keys:
+            frequency[key] = frequency.get(key, 0) + 1
+    ranked = sorted(frequency, key=lambda key: (-frequency[key], key))[: num_words - text.INDEX_FROM]
+    return sorted(ranked)
+
+
+def test_bigram_features_are_the_most_frequent_words_and_pairs():
+    table = features.FeatureTable.fit(split_of(REVIEWS, [1, 0, 1, 0]), num_words=7, id_bound=10)
+    assert table.keys.tolist() == bigram_reference(REVIEWS, 7, 10)
+    assert 3 * 10 + 4 in table.keys  # "3 4" is in three reviews
+
+
+def test_bigram_rows_hold_start_known_words_oov_and_known_pairs():
+    split = split_of(REVIEWS, [1, 0, 1, 0])
+    table = features.FeatureTable.fit(split, num_words=7, id_bound=10)
+    matrix = vectorize.multi_hot(split, 7, table).matrix().toarray()
+    column = {int(key): position + text.INDEX_FROM for position, key in enumerate(table.keys)}
+    for row, sequence in zip(matrix, REVIEWS, strict=True):
+        expected = {text.START} | {column.get(t, text.OOV) for t in sequence}
+        expected |= {column[a * 10 + b] for a, b in itertools.pairwise(sequence) if a * 10 + b in column}
+        assert set(np.flatnonzero(row)) == expected, sequence
+
+
+def test_bigram_features_in_chunks_equal_one_pass(monkeypatch):
+    rng = np.random.default_rng(3)
+    sequences = [list(rng.integers(3, 40, rng.integers(1, 30))) for _ in range(60)]
+    split = split_of(sequences, [0, 1] * 30)
+    whole = features.FeatureTable.fit(split, 50, 43)
+    monkeypatch.setattr(features, "CHUNK_REVIEWS", 7)
+    chunked = features.FeatureTable.fit(split, 50, 43)
+    np.testing.assert_array_equal(whole.keys, chunked.keys)
+    assert whole.keys.tolist() == bigram_reference(sequences, 50, 43)
+
+
+def test_a_saved_table_loads_as_it_was(tmp_path):
+    table = features.FeatureTable.fit(split_of(REVIEWS, [1, 0, 1, 0]), num_words=7, id_bound=10)
+    table.save(tmp_path / "features.npz")
+    loaded = features.FeatureTable.load(tmp_path / "features.npz")
+    np.testing.assert_array_equal(loaded.keys, table.keys)
+    assert (loaded.id_bound, loaded.num_words) == (10, 7)
+
+
+GOOD = {"keys": np.array([3, 4, 34], np.int64), "id_bound": np.int64(10), "num_words": np.int64(7)}
+
+
+@pytest.mark.parametrize(
+    ("arrays", "reason"),
+    [
+        (None, "BadZipFile"),
+        ({**GOOD, "keys": None}, "KeyError"),
+        ({**GOOD, "keys": np.array([3.0, 4.0])}, "1-D int64"),
+        ({**GOOD, "keys": np.array([[3, 4]], np.int64)}, "1-D int64"),
+        ({**GOOD, "id_bound": np.int64(1 << 40)}, "id_bound"),
+        ({**GOOD, "keys": np.array([4, 3, 34], np.int64)}, "sorted and distinct"),
+        ({**GOOD, "keys": np.array([3, 3, 34], np.int64)}, "sorted and distinct"),
+        ({**GOOD, "keys": np.array([1, 4, 34], np.int64)}, "words and word pairs"),  # START is no feature
+        ({**GOOD, "keys": np.array([3, 4, 14], np.int64)}, "words and word pairs"),  # pair with OOV
+        ({**GOOD, "keys": np.array([3, 4, 5, 6, 34], np.int64)}, "at most num_words - 3"),
+        ({**GOOD, "keys": np.array([3, 4, 10 * 10 + 3], np.int64)}, "words and word pairs"),
+    ],
+)
+def test_a_malformed_table_is_refused_with_one_message(tmp_path, arrays, reason):
+    path = tmp_path / "features.npz"
+    if arrays is None:
+        path.write_bytes(b"PK\x03\x04 not really a zip file")
+    else:
+        artifacts.save_arrays(path, **{name: value for name, value in arrays.items() if value is not None})
+    with pytest.raises(PipelineInputError, match="is not a feature table") as caught:
+        features.FeatureTable.load(path)
+    assert reason in str(caught.value) and "rerun vectorize and train" in str(caught.value)
