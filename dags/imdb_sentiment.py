@@ -82,9 +82,9 @@ def imdb_sentiment():
         return run_stage("evaluate", vectorize=vectorize, train=train)
 
     @task(task_display_name="Gate (bless or not)")
-    def gate(evaluate: Outputs) -> Outputs:
+    def gate(ingest: Outputs, evaluate: Outputs) -> Outputs:
         """Bless the model or not, against `min_accuracy` and the champion; `decision.json` says why."""
-        return run_stage("gate", evaluate=evaluate)
+        return run_stage("gate", ingest=ingest, evaluate=evaluate)
 
     @task(task_display_name="Write report")
     def report(ingest: Outputs, train: Outputs, evaluate: Outputs, gate: Outputs) -> Outputs:
@@ -100,7 +100,7 @@ def imdb_sentiment():
     vectorized = vectorize(ingest=ingested)
     trained = train(ingest=ingested, vectorize=vectorized)
     evaluated = evaluate(vectorize=vectorized, train=trained)
-    gated = gate(evaluate=evaluated)
+    gated = gate(ingest=ingested, evaluate=evaluated)
     report(ingest=ingested, train=trained, evaluate=evaluated, gate=gated)
     promote(train=trained, evaluate=evaluated, gate=gated)
 

@@ -18,13 +18,21 @@ def gated_run(tiny_run, artifact_root, name, **params):
     run_path = artifact_root / "imdb_sentiment" / name
     params = {**tiny_run["params"], "min_accuracy": 0.5, **params}
     evaluated = tiny_run["outputs"]["evaluate"]
-    gated = pipeline.run_stage("gate", params, run_path, {"evaluate": evaluated})
+    ingested = tiny_run["outputs"]["ingest"]
+    gated = pipeline.run_stage("gate", params, run_path, {"ingest": ingested, "evaluate": evaluated})
     return run_path, params, {"train": tiny_run["outputs"]["train"], "evaluate": evaluated, "gate": gated}
 
 
-def scored_run(tiny_run, artifact_root, name, accuracy, **params):
-    """A run folder with a model of its own (bytes only: never loaded) and the given test accuracy, gated."""
+def scored_run(tiny_run, artifact_root, name, accuracy, same_data=False, **params):
+    """A run folder with a model of its own (bytes only: never loaded) and the given test accuracy, gated;
+    trained on new reviews (token files of its own) unless ``same_data`` (the tiny run's)."""
     run_path = artifact_root / "imdb_sentiment" / name
+    ingested = tiny_run["outputs"]["ingest"]
+    if not same_data:
+        with artifacts.stage_writer(run_path, "ingest") as out:
+            for split in ("train", "test"):
+                out.path(f"{split}_tokens", f"{split}.npz").write_bytes(f"{split} reviews of {name}".encode())
+            ingested = out.final_paths()
     with artifacts.stage_writer(run_path, "train") as out:
         out.path("model", "model.keras").write_bytes(f"the model of {name}".encode())
         out.path("word_index", "word_index.json").write_text(json.dumps({"good": 1}))
@@ -34,7 +42,7 @@ def scored_run(tiny_run, artifact_root, name, accuracy, **params):
         artifacts.write_json(out.path("evaluation", "evaluation.json"), scores)
         evaluated = out.final_paths()
     params = {**tiny_run["params"], **params}
-    gated = pipeline.run_stage("gate", params, run_path, {"evaluate": evaluated})
+    gated = pipeline.run_stage("gate", params, run_path, {"ingest": ingested, "evaluate": evaluated})
     return run_path, params, {"train": trained, "evaluate": evaluated, "gate": gated}
 
 
@@ -179,3 +187,26 @@ def test_the_command_line_pipeline_promotes_only_when_asked(tiny_aclimdb_tarball
     assert artifacts.read_json(outputs["gate"]["decision"])["blessed"] is True
     outputs = pipeline.run_pipeline(params, tmp_path / "debug-run", promote=True)
     assert promote.was_promoted(outputs["promote"])[0] and champion.current()["run"] == "debug-run"
+
+
+def test_a_rerun_on_the_same_data_that_is_not_better_leaves_the_champion(tiny_run, artifact_root):
+    run_a, params, upstream = gated_run(tiny_run, artifact_root, "run-a")
+    pipeline.run_stage("promote", params, run_a, upstream)
+    first = champion.current()
+    run_b, params, upstream = scored_run(tiny_run, artifact_root, "run-b", first["test_accuracy"], True)
+    outputs = pipeline.run_stage("promote", params, run_b, upstream)
+    promoted, reason = promote.was_promoted(outputs)
+    assert not promoted and "same data as the champion" in reason and "is not better than" in reason
+    assert champion.current()["version"] == first["version"]
+    assert first["data_fingerprint"] == artifacts.read_json(upstream["gate"]["decision"])["data_fingerprint"]
+
+
+def test_a_model_trained_on_new_data_may_replace_a_slightly_better_champion(tiny_run, artifact_root):
+    run_a, params, upstream = gated_run(tiny_run, artifact_root, "run-a")
+    pipeline.run_stage("promote", params, run_a, upstream)
+    run_b, params, upstream = scored_run(
+        tiny_run, artifact_root, "run-b", champion.current()["test_accuracy"] - 0.005
+    )
+    promoted, reason = promote.was_promoted(pipeline.run_stage("promote", params, run_b, upstream))
+    assert promoted and "new data (not the champion's)" in reason and "within max_regression" in reason
+    assert champion.current()["run"] == "run-b"

@@ -199,13 +199,21 @@ PARAM_SPECS: dict[str, dict[str, Any]] = {
         "maximum": 1,
         **_NOT_NAN,
         "title": "Gate: largest drop from the champion",
-        "description": "Not blessed when its test accuracy is more than this below the current champion's "
-        "(0.01 = one percentage point; no check while there is no champion).",
+        "description": "A model trained on other data than the champion's (new data) may replace it when "
+        "its test accuracy is at most this much below (0.01 = one point). On the same data a model must "
+        "be better to replace the champion.",
+    },
+    "force_promote": {
+        "default": False,
+        "type": "boolean",
+        "title": "Gate: replace the champion even if not better",
+        "description": "Bless the model when it reaches min_accuracy, whatever the champion's accuracy "
+        "(e.g. after a change you want in production). The decision records that it was asked for.",
     },
 }
 
 # Parameters of the gate only: a sweep has no gate, so its DAG does not offer them.
-GATE_PARAMS = ("min_accuracy", "max_regression")
+GATE_PARAMS = ("min_accuracy", "max_regression", "force_promote")
 
 _DATA_SUFFIXES = (".tar.gz", ".tgz", ".tar")
 # A worker-wide default for data_path: where a deployment keeps its local copy of the data.
@@ -262,6 +270,7 @@ class PipelineConfig:
     seed: int = PARAM_SPECS["seed"]["default"]
     min_accuracy: float = PARAM_SPECS["min_accuracy"]["default"]
     max_regression: float = PARAM_SPECS["max_regression"]["default"]
+    force_promote: bool = PARAM_SPECS["force_promote"]["default"]
 
     def __post_init__(self) -> None:
         for field in dataclasses.fields(self):
@@ -343,6 +352,8 @@ def _describe(schema: dict[str, Any]) -> str:
         return "one of " + ", ".join(map(str, schema["enum"]))
     if "pattern" in schema:
         return _PATTERN_MEANINGS[schema["pattern"]]
+    if schema["type"] == "boolean":
+        return "true or false"
     kind = "an integer" if schema["type"] == "integer" else "a number"
     return f"{kind} from {schema['minimum']} to {schema['maximum']}"
 

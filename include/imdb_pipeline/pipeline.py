@@ -35,7 +35,7 @@ GRAPH: dict[str, tuple[str, ...]] = {
     "vectorize": ("ingest",),
     "train": ("ingest", "vectorize"),
     "evaluate": ("vectorize", "train"),
-    "gate": ("evaluate",),
+    "gate": ("ingest", "evaluate"),
     "report": ("ingest", "train", "evaluate", "gate"),
     "promote": ("train", "evaluate", "gate"),
 }

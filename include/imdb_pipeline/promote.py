@@ -45,7 +45,7 @@ def _promote_blessed(
                 "version": current["version"],
                 "reason": "already the champion (the same model)",
             }
-        now = gate.judge(evaluation, current, config)
+        now = gate.judge(evaluation, decision["candidate"].get("data_fingerprint"), current, config)
         if not now["blessed"]:
             return {"promoted": False, "reason": f"the champion changed since the gate: {now['reason']}"}
         files = {name: inputs[name] for name in champion.MODEL_FILES if name in inputs}

@@ -183,7 +183,15 @@ def report(inputs: dict[str, str], config: PipelineConfig, out: artifacts.StageO
         # The gate's verdict: blessed (the promote task makes it the champion) or not, and why.
         "gate": {
             key: decision[key]
-            for key in ("blessed", "reason", "checks", "min_accuracy", "max_regression", "champion")
+            for key in (
+                "blessed",
+                "reason",
+                "checks",
+                "min_accuracy",
+                "max_regression",
+                "force_promote",
+                "champion",
+            )
         },
         "config": config.to_dict(),
         "data": artifacts.read_manifest(run_path / "ingest").get("summary", {}),
