@@ -1,12 +1,15 @@
 """Ingest: both sources give the same compact arrays; bad input gets one clear message."""
 
+import bz2
+import gzip
 import io
+import shutil
 import tarfile
 
 import numpy as np
 import pytest
 
-from imdb_pipeline import aclimdb_tarball, artifacts, ingest, text
+from imdb_pipeline import artifacts, ingest, text
 from imdb_pipeline.config import PipelineConfig
 from imdb_pipeline.errors import PipelineInputError
 from imdb_pipeline.pipeline import run_stage
@@ -82,7 +85,7 @@ def test_empty_file_is_refused(tmp_path, artifact_root):
 def test_corrupt_archive_is_refused_and_nothing_is_left(tiny_aclimdb_tarball, tmp_path, artifact_root):
     corrupt = tmp_path / "aclImdb_v1.tar.gz"
     corrupt.write_bytes(tiny_aclimdb_tarball.read_bytes()[:2000])
-    with pytest.raises(PipelineInputError, match="corrupt or truncated"):
+    with pytest.raises(PipelineInputError, match="is truncated: the compressed stream stops early"):
         run_ingest(tmp_path, data_path=str(corrupt))
     assert list((tmp_path / "run").iterdir()) == []  # no ingest/ and no temporary folder
 
@@ -90,7 +93,7 @@ def test_corrupt_archive_is_refused_and_nothing_is_left(tiny_aclimdb_tarball, tm
 def test_not_gzip_is_refused(tmp_path, artifact_root):
     bogus = tmp_path / "aclImdb_v1.tar.gz"
     bogus.write_text("this is not an archive")
-    with pytest.raises(PipelineInputError, match=r"not a readable \.tar\.gz"):
+    with pytest.raises(PipelineInputError, match="not a readable tar archive"):
         run_ingest(tmp_path, data_path=str(bogus))
 
 
@@ -169,7 +172,73 @@ def test_download_without_network_fails_with_advice(tmp_path, artifact_root, mon
     assert list(artifacts.cache_dir().glob("*.partial")) == []
 
 
-def test_streamed_and_in_memory_tarball_reading_agree(tiny_aclimdb_tarball, monkeypatch):
-    in_memory = list(aclimdb_tarball.iter_tarball(tiny_aclimdb_tarball))
-    monkeypatch.setattr(aclimdb_tarball, "IN_MEMORY_MAX_BYTES", 0)
-    assert list(aclimdb_tarball.iter_tarball(tiny_aclimdb_tarball)) == in_memory and len(in_memory) == 240
+def test_summary_states_counts_per_class_duplicates_and_overlap(tmp_path, artifact_root):
+    dataset = write_aclimdb(tmp_path / "data", per_class=3)
+    shutil.copy(dataset / "train" / "pos" / "0_8.txt", dataset / "train" / "pos" / "7_8.txt")
+    shutil.copy(dataset / "train" / "neg" / "1_2.txt", dataset / "test" / "neg" / "7_2.txt")
+    _, run_path = run_ingest(tmp_path, data_path=str(dataset))
+    summary = artifacts.read_manifest(run_path / "ingest")["summary"]
+    assert summary["reviews"] == {"train": 7, "test": 7}
+    assert summary["reviews_by_class"] == {"train": {"neg": 3, "pos": 4}, "test": {"neg": 4, "pos": 3}}
+    assert summary["duplicate_reviews"] == {"train": 1, "test": 0}
+    assert summary["test_reviews_also_in_train"] == 1
+
+
+def test_a_bzip2_tarball_is_read_like_its_gzip_twin(
+    tiny_aclimdb_dir, tiny_aclimdb_tarball, tmp_path, artifact_root
+):
+    bzipped = tmp_path / "aclImdb_v1.tar.bz2"
+    bzipped.write_bytes(bz2.compress(gzip.decompress(tiny_aclimdb_tarball.read_bytes())))
+    from_gzip, _ = run_ingest(tmp_path / "a", data_path=str(tiny_aclimdb_tarball))
+    from_bzip2, _ = run_ingest(tmp_path / "b", data_path=str(bzipped), source="aclimdb")
+    for name in ("train_tokens", "test_tokens", "word_index"):
+        assert artifacts.sha256_file(from_gzip[name]) == artifacts.sha256_file(from_bzip2[name]), name
+
+
+def test_a_missing_worker_data_path_is_named_as_such(tmp_path, artifact_root, monkeypatch):
+    monkeypatch.setenv("IMDB_DATA_PATH", str(tmp_path / "gone" / "aclImdb"))
+    with pytest.raises(
+        PipelineInputError,
+        match=r"^IMDB_DATA_PATH \(this worker's environment\) '.*gone/aclImdb' does not exist",
+    ):
+        run_ingest(tmp_path)
+    assert not (tmp_path / "run" / "ingest").exists()
+
+
+def test_a_worker_data_path_of_the_wrong_kind_is_named_as_such(tmp_path, artifact_root, monkeypatch):
+    (tmp_path / "notes.txt").write_text("not data")
+    monkeypatch.setenv("IMDB_DATA_PATH", str(tmp_path / "notes.txt"))
+    with pytest.raises(
+        PipelineInputError, match=r"^IMDB_DATA_PATH \(this worker's environment\) .* fix IMDB_DATA_PATH"
+    ):
+        run_ingest(tmp_path)
+
+
+def test_a_device_as_data_path_is_refused_before_reading(tmp_path, artifact_root):
+    with pytest.raises(
+        PipelineInputError, match="data_path '/dev/zero' is a character device, not a regular file"
+    ):
+        run_ingest(tmp_path, data_path="/dev/zero", source="aclimdb")
+    assert list((tmp_path / "run").iterdir()) == []
+
+
+def test_a_truncated_tarball_fails_the_stage_and_writes_nothing(
+    tiny_aclimdb_tarball, tmp_path, artifact_root
+):
+    cut = tmp_path / "aclImdb_v1.tar"
+    cut.write_bytes(gzip.decompress(tiny_aclimdb_tarball.read_bytes())[: 512 * 200])
+    with pytest.raises(PipelineInputError, match="is truncated"):
+        run_ingest(tmp_path, data_path=str(cut))
+    assert list((tmp_path / "run").iterdir()) == []
+
+
+def test_running_out_of_memory_is_an_input_error_not_retried(
+    tiny_aclimdb_dir, tmp_path, artifact_root, monkeypatch
+):
+    def exhausted(*args):
+        raise MemoryError
+
+    monkeypatch.setattr(ingest, "read_aclimdb", exhausted)
+    with pytest.raises(PipelineInputError, match=r"ran out of memory reading the data.*IMDB_MAX_DATA_BYTES"):
+        run_ingest(tmp_path, data_path=str(tiny_aclimdb_dir))
+    assert list((tmp_path / "run").iterdir()) == []

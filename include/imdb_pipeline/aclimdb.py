@@ -18,6 +18,7 @@ from imdb_pipeline.aclimdb_directory import iter_directory
 from imdb_pipeline.aclimdb_layout import LABELS, SPLITS, Review
 from imdb_pipeline.aclimdb_tarball import iter_tarball
 from imdb_pipeline.errors import PipelineInputError
+from imdb_pipeline.input_limits import InputLimits
 from imdb_pipeline.tokenized import TokenizedSplit
 
 log = logging.getLogger(__name__)
@@ -26,9 +27,11 @@ log = logging.getLogger(__name__)
 CHUNK_REVIEWS = 5000
 
 
-def iter_reviews(path: Path) -> Iterator[Review]:
-    """The labeled reviews of an aclImdb folder or tarball (``unsup`` and other files ignored)."""
-    return iter_directory(path) if path.is_dir() else iter_tarball(path)
+def iter_reviews(path: Path, limits: InputLimits | None = None) -> Iterator[Review]:
+    """The labeled reviews of an aclImdb folder or tarball (``unsup`` and other files ignored),
+    within ``limits`` (by default those of the worker's environment)."""
+    limits = limits or InputLimits.from_env()
+    return iter_directory(path, limits) if path.is_dir() else iter_tarball(path, limits)
 
 
 class SplitBuilder:
@@ -102,11 +105,11 @@ class SplitBuilder:
             )
 
 
-def read_aclimdb(path: Path) -> tuple[dict[str, TokenizedSplit], dict[str, int], dict]:
+def read_aclimdb(path: Path, limits: InputLimits) -> tuple[dict[str, TokenizedSplit], dict[str, int], dict]:
     """(tokenized splits, word index, facts for the summary): words ranked on the training split."""
     vocabulary = text.Vocabulary()
     builders = {split: SplitBuilder(split, vocabulary) for split in SPLITS}
-    for review in iter_reviews(path):
+    for review in iter_reviews(path, limits):
         builders[review.split].add(review.label, review.path, review.raw)
     for builder in builders.values():
         builder.flush()

@@ -1,19 +1,74 @@
-"""Reading the labeled reviews of an aclImdb tarball, without extracting anything to disk."""
+"""Reading the labeled reviews of an aclImdb tarball (.tar, .tar.gz, .tar.bz2, .tar.xz), streamed.
+
+Nothing is extracted to disk and nothing is decompressed whole: the decompressed stream is read a
+block at a time and counted against the data limit, so a small archive that expands to gigabytes
+fails at the limit with constant memory. An archive must end with the tar end-of-archive block
+and a complete compressed stream: one cut short fails instead of giving fewer reviews.
+"""
 
 from __future__ import annotations
 
+import bz2
+import gzip
 import io
+import lzma
 import tarfile
 import zlib
-from collections.abc import Callable, Iterator
+from collections.abc import Iterator
 from pathlib import Path, PurePosixPath
+from typing import BinaryIO
 
 from imdb_pipeline.aclimdb_layout import Review, split_and_label
 from imdb_pipeline.errors import PipelineInputError
+from imdb_pipeline.input_limits import InputLimits, open_regular_file
 
-# Archives up to this size are decompressed in memory and their members sliced out (faster than
-# streaming many small members through extractfile); larger ones stream.
-IN_MEMORY_MAX_BYTES = 48 << 20
+_BLOCK = 1 << 16
+_ADVICE = "Download aclImdb_v1.tar.gz again or point data_path at an extracted aclImdb folder."
+
+
+class _MeteredStream:
+    """The decompressed bytes, a bounded block per read, refused past the data limit."""
+
+    def __init__(self, stream: BinaryIO, source: Path, limits: InputLimits):
+        self._stream, self._source, self._limits = stream, source, limits
+        self.total = 0
+
+    def read(self, size: int = -1) -> bytes:
+        data = self._stream.read(_BLOCK if size is None or size < 0 else min(size, _BLOCK))
+        self.total += len(data)
+        self._limits.check(self._source, "data_bytes", self.total, "the uncompressed archive")
+        return data
+
+    def read_to_end(self) -> None:
+        """What follows the end-of-archive block, so a damaged compressed stream still fails."""
+        while self.read(_BLOCK):
+            pass
+
+
+class _EndMarkingTarInfo(tarfile.TarInfo):
+    """Notes on the archive when it reached the all-zero end-of-archive block: ``tarfile`` stops
+    just as quietly at a cut-off or garbled header."""
+
+    @classmethod
+    def fromtarfile(cls, archive: tarfile.TarFile) -> tarfile.TarInfo:
+        try:
+            return super().fromtarfile(archive)
+        except tarfile.EOFHeaderError:
+            archive.reached_end_block = True
+            raise
+
+
+def _decompressed(raw: io.BufferedReader) -> BinaryIO:
+    """The archive's tar stream, decompressed on demand by the standard library's reader of its
+    compression (told by its magic bytes)."""
+    head = raw.peek(6)[:6]
+    if head.startswith(b"\x1f\x8b"):
+        return gzip.GzipFile(fileobj=raw, mode="rb")
+    if head.startswith(b"BZh"):
+        return bz2.BZ2File(raw)
+    if head.startswith(b"\xfd7zXZ\x00"):
+        return lzma.LZMAFile(raw)
+    return raw
 
 
 def _check_member(archive: Path, member: tarfile.TarInfo) -> None:
@@ -28,33 +83,51 @@ def _check_member(archive: Path, member: tarfile.TarInfo) -> None:
             f"{archive} has a link member {member.name!r}: refusing the archive. "
             "Use the official aclImdb_v1.tar.gz."
         )
-
-
-def _members(path: Path) -> Iterator[tuple[tarfile.TarInfo, Callable[[], bytes]]]:
-    if path.stat().st_size <= IN_MEMORY_MAX_BYTES:
-        with open(path, "rb") as handle:
-            data = handle.read()
-        if data[:2] == b"\x1f\x8b":
-            data = zlib.decompress(data, wbits=47)
-        with tarfile.open(fileobj=io.BytesIO(data), mode="r:") as archive:
-            for member in archive:
-                yield member, lambda m=member: data[m.offset_data : m.offset_data + m.size]
-        return
-    with tarfile.open(path, "r|*") as archive:
-        for member in archive:
-            yield member, lambda m=member: archive.extractfile(m).read()
-
-
-def iter_tarball(path: Path) -> Iterator[Review]:
-    """The tarball's labeled reviews, in archive order."""
-    try:
-        for member, read in _members(path):
-            _check_member(path, member)
-            found = split_and_label(member.name) if member.isfile() else None
-            if found:
-                yield Review(*found, member.name, read())
-    except (tarfile.TarError, EOFError, OSError, zlib.error) as err:
+    if not (member.isfile() or member.isdir()):
         raise PipelineInputError(
-            f"{path} is not a readable .tar.gz ({err.__class__.__name__}: {err}): the file is corrupt or "
-            "truncated. Download aclImdb_v1.tar.gz again or point data_path at an extracted aclImdb folder."
-        ) from None
+            f"{archive} has a member {member.name!r} that is neither a regular file nor a folder "
+            "(a device, FIFO or other special file): refusing the archive. "
+            "Use the official aclImdb_v1.tar.gz."
+        )
+
+
+def iter_tarball(path: Path, limits: InputLimits) -> Iterator[Review]:
+    """The tarball's labeled reviews, in archive order; limits checked before each read."""
+    try:
+        with open_regular_file(path) as raw, _decompressed(raw) as stream:
+            metered = _MeteredStream(stream, path, limits)
+            with tarfile.open(fileobj=metered, mode="r|", tarinfo=_EndMarkingTarInfo) as archive:
+                for count, member in enumerate(archive, start=1):
+                    limits.check(path, "members", count, "the number of archive members")
+                    _check_member(path, member)
+                    found = split_and_label(member.name) if member.isfile() else None
+                    if found:
+                        limits.check(path, "review_bytes", member.size, f"review {member.name}")
+                        yield Review(*found, member.name, archive.extractfile(member).read())
+                if not getattr(archive, "reached_end_block", False):
+                    raise _truncated(
+                        path,
+                        f"the tar stream stops after {len(archive.members)} members, without its end block",
+                    )
+            metered.read_to_end()
+    except EOFError as err:
+        raise _truncated(path, f"the compressed stream stops early ({err})") from None
+    except tarfile.ReadError as err:
+        if "unexpected end of data" in str(err):
+            raise _truncated(path, "a member's data stops early") from None
+        raise _unreadable(path, err) from None
+    except (tarfile.TarError, OSError, zlib.error, lzma.LZMAError) as err:
+        raise _unreadable(path, err) from None
+
+
+def _truncated(path: Path, detail: str) -> PipelineInputError:
+    return PipelineInputError(
+        f"{path} is truncated: {detail}. A dataset cut short is refused, not read as a smaller one. {_ADVICE}"
+    )
+
+
+def _unreadable(path: Path, err: Exception) -> PipelineInputError:
+    return PipelineInputError(
+        f"{path} is not a readable tar archive (.tar, .tar.gz, .tar.bz2 or .tar.xz) "
+        f"({err.__class__.__name__}: {err}): it is corrupt or not an archive. {_ADVICE}"
+    )

@@ -1,0 +1,95 @@
+"""The limits every reader of input data checks before it reads or allocates, and how to raise them.
+
+Readers stream, so memory follows what is kept (the review text being tokenized and the token
+arrays), never the size an archive claims. The defaults hold the Large Movie Review Dataset
+(labeled or complete) with room to spare; a larger corpus raises them in the worker's environment.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import io
+import os
+import stat
+from pathlib import Path
+
+from imdb_pipeline.errors import PipelineInputError
+
+
+@dataclasses.dataclass(frozen=True)
+class Limit:
+    env: str
+    default: int
+    unit: str
+
+
+LIMITS = {
+    "data_bytes": Limit("IMDB_MAX_DATA_BYTES", 512 << 20, "uncompressed bytes of data"),
+    "review_bytes": Limit("IMDB_MAX_REVIEW_BYTES", 1 << 20, "bytes in one review"),
+    "members": Limit("IMDB_MAX_MEMBERS", 250_000, "archive members, folder entries or reviews"),
+}
+
+
+@dataclasses.dataclass(frozen=True)
+class InputLimits:
+    data_bytes: int
+    review_bytes: int
+    members: int
+
+    @classmethod
+    def from_env(cls) -> InputLimits:
+        return cls(**{name: _value(limit) for name, limit in LIMITS.items()})
+
+    def check(self, source: object, name: str, amount: int, what: str) -> None:
+        """Refuse ``amount`` (of ``what``, in ``source``) when it passes the limit ``name``."""
+        value, limit = getattr(self, name), LIMITS[name]
+        if amount > value:
+            raise PipelineInputError(
+                f"{source}: {what} is over the limit of {value:,} {limit.unit} ({limit.env}). "
+                f"If the data is genuine, raise {limit.env} in the worker's environment "
+                "(its memory must hold the reviews' tokens)."
+            )
+
+
+def _value(limit: Limit) -> int:
+    raw = os.environ.get(limit.env, "").strip()
+    if not raw:
+        return limit.default
+    if not raw.isdigit() or int(raw) == 0:
+        raise PipelineInputError(
+            f"{limit.env}={raw!r} in the worker's environment is not a positive whole number of "
+            f"{limit.unit}: set it to one (default {limit.default:,}) or unset it."
+        )
+    return int(raw)
+
+
+_KINDS = {
+    stat.S_IFDIR: "folder",
+    stat.S_IFIFO: "FIFO (named pipe)",
+    stat.S_IFCHR: "character device",
+    stat.S_IFBLK: "block device",
+    stat.S_IFSOCK: "socket",
+}
+
+
+def file_kind(mode: int) -> str:
+    return "regular file" if stat.S_ISREG(mode) else _KINDS.get(stat.S_IFMT(mode), "special file")
+
+
+def open_regular_file(path: str | Path) -> io.BufferedReader:
+    """Open ``path`` for reading only if it is a regular file. Opened without blocking, so a FIFO
+    is refused instead of waiting forever for a writer; checked on the open file, so it cannot be
+    swapped for something else after the check."""
+    fd = os.open(path, os.O_RDONLY | os.O_NONBLOCK | os.O_CLOEXEC)
+    try:
+        mode = os.fstat(fd).st_mode
+        if not stat.S_ISREG(mode):
+            raise PipelineInputError(
+                f"{path} is a {file_kind(mode)}, not a regular file: give the path of a data file "
+                "(imdb.npz or an aclImdb tarball) or of an aclImdb folder."
+            )
+        os.set_blocking(fd, True)
+        return os.fdopen(fd, "rb")
+    except BaseException:
+        os.close(fd)
+        raise
