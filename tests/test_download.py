@@ -28,16 +28,20 @@ def test_download_is_verified_and_cached_once(tmp_path):
     [("truncated", "truncated download"), ("reset", "could not download"), (500, "could not download")],
 )
 def test_failed_downloads_leave_nothing_in_the_cache(tmp_path, failure, message):
-    with FlakyFileServer(PAYLOAD, "data.bin", [failure]) as server:
-        with pytest.raises(download.DownloadError, match=message):
-            download.cached_download(server.url, tmp_path / "data.bin", SHA256)
+    with (
+        FlakyFileServer(PAYLOAD, "data.bin", [failure]) as server,
+        pytest.raises(download.DownloadError, match=message),
+    ):
+        download.cached_download(server.url, tmp_path / "data.bin", SHA256)
     assert not (tmp_path / "data.bin").exists() and no_partials(tmp_path)
 
 
 def test_checksum_mismatch_is_never_cached(tmp_path):
-    with FlakyFileServer(PAYLOAD + b"tampered", "data.bin", []) as server:
-        with pytest.raises(download.DownloadError, match="does not match the expected"):
-            download.cached_download(server.url, tmp_path / "data.bin", SHA256)
+    with (
+        FlakyFileServer(PAYLOAD + b"tampered", "data.bin", []) as server,
+        pytest.raises(download.DownloadError, match="does not match the expected"),
+    ):
+        download.cached_download(server.url, tmp_path / "data.bin", SHA256)
     assert not (tmp_path / "data.bin").exists() and no_partials(tmp_path)
 
 
