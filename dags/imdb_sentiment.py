@@ -32,6 +32,7 @@ from imdb_model.imdb_model_dag_support import (
     Outputs,
     params_from_specs,
     run_stage,
+    skip_scheduled_run_without_data,
     skip_unless_promoted,
 )
 from imdb_pipeline.config import PARAM_SPECS
@@ -60,6 +61,7 @@ def imdb_sentiment():
     @task(task_display_name="Ingest reviews")
     def ingest() -> Outputs:
         """Read IMDB (Keras' `imdb.npz` or raw `aclImdb`), tokenize, save token arrays + word index."""
+        skip_scheduled_run_without_data()
         return run_stage("ingest")
 
     @task(task_display_name="Vectorize (multi-hot)")

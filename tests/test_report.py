@@ -1,6 +1,7 @@
 """Report: metrics.json with the promised keys, the book's figures, an escaped HTML page."""
 
 import json
+from pathlib import Path
 
 import numpy as np
 import pytest
@@ -35,7 +36,7 @@ def test_metrics_json_has_the_interface_keys(tiny_run):
 
 
 def test_page_shows_the_gates_decision(tiny_run):
-    html = open(tiny_run["outputs"]["report"]["report"], encoding="utf-8").read()
+    html = Path(tiny_run["outputs"]["report"]["report"]).read_text(encoding="utf-8")
     decision = artifacts.read_json(tiny_run["outputs"]["gate"]["decision"])
     assert ("Gate: blessed" if decision["blessed"] else "Gate: not blessed") in html
     assert "min_accuracy" in html
@@ -43,7 +44,7 @@ def test_page_shows_the_gates_decision(tiny_run):
 
 def test_figures_are_pngs_linked_from_the_page(tiny_run):
     outputs = tiny_run["outputs"]["report"]
-    html = open(outputs["report"], encoding="utf-8").read()
+    html = Path(outputs["report"]).read_text(encoding="utf-8")
     for name in ("loss_plot", "accuracy_plot", "confusion_plot", "roc_plot"):
         with open(outputs[name], "rb") as handle:
             assert handle.read(8) == PNG_MAGIC
@@ -96,7 +97,7 @@ def refuse(constant):
 
 
 def test_metrics_json_is_plain_json(tiny_run):
-    metrics = json.loads(open(tiny_run["outputs"]["report"]["metrics"]).read(), parse_constant=refuse)
+    metrics = json.loads(Path(tiny_run["outputs"]["report"]["metrics"]).read_text(), parse_constant=refuse)
     assert metrics["test_accuracy"] > 0 and len(metrics["history"]["validation_run"]["val_loss"]) > 0
 
 
@@ -106,3 +107,25 @@ def test_a_diverged_loss_is_written_as_null_not_nan(tmp_path):
     artifacts.write_json(tmp_path / "m.json", {"loss": [0.5, float("nan")], "best": float("inf"), "n": 3})
     loaded = json.loads((tmp_path / "m.json").read_text(), parse_constant=refuse)
     assert loaded == {"loss": [0.5, None], "best": None, "n": 3}
+
+
+def test_nested_values_read_as_text_not_python(tiny_run):
+    html = Path(tiny_run["outputs"]["report"]["report"]).read_text(encoding="utf-8")
+    assert "{'" not in html and "['" not in html and "&#39;:" not in html
+    assert "overflow-wrap: anywhere" in html  # long paths wrap instead of scrolling the tab sideways
+
+
+def test_the_readable_macro_flattens_any_shape():
+    from imdb_pipeline.report import render_html
+
+    template = "_macros.html.j2"
+    page = render_html({}, template)  # the macro file renders nothing by itself
+    assert page.strip() == ""
+    import jinja2
+
+    env = jinja2.Environment(loader=jinja2.PackageLoader("imdb_pipeline", "templates"), autoescape=True)
+    readable = env.get_template(template).module.readable
+    value = {"train": {"pos": 12500, "neg": 12500}, "paths": ["<a>", ""], "ok": True, "missing": None}
+    assert (
+        str(readable(value)) == "train: pos: 12,500; neg: 12,500; paths: &lt;a&gt;, —; ok: True; missing: —"
+    )

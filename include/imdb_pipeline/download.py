@@ -27,6 +27,9 @@ ACLIMDB_URL = "https://ai.stanford.edu/~amaas/data/sentiment/aclImdb_v1.tar.gz"
 ACLIMDB_MD5 = "7c2ac02c03563afcf9b574c7e56c153a"
 # A mirror of the raw dataset (a plain tarball: nothing in it is ever unpickled or executed).
 ACLIMDB_URL_ENV, ACLIMDB_CHECKSUM_ENV = "IMDB_ACLIMDB_URL", "IMDB_ACLIMDB_CHECKSUM"
+ACLIMDB_CACHED = "aclImdb_v1.tar.gz"
+# The downloads' file names in the artifact cache: a scheduled run may use them without a network.
+CACHED_DATASETS = (KERAS_IMDB_NPZ[0], ACLIMDB_CACHED)
 
 
 def aclimdb_download() -> tuple[str, str]:

@@ -1,15 +1,15 @@
 """Report: what a person wants to see after a run.
 
 ``metrics.json`` (test metrics, the chosen epochs, both training histories, the gate's decision,
-the config, per-stage wall time and peak memory), the book's two figures (training/validation loss and accuracy), a
-confusion matrix and ROC curve, and ``report.html`` tying them together with example reviews.
+the config, per-stage wall time and peak memory), the book's two figures (training/validation loss
+and accuracy), a confusion matrix and ROC curve, and ``report.html`` tying them together with
+example reviews.
 All text in the page goes through Jinja2's autoescaping: reviews contain markup.
 """
 
 from __future__ import annotations
 
 import logging
-from importlib import resources as importlib_resources
 from pathlib import Path
 
 import numpy as np
@@ -123,9 +123,9 @@ def render_html(context: dict, template: str = "report.html.j2") -> str:
     """A page from one of the package's templates; every value is HTML-escaped."""
     import jinja2
 
-    template_text = (importlib_resources.files("imdb_pipeline") / "templates" / template).read_text()
-    env = jinja2.Environment(autoescape=True, undefined=jinja2.StrictUndefined)
-    return env.from_string(template_text).render(**context)
+    loader = jinja2.PackageLoader("imdb_pipeline", "templates")
+    env = jinja2.Environment(loader=loader, autoescape=True, undefined=jinja2.StrictUndefined)
+    return env.get_template(template).render(**context)
 
 
 def report(inputs: dict[str, str], config: PipelineConfig, out: artifacts.StageOutput) -> dict[str, str]:

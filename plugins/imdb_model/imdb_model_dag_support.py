@@ -88,3 +88,29 @@ def skip_unless_promoted(promoted: Outputs) -> Outputs:
         log.info("not promoted, the champion stays: %s", reason)
         raise AirflowSkipException(f"not promoted, the champion stays: {reason}")
     return promoted
+
+
+def skip_scheduled_run_without_data() -> None:
+    """A scheduled run trains unattended, with the DAG's default params: without a local copy of the
+    data (``data_path``, the workers' ``IMDB_DATA_PATH``) or an earlier download in the cache it would
+    go to the network and, on an offline worker, fail after its retries. It is skipped instead,
+    saying why; manual runs are never skipped (they may download)."""
+    from airflow.sdk.exceptions import AirflowSkipException
+
+    from imdb_pipeline import artifacts, download
+    from imdb_pipeline.config import DATA_PATH_ENV, PipelineConfig
+
+    context, _ = current_run()
+    if context["dag_run"].run_type != "scheduled":
+        return
+    _, path = PipelineConfig.from_params(dict(context["params"])).data_location()
+    cached = [artifacts.cache_dir() / name for name in download.CACHED_DATASETS]
+    if path or any(file.is_file() for file in cached):
+        return
+    reason = (
+        f"scheduled run skipped: no data source is configured for unattended runs. Set {DATA_PATH_ENV} on "
+        "the workers (an imdb.npz, an aclImdb folder or an aclImdb*.tar.gz), or trigger a run with data_path "
+        "(or with network access, to download once into the cache)."
+    )
+    log.warning(reason)
+    raise AirflowSkipException(reason)
