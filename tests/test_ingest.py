@@ -12,6 +12,7 @@ import pytest
 from imdb_pipeline import artifacts, ingest, text
 from imdb_pipeline.config import PipelineConfig
 from imdb_pipeline.errors import PipelineInputError
+from imdb_pipeline.input_limits import InputLimits
 from imdb_pipeline.pipeline import run_stage
 from imdb_pipeline.sample_data import write_aclimdb
 from imdb_pipeline.tokenized import load_split
@@ -168,7 +169,7 @@ def test_download_without_network_fails_with_advice(tmp_path, artifact_root, mon
 
     monkeypatch.setattr(download, "KERAS_ORIGIN", "http://127.0.0.1:9/")  # discard port: refused
     with pytest.raises(download.DownloadError, match="set data_path to a local copy"):
-        ingest.locate_data(PipelineConfig.from_params({}), artifacts.cache_dir())
+        ingest.locate_data(PipelineConfig.from_params({}), artifacts.cache_dir(), InputLimits.from_env())
     assert list(artifacts.cache_dir().glob("*.partial")) == []
 
 

@@ -17,6 +17,8 @@ import urllib.request
 from collections.abc import Iterator
 from pathlib import Path
 
+from imdb_pipeline.errors import PipelineInputError
+
 log = logging.getLogger(__name__)
 
 KERAS_ORIGIN = "https://storage.googleapis.com/tensorflow/tf-keras-datasets/"
@@ -27,6 +29,7 @@ ACLIMDB_URL = "https://ai.stanford.edu/~amaas/data/sentiment/aclImdb_v1.tar.gz"
 ACLIMDB_MD5 = "7c2ac02c03563afcf9b574c7e56c153a"
 # A mirror of the raw dataset (a plain tarball: nothing in it is ever unpickled or executed).
 ACLIMDB_URL_ENV, ACLIMDB_CHECKSUM_ENV = "IMDB_ACLIMDB_URL", "IMDB_ACLIMDB_CHECKSUM"
+TIMEOUT_SECONDS = 60.0  # per blocking network operation, not for the whole download
 ACLIMDB_CACHED = "aclImdb_v1.tar.gz"
 # The downloads' file names in the artifact cache: a scheduled run may use them without a network.
 CACHED_DATASETS = (KERAS_IMDB_NPZ[0], ACLIMDB_CACHED)
@@ -71,8 +74,9 @@ def _locked(path: Path) -> Iterator[None]:
             fcntl.flock(lock, fcntl.LOCK_UN)
 
 
-def cached_download(url: str, dest: Path, checksum: str, timeout: float = 60.0) -> Path:
-    """Return ``dest``, downloading ``url`` into it first unless a verified copy is there."""
+def cached_download(url: str, dest: Path, checksum: str, max_bytes: int) -> Path:
+    """Return ``dest``, downloading ``url`` into it first unless a verified copy is there; a
+    download longer than ``max_bytes`` is stopped there (a wrong URL must not fill the disk)."""
     with _locked(dest):
         if dest.is_file():
             if file_digest(dest, checksum) == checksum:
@@ -83,12 +87,18 @@ def cached_download(url: str, dest: Path, checksum: str, timeout: float = 60.0) 
         fd, tmp_name = tempfile.mkstemp(prefix=f".{dest.name}.", suffix=".partial", dir=dest.parent)
         tmp = Path(tmp_name)
         try:
-            with os.fdopen(fd, "wb") as out, urllib.request.urlopen(url, timeout=timeout) as response:
+            with os.fdopen(fd, "wb") as out, urllib.request.urlopen(url, timeout=TIMEOUT_SECONDS) as response:
                 expected = response.headers.get("Content-Length")
                 written = 0
                 while block := response.read(1 << 20):
-                    out.write(block)
                     written += len(block)
+                    if written > max_bytes:
+                        raise PipelineInputError(  # retrying will not help
+                            f"{url} sends more than {max_bytes:,} bytes, the data limit "
+                            "(IMDB_MAX_DATA_BYTES): check the URL, or raise IMDB_MAX_DATA_BYTES in the "
+                            "worker's environment."
+                        )
+                    out.write(block)
             if expected is not None and written != int(expected):
                 raise DownloadError(f"{url}: got {written} of {expected} bytes (truncated download)")
             actual = file_digest(tmp, checksum)

@@ -60,28 +60,30 @@ def _local_path(given: str, origin: str) -> Path:
     return path.resolve()
 
 
-def locate_data(config: PipelineConfig, cache: Path) -> tuple[str, Path]:
-    """(source, local path): the configured local copy, checked, or the verified cached download."""
+def locate_data(config: PipelineConfig, cache: Path, limits: InputLimits) -> tuple[str, Path]:
+    """(source, local path): the configured local copy, checked, or the verified cached download.
+    A path from the worker's environment is named as such in every message."""
     origin = "data_path" if config.data_path else f"{DATA_PATH_ENV} (this worker's environment)"
     given = config.data_path or os.environ.get(DATA_PATH_ENV, "")
-    if given:
-        path = _local_path(given, origin)
-        try:
-            source, _ = config.data_location()
-        except PipelineInputError:
-            if config.data_path:
-                raise
-            raise PipelineInputError(
-                f"{origin} {given!r} is not {_KINDS}: fix {DATA_PATH_ENV} on the worker, or give "
-                "data_path (and source) when triggering."
-            ) from None
+    path = _local_path(given, origin) if given else None
+    try:
+        source, _ = config.data_location()
+    except PipelineInputError:
+        if config.data_path or not given:
+            raise
+        raise PipelineInputError(
+            f"{origin} {given!r} is not {_KINDS}: fix {DATA_PATH_ENV} on the worker, or give "
+            "data_path (and source) when triggering."
+        ) from None
+    if path is not None:
         return source, path
-    source, _ = config.data_location()
     if source == "keras":
         name, checksum = download.KERAS_IMDB_NPZ
-        return source, download.cached_download(download.KERAS_ORIGIN + name, cache / name, checksum)
+        return source, download.cached_download(
+            download.KERAS_ORIGIN + name, cache / name, checksum, limits.data_bytes
+        )
     url, checksum = download.aclimdb_download()
-    return source, download.cached_download(url, cache / "aclImdb_v1.tar.gz", checksum)
+    return source, download.cached_download(url, cache / "aclImdb_v1.tar.gz", checksum, limits.data_bytes)
 
 
 def _read(
@@ -122,7 +124,7 @@ def ingest(inputs: dict[str, str], config: PipelineConfig, out: artifacts.StageO
     """Read the configured data and write ``train.npz``, ``test.npz`` and ``word_index.json``."""
     limits = InputLimits.from_env()
     cache = artifacts.cache_dir()
-    source, path = locate_data(config, cache)
+    source, path = locate_data(config, cache, limits)
     log.info("ingesting %s data from %s", source, path)
     try:
         splits, word_index, facts = _read(source, path, cache, limits)

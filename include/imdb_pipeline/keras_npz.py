@@ -194,7 +194,10 @@ def keras_word_index(npz_path: Path, cache: Path, limits: InputLimits) -> dict[s
         return _read_word_index(beside, limits)
     if npz_path.parent == cache:
         fetched = download.cached_download(
-            download.KERAS_ORIGIN + download.KERAS_WORD_INDEX[0], beside, download.KERAS_WORD_INDEX[1]
+            download.KERAS_ORIGIN + download.KERAS_WORD_INDEX[0],
+            beside,
+            download.KERAS_WORD_INDEX[1],
+            limits.data_bytes,
         )
         return _read_word_index(fetched, limits)
     raise PipelineInputError(
