@@ -1,11 +1,16 @@
 """Real Airflow components started from this environment for a test, against the local PostgreSQL
-(a fresh database each time) and, for Celery, the local Redis; stopped by process group."""
+(a fresh database each time) and, for Celery, the local Redis; stopped by process group.
+
+They run the auth manager docker-compose.yaml gives production (read from the compose file, so the two
+cannot drift apart), with the users and roles of ``USERS``: an admin, a reader of one DAG, and a user
+who may use the UI but read no DAG.
+"""
 
 from __future__ import annotations
 
 import contextlib
-import json
 import os
+import re
 import secrets
 import signal
 import socket
@@ -17,6 +22,8 @@ from pathlib import Path
 
 import pytest
 import requests
+import yaml
+from stage_runs import PROJECT
 
 POSTGRES = ("127.0.0.1", 5432)
 REDIS = ("127.0.0.1", 6379)
@@ -27,6 +34,25 @@ COMPONENTS = {
     "celery-worker": ["celery", "worker"],
 }
 CELERY = "CeleryExecutor"
+FAB = "airflow.providers.fab.auth_manager.fab_auth_manager.FabAuthManager"
+
+
+def compose_auth_manager() -> str:
+    """The ``AIRFLOW__CORE__AUTH_MANAGER`` every Airflow service of docker-compose.yaml runs."""
+    compose = yaml.safe_load((PROJECT / "docker-compose.yaml").read_text())
+    return compose["x-airflow-common"]["environment"]["AIRFLOW__CORE__AUTH_MANAGER"]
+
+
+AUTH_MANAGER = compose_auth_manager()
+# The role of a report reader who may see one DAG: what the UI needs to show a run and its tabs,
+# without the global "DAGs" read that would open every DAG. docs/auth.md gives the same commands.
+READER_PERMISSIONS = ["DAG Runs", "Task Instances", "Website", "Plugins"]
+READ_ONLY_DAG = "imdb_experiments"
+ROLES = {
+    "imdb_experiments_reader": [*READER_PERMISSIONS, f"DAG:{READ_ONLY_DAG}"],
+    "imdb_no_dags": READER_PERMISSIONS,
+}
+USERS = {"admin": "Admin", "reader": "imdb_experiments_reader", "outsider": "imdb_no_dags"}
 
 
 def reachable(address: tuple[str, int]) -> bool:
@@ -57,7 +83,7 @@ def postgres(sql: str, database: str = "postgres") -> list[tuple]:
 
 
 class Cluster:
-    """The started components, their logs, and a logged-in REST client."""
+    """The started components, their logs, the users' passwords, and a REST client logged in as admin."""
 
     def __init__(self, home: Path, env: dict[str, str], port: int, database: str, queue: str, executor: str):
         self.home, self.env, self.port, self.database, self.queue = home, env, port, database, queue
@@ -65,30 +91,45 @@ class Cluster:
         self.processes: dict[str, subprocess.Popen] = {}
         self.base = f"http://127.0.0.1:{port}"
         self.session = requests.Session()
+        self.passwords = {user: secrets.token_urlsafe(12) for user in USERS}
 
     def airflow(self, *args: str) -> subprocess.CompletedProcess:
-        return subprocess.run(
+        result = subprocess.run(
             [sys.executable, "-m", "airflow", *args],
             env=self.env,
             capture_output=True,
             text=True,
-            check=True,
             timeout=300,
         )
+        assert result.returncode == 0, f"airflow {' '.join(args[:2])} failed:\n{result.stdout}{result.stderr}"
+        return result
+
+    def create_users(self, *, with_roles: bool) -> None:
+        """The admin at once (as compose's airflow-init does); the other roles need the DAGs' permissions,
+        which exist once the dag-processor has parsed them."""
+        if with_roles:
+            for role, resources in ROLES.items():
+                self.airflow("roles", "create", role)
+                self.airflow("roles", "add-perms", role, "--action", "can_read", "--resource", *resources)
+        for user, role in USERS.items():
+            if (role == "Admin") != with_roles:
+                names = ["--email", f"{user}@example.com", "--firstname", user, "--lastname", "test"]
+                password = [f"--password={self.passwords[user]}"]  # may start with "-"
+                self.airflow("users", "create", "--username", user, *password, "--role", role, *names)
 
     def start(self) -> None:
         for name, args in COMPONENTS.items():
             if name == "celery-worker" and self.executor != CELERY:
                 continue
             extra = ["--queues", self.queue, "--concurrency", "2"] if name == "celery-worker" else []
-            log = open(self.home / f"{name}.log", "w")
-            self.processes[name] = subprocess.Popen(
-                [sys.executable, "-m", "airflow", *args, *extra],
-                env=self.env,
-                stdout=log,
-                stderr=subprocess.STDOUT,
-                start_new_session=True,  # its own process group: stopped with everything it spawned
-            )
+            with open(self.home / f"{name}.log", "w") as log:  # the child keeps its own copy
+                self.processes[name] = subprocess.Popen(
+                    [sys.executable, "-m", "airflow", *args, *extra],
+                    env=self.env,
+                    stdout=log,
+                    stderr=subprocess.STDOUT,
+                    start_new_session=True,  # its own process group: stopped with everything it spawned
+                )
 
     def stop(self) -> None:
         for process in self.processes.values():
@@ -121,34 +162,55 @@ class Cluster:
             time.sleep(1)
         raise AssertionError(f"timed out waiting for {what}")
 
-    def login(self) -> None:
-        passwords = json.loads((self.home / "passwords.json").read_text())
+    def token(self, user: str) -> str:
+        """A JWT from the auth manager's token endpoint (FAB: ``POST /auth/token``, 201)."""
         response = requests.post(
-            f"{self.base}/auth/token", json={"username": "admin", "password": passwords["admin"]}, timeout=10
+            f"{self.base}/auth/token",
+            json={"username": user, "password": self.passwords[user]},
+            timeout=30,
         )
-        response.raise_for_status()
-        self.session.headers["Authorization"] = f"Bearer {response.json()['access_token']}"
+        assert response.status_code in (200, 201), response.text
+        return response.json()["access_token"]
+
+    def ui_session(self, user: str) -> requests.Session:
+        """A browser's session after the login form: the UI's ``_token`` cookie, no Authorization header."""
+        session = requests.Session()
+        form = session.get(f"{self.base}/auth/login/", timeout=30)
+        csrf = re.search(r'name="csrf_token"[^>]*value="([^"]+)"', form.text)
+        assert csrf, f"no login form at /auth/login/:\n{form.text[:500]}"
+        credentials = {"username": user, "password": self.passwords[user], "csrf_token": csrf.group(1)}
+        session.post(f"{self.base}/auth/login/", data=credentials, timeout=30)
+        assert session.cookies.get("_token"), f"{user} could not log in through /auth/login/"
+        return session
+
+    def login(self) -> None:
+        self.session.headers["Authorization"] = f"Bearer {self.token('admin')}"
 
     def api(self, method: str, path: str, **kwargs) -> requests.Response:
         return self.session.request(method, f"{self.base}/api/v2{path}", timeout=30, **kwargs)
 
-    def trigger(self, conf: dict) -> str:
-        response = self.api("POST", "/dags/imdb_sentiment/dagRuns", json={"logical_date": None, "conf": conf})
+    def trigger(self, conf: dict, dag_id: str = "imdb_sentiment") -> str:
+        response = self.api("POST", f"/dags/{dag_id}/dagRuns", json={"logical_date": None, "conf": conf})
         assert response.status_code == 200, response.text
         return response.json()["dag_run_id"]
 
-    def run_state(self, run_id: str) -> str:
-        return self.api("GET", f"/dags/imdb_sentiment/dagRuns/{run_id}").json()["state"]
+    def run_state(self, run_id: str, dag_id: str = "imdb_sentiment") -> str:
+        return self.api("GET", f"/dags/{dag_id}/dagRuns/{run_id}").json()["state"]
 
 
 @contextlib.contextmanager
 def running_cluster(home: Path, executor: str = CELERY, extra_env: dict[str, str] | None = None):
-    """Migrate a fresh database, create the training pool, start the components, log in."""
+    """Migrate a fresh database, create the pool and the users, start the components, log in as admin."""
+    assert AUTH_MANAGER == FAB, (
+        f"docker-compose.yaml runs {AUTH_MANAGER}; these tests create FAB users and roles: "
+        "teach tests/airflow_cluster.py that auth manager's users"
+    )
     needed = (POSTGRES, REDIS) if executor == CELERY else (POSTGRES,)
     missing = [f"{host}:{port}" for host, port in needed if not reachable((host, port))]
     if missing:
         pytest.skip(
-            f"needs PostgreSQL on 127.0.0.1:5432 (and Redis on 127.0.0.1:6379 for Celery); not reachable: {', '.join(missing)}"
+            "needs PostgreSQL on 127.0.0.1:5432 (and Redis on 127.0.0.1:6379 for Celery); "
+            f"not reachable: {', '.join(missing)}"
         )
     tag = uuid.uuid4().hex[:10]
     database, queue, port = f"imdb_it_{tag}", f"imdb_it_{tag}", free_port()
@@ -157,6 +219,7 @@ def running_cluster(home: Path, executor: str = CELERY, extra_env: dict[str, str
     env = {
         **os.environ,
         "AIRFLOW_HOME": str(home),
+        "AIRFLOW__CORE__AUTH_MANAGER": AUTH_MANAGER,
         "AIRFLOW__DATABASE__SQL_ALCHEMY_CONN": url,
         "AIRFLOW__CORE__EXECUTOR": executor,
         "AIRFLOW__CELERY__BROKER_URL": f"redis://{REDIS[0]}:{REDIS[1]}/0",
@@ -164,11 +227,10 @@ def running_cluster(home: Path, executor: str = CELERY, extra_env: dict[str, str
         "AIRFLOW__OPERATORS__DEFAULT_QUEUE": queue,  # this test's own queue on the shared Redis
         "AIRFLOW__API__HOST": "127.0.0.1",
         "AIRFLOW__API__PORT": str(port),
+        "AIRFLOW__API__BASE_URL": f"http://127.0.0.1:{port}",
         "AIRFLOW__CORE__EXECUTION_API_SERVER_URL": f"http://127.0.0.1:{port}/execution/",
-        "AIRFLOW__API_AUTH__JWT_SECRET": secrets.token_urlsafe(32),
+        "AIRFLOW__API_AUTH__JWT_SECRET": secrets.token_urlsafe(64),
         "AIRFLOW__API__SECRET_KEY": secrets.token_urlsafe(32),
-        "AIRFLOW__CORE__SIMPLE_AUTH_MANAGER_USERS": "admin:admin",
-        "AIRFLOW__CORE__SIMPLE_AUTH_MANAGER_PASSWORDS_FILE": str(home / "passwords.json"),
         "AIRFLOW__CORE__DAGS_ARE_PAUSED_AT_CREATION": "False",
         "AIRFLOW__CORE__PARALLELISM": "4",
         "AIRFLOW__SCHEDULER__SCHEDULER_HEARTBEAT_SEC": "2",
@@ -182,13 +244,15 @@ def running_cluster(home: Path, executor: str = CELERY, extra_env: dict[str, str
     try:
         cluster.airflow("db", "migrate")
         cluster.airflow("pools", "set", "imdb_training", "1", "one training at a time")
+        cluster.create_users(with_roles=False)
         cluster.start()
         cluster.wait_for(
             "the api-server", lambda: requests.get(f"{cluster.base}/api/v2/version", timeout=5).ok
         )
-        cluster.wait_for("the password file", lambda: (home / "passwords.json").exists())
         cluster.login()
-        cluster.wait_for("the DAG to be parsed", lambda: cluster.api("GET", "/dags/imdb_sentiment").ok)
+        for dag_id in ("imdb_sentiment", READ_ONLY_DAG):
+            cluster.wait_for(f"{dag_id} to be parsed", lambda d=dag_id: cluster.api("GET", f"/dags/{d}").ok)
+        cluster.create_users(with_roles=True)
         yield cluster
     finally:
         cluster.stop()

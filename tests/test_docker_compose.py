@@ -1,4 +1,5 @@
-"""docker-compose.yaml stays valid, keeps the production topology, and takes its secrets from .env."""
+"""docker-compose.yaml stays valid, keeps the production topology, takes its secrets from .env, and
+runs the auth manager the integration tests run (tests/airflow_cluster.py reads it from this file)."""
 
 import shutil
 import subprocess
@@ -77,6 +78,19 @@ def test_production_topology(tmp_path):
         "/opt/imdb-sentiment/include",
         "/opt/airflow/artifacts",
     } <= mounts
+
+
+def test_every_airflow_service_runs_the_auth_manager_the_tests_run(tmp_path):
+    from airflow_cluster import AUTH_MANAGER, FAB
+
+    config = yaml.safe_load(compose_config(PROJECT / "docker-compose.yaml", env_file(tmp_path)).stdout)
+    airflow_services = {name: s for name, s in config["services"].items() if name.startswith("airflow-")}
+    assert len(airflow_services) >= 7
+    for name, service in airflow_services.items():
+        assert service["environment"]["AIRFLOW__CORE__AUTH_MANAGER"] == AUTH_MANAGER == FAB, name
+    # The image installs requirements.txt, which must bring that auth manager's provider, pinned.
+    pins = (PROJECT / "requirements.txt").read_text().splitlines()
+    assert any(line.startswith("apache-airflow-providers-fab==") for line in pins)
 
 
 def test_compose_file_is_valid_as_checked_out_without_env(tmp_path):

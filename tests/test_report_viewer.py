@@ -1,5 +1,8 @@
 """The report viewer plugin: discovered by Airflow, serves a run's report to logged-in readers only,
-and nothing outside the report's manifest. FastAPI's TestClient, no browser, no api-server."""
+and nothing outside the report's manifest. FastAPI's TestClient, no browser, no api-server.
+
+These use the test configuration's simple auth manager; the FAB auth manager production runs, with
+per-DAG roles, is checked against a real api-server in tests/test_production_topology.py."""
 
 from __future__ import annotations
 
@@ -11,9 +14,9 @@ import sys
 import zlib
 
 import pytest
-from stage_runs import PROJECT
 from fastapi import FastAPI
 from fastapi.testclient import TestClient
+from stage_runs import PROJECT
 
 from imdb_model.imdb_report_viewer import URL_PREFIX, app
 from imdb_pipeline import artifacts
@@ -103,19 +106,30 @@ def test_airflow_discovers_the_plugin():
 
 
 @pytest.mark.parametrize(
-    "credentials", [{}, {"headers": {"Authorization": "Bearer not-a-jwt"}}, {"cookies": {"_token": "x.y.z"}}]
+    ("credentials", "status"),
+    [
+        ({}, 401),
+        ({"headers": {"Authorization": "Bearer not-a-jwt"}}, 403),
+        ({"cookies": {"_token": "x.y.z"}}, 403),
+    ],
 )
-def test_no_valid_token_no_report(client, report, tokens, credentials):
+def test_no_valid_token_no_report(client, report, tokens, credentials, status):
     client.cookies.update(credentials.get("cookies", {}))
     for url in (page_url(), page_url() + "loss.png"):
         response = client.get(url, headers=credentials.get("headers"))
-        assert response.status_code in (401, 403), url
+        assert response.status_code == status, url
         assert b"Report of the run" not in response.content and b"PNG" not in response.content
+        # A page the Report tab's frame can show, saying what to do; not Airflow's JSON error.
+        assert response.headers["content-type"] == "text/html; charset=utf-8"
+        expected = "log in to Airflow" if status == 401 else "Ask an Airflow admin for read access"
+        assert expected in response.text and "Traceback" not in response.text
 
 
 def test_a_user_without_a_role_may_not_read_runs(client, report, tokens):
     response = client.get(page_url(), headers={"Authorization": f"Bearer {tokens['none']}"})
     assert response.status_code == 403 and b"Report of the run" not in response.content
+    assert f"may not read the runs of DAG {DAG}," in response.text
+    assert "frame-ancestors 'self'" in response.headers["content-security-policy"]
 
 
 def test_bearer_token_or_ui_cookie_gets_the_report(client, report, tokens):

@@ -8,8 +8,10 @@
 
 Airflow does not authenticate plugin apps: every request is checked here, the way the REST API does it
 (``Authorization: Bearer`` JWT, else the UI's ``_token`` cookie), then authorized by the auth manager to
-read that DAG's runs. This module is imported by every Airflow component, so Airflow's API internals
-and the pipeline are imported inside the functions that need them.
+read that DAG's runs. A refusal (401, 403) is a short HTML page saying what to do: the tab shows it in
+its frame, where Airflow's JSON error would read as a broken page. This module is imported by every
+Airflow component, so Airflow's API internals and the pipeline are imported inside the functions that
+need them.
 """
 
 from __future__ import annotations
@@ -17,12 +19,15 @@ from __future__ import annotations
 import hashlib
 import html
 import mimetypes
+from typing import Annotated, Any, ClassVar
 from urllib.parse import urlsplit
 
 from airflow.configuration import conf
 from airflow.plugins_manager import AirflowPlugin
 from fastapi import Depends, FastAPI, Request, Response
+from fastapi.exception_handlers import http_exception_handler
 from fastapi.responses import HTMLResponse
+from starlette.exceptions import HTTPException
 
 URL_PREFIX = "/imdb-reports"
 REPORT_STAGE = "report"
@@ -52,7 +57,7 @@ async def current_user(request: Request):
     return await get_user(request, None, await bearer_scheme(request))
 
 
-def authorize_run_read(dag_id: str, request: Request, user=Depends(current_user)) -> None:
+def authorize_run_read(dag_id: str, request: Request, user: Annotated[Any, Depends(current_user)]) -> None:
     """403 unless the auth manager lets the user read this DAG's runs (sync: it may query the DB)."""
     from airflow.api_fastapi.auth.managers.models.resource_details import DagAccessEntity
     from airflow.api_fastapi.core_api.security import requires_access_dag
@@ -108,10 +113,33 @@ def file_response(dag_id: str, run_id: str, filename: str) -> Response:
 app = FastAPI(title="IMDB report viewer", docs_url=None, redoc_url=None, openapi_url=None)
 
 
+def message_page(title: str, message: str, status_code: int, headers: dict | None = None) -> HTMLResponse:
+    page = f'<!doctype html><meta charset="utf-8"><title>{title}</title><p>{html.escape(message)}</p>'
+    return HTMLResponse(page, status_code=status_code, headers={**HEADERS, **(headers or {})})
+
+
 @app.exception_handler(ReportNotFound)
 async def report_not_found(request: Request, error: ReportNotFound) -> HTMLResponse:
-    page = f'<!doctype html><meta charset="utf-8"><title>No report</title><p>{html.escape(str(error))}</p>'
-    return HTMLResponse(page, status_code=404, headers=HEADERS)
+    return message_page("No report", str(error), 404)
+
+
+@app.exception_handler(HTTPException)
+async def refused(request: Request, error: HTTPException) -> Response:
+    """401/403 from the login and access checks, as a page a person can act on."""
+    if error.status_code == 401:
+        message = (
+            "Not logged in: log in to Airflow and open the run's Report tab again, or send "
+            "'Authorization: Bearer <token>' with a token from POST /auth/token."
+        )
+        return message_page("Not logged in", message, 401, error.headers)
+    if error.status_code == 403:
+        dag_id = request.path_params.get("dag_id", "")
+        message = (
+            f"Refused ({error.detail}): your Airflow login may not read the runs of DAG {dag_id}, so "
+            "not their reports either. Ask an Airflow admin for read access to that DAG."
+        )
+        return message_page("Not allowed", message, 403, error.headers)
+    return await http_exception_handler(request, error)
 
 
 @app.get("/{dag_id}/{run_id}/", dependencies=[Depends(authorize_run_read)])
@@ -132,10 +160,12 @@ def _base_path() -> str:
 
 class ImdbReportViewerPlugin(AirflowPlugin):
     name = "imdb_report_viewer"
-    fastapi_apps = [{"app": app, "url_prefix": URL_PREFIX, "name": "IMDB report viewer"}]
+    fastapi_apps: ClassVar[list[dict]] = [
+        {"app": app, "url_prefix": URL_PREFIX, "name": "IMDB report viewer"}
+    ]
     # The UI replaces {DAG_ID} and {RUN_ID} (URL-encoded) and shows the page in an iframe on the
     # tab "Report" of each DAG run, at /dags/<dag>/runs/<run>/plugin/imdb-report.
-    external_views = [
+    external_views: ClassVar[list[dict]] = [
         {
             "name": "Report",
             "href": f"{_base_path()}{URL_PREFIX}/{{DAG_ID}}/{{RUN_ID}}/",
