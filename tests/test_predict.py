@@ -1,95 +1,29 @@
-"""predict: raw review text in, one JSON line out per review, same numbers as model.predict."""
+"""predict: the command users run, raw review text in, one JSON line out per review, with the
+probabilities ``model.predict`` gives on vectorize's rows; bad input is one error line, exit 2."""
 
 import io
 import json
 import subprocess
 import sys
+from pathlib import Path
 
 import numpy as np
 import pytest
+from stage_runs import TINY_PARAMS
 
-from imdb_pipeline import predict, vectorize
+from imdb_pipeline import champion, predict, vectorize
+from imdb_pipeline.aclimdb import iter_reviews
+from imdb_pipeline.pipeline import run_stage
+from imdb_pipeline.scorer import Scorer
 
 pytestmark = pytest.mark.slow
+ROUNDING = 5e-7  # the command prints probabilities with 6 decimals
 
 
-def test_scores_raw_text_like_the_model_on_vectorized_input(tiny_run):
-    scorer = predict.Scorer(tiny_run["outputs"]["train"]["model"])
-    reviews = ["A wonderful, superb film. Loved it!", "Awful<br />boring, the worst waste."]
-    probabilities = scorer.probabilities(reviews)
-    assert probabilities[0] > 0.5 > probabilities[1]
-    from imdb_pipeline import ingest, text
-
-    tokens, offsets = text.encode_texts(reviews, scorer.word_rank)
-    features = vectorize.multi_hot(
-        ingest.TokenizedSplit(tokens, offsets, np.zeros(2, np.uint8)), scorer.num_words
-    )
-    direct = scorer.model.predict(features.matrix(), verbose=0).reshape(-1)
-    np.testing.assert_allclose(probabilities, direct, atol=1e-6)
-
-
-def test_one_json_line_per_review(tiny_run):
-    scorer = predict.Scorer(tiny_run["outputs"]["train"]["model"])
-    out = io.StringIO()
-    assert predict.score_lines(scorer, ["great movie\n", "terrible movie\n", "\n"], out) == 3
-    rows = [json.loads(line) for line in out.getvalue().splitlines()]
-    assert [row["label"] for row in rows[:2]] == ["positive", "negative"]
-    assert all(set(row) == {"probability", "label"} and 0 <= row["probability"] <= 1 for row in rows)
-
-
-def run_cli(*args, stdin=""):
-    return subprocess.run(
-        [sys.executable, "-m", "imdb_pipeline.predict", *args],
-        input=stdin,
-        capture_output=True,
-        text=True,
-        timeout=120,
-    )
-
-
-def test_command_line_reads_stdin(tiny_run):
-    result = run_cli(
-        "--model", tiny_run["outputs"]["train"]["model"], stdin="superb and moving\nawful and dull\n"
-    )
-    assert result.returncode == 0, result.stderr
-    assert [json.loads(line)["label"] for line in result.stdout.splitlines()] == ["positive", "negative"]
-
-
-def test_empty_input_is_an_error(tiny_run, tmp_path):
-    empty = tmp_path / "empty.txt"
-    empty.write_text("")
-    result = run_cli("--model", tiny_run["outputs"]["train"]["model"], "--input", str(empty))
-    assert result.returncode == 2 and "no reviews in" in result.stderr
-
-
-def test_a_file_that_is_not_a_model_is_an_error(tmp_path):
-    bogus = tmp_path / "model.keras"
-    bogus.write_text("not a model")
-    (tmp_path / "word_index.json").write_text("{}")
-    result = run_cli("--model", str(bogus), stdin="hello\n")
-    assert result.returncode == 2 and "could not be loaded as a Keras model" in result.stderr
-
-
-def test_features_of_raw_text_equal_ingest_then_vectorize(tiny_run):
-    from imdb_pipeline import ingest, text
-
-    scorer = predict.Scorer(tiny_run["outputs"]["train"]["model"])
-    reviews = ["A wonderful film<br />LOVED it", "", "unseenword awful", "the the the movie, plot; actor!"]
-    tokens, offsets = text.encode_texts(reviews, scorer.word_rank)
-    expected = vectorize.multi_hot(
-        ingest.TokenizedSplit(tokens, offsets, np.zeros(4, np.uint8)), scorer.num_words
-    )
-    got = scorer.features(reviews)
-    np.testing.assert_array_equal(got.indptr, expected.indptr)
-    np.testing.assert_array_equal(got.indices, expected.indices)
-
-
-def test_a_bigram_model_scores_raw_text_with_its_feature_table(tiny_aclimdb_tarball, tmp_path, artifact_root):
-    from conftest import TINY_PARAMS
-
-    from imdb_pipeline import ingest
-    from imdb_pipeline.pipeline import run_stage
-
+@pytest.fixture(scope="module")
+def bigram_run(tiny_aclimdb_tarball, tmp_path_factory):
+    """The sweep winner's kind of model (bigrams + dropout) on the tiny data."""
+    run_path = tmp_path_factory.mktemp("bigram-run")
     params = {
         **TINY_PARAMS,
         "data_path": str(tiny_aclimdb_tarball),
@@ -97,30 +31,151 @@ def test_a_bigram_model_scores_raw_text_with_its_feature_table(tiny_aclimdb_tarb
         "num_words": 80,
         "dropout": 0.5,
     }
-    ingested = run_stage("ingest", params, tmp_path)
-    vectorized = run_stage("vectorize", params, tmp_path, [ingested])
-    trained = run_stage("train", params, tmp_path, [ingested, vectorized])
-    assert {"model", "word_index", "features"} <= set(trained)
+    outputs = {"ingest": run_stage("ingest", params, run_path)}
+    outputs["vectorize"] = run_stage("vectorize", params, run_path, outputs)
+    outputs["train"] = run_stage("train", params, run_path, outputs)
+    return outputs
 
-    # Raw test reviews scored by the model get exactly the rows vectorize made from ingest's tokens.
-    reviews = [
-        raw.decode("utf-8")
-        for split, _, _, raw in ingest.iter_reviews(tiny_aclimdb_tarball)
-        if split == "test"
-    ]
-    vectorized_test = vectorize.load_multi_hot(vectorized["test_multi_hot"])
-    scorer = predict.Scorer(trained["model"], parallel=False)
-    got = scorer.features(reviews)
-    np.testing.assert_array_equal(got.indptr, vectorized_test.indptr)
-    np.testing.assert_array_equal(got.indices, vectorized_test.indices)
-    assert (got.indices >= table_size(trained)).sum() == 0 and len(got.indices) > len(reviews)
-    probabilities = scorer.probabilities(reviews[:5])
+
+@pytest.fixture(scope="module")
+def runs(tiny_run, bigram_run):
+    return {"unigram": tiny_run["outputs"], "bigram": bigram_run}
+
+
+@pytest.fixture(scope="module")
+def test_reviews(tiny_aclimdb_tarball, tmp_path_factory):
+    """The tiny data's raw test reviews, one a line, in the order ingest (and so vectorize) keeps them."""
+    test = sorted((r.path, r.raw) for r in iter_reviews(tiny_aclimdb_tarball) if r.split == "test")
+    reviews = [raw.decode("utf-8") for _, raw in test]
+    path = tmp_path_factory.mktemp("reviews") / "reviews.txt"
+    path.write_text("".join(review + "\n" for review in reviews), encoding="utf-8")
+    return path
+
+
+def run_cli(*args, stdin: bytes | str = b""):
+    result = subprocess.run(
+        [sys.executable, "-m", "imdb_pipeline.predict", *map(str, args)],
+        input=stdin.encode() if isinstance(stdin, str) else stdin,
+        capture_output=True,
+        timeout=300,
+    )
+    return result.returncode, result.stdout.decode(), result.stderr.decode()
+
+
+def scores(stdout: str) -> np.ndarray:
+    rows = [json.loads(line) for line in stdout.splitlines()]
+    assert all(set(row) == {"probability", "label"} for row in rows)
+    assert all(row["label"] == ("positive" if row["probability"] >= 0.5 else "negative") for row in rows)
+    return np.array([row["probability"] for row in rows])
+
+
+def keras_predict_on_vectorized_test_rows(outputs) -> np.ndarray:
+    from imdb_model import load_model
+
+    model = load_model(outputs["train"]["model"])
+    rows = vectorize.load_multi_hot(outputs["vectorize"]["test_multi_hot"])
+    return model.predict(rows.matrix(), verbose=0).reshape(-1)
+
+
+@pytest.mark.parametrize("kind", ["unigram", "bigram"])
+def test_the_command_scores_like_model_predict_on_vectorize_rows(runs, kind, test_reviews):
+    code, stdout, stderr = run_cli("--model", runs[kind]["train"]["model"], "--input", test_reviews)
+    assert code == 0, stderr
+    expected = keras_predict_on_vectorized_test_rows(runs[kind])
+    got = scores(stdout)
+    assert len(got) == len(expected) == 120
+    np.testing.assert_allclose(got, expected, rtol=0, atol=ROUNDING)
+    assert np.mean((got >= 0.5) == np.repeat([0, 1], 60)) > 0.8  # neg/ then pos/, as ingested
+
+
+def test_stdin_one_review_and_an_empty_line(runs):
+    model = runs["bigram"]["train"]["model"]
+    code, one, stderr = run_cli("--model", model, stdin="superb and moving")  # no final newline
+    assert code == 0, stderr
+    code, two, stderr = run_cli("--model", model, stdin="superb and moving\r\n\n")
+    assert code == 0, stderr
+    assert one.splitlines() == two.splitlines()[:1] and len(two.splitlines()) == 2
+
+
+def test_without_model_the_champion_scores_and_an_edited_champion_is_refused(
+    runs, test_reviews, artifact_root
+):
+    code, _, stderr = run_cli("--input", test_reviews)
+    assert code == 2 and "there is no champion model yet" in stderr
+
+    trained = runs["bigram"]["train"]
+    files = {name: trained[name] for name in champion.MODEL_FILES if name in trained}
+    champion.switch_to(champion.install(files, {"dag_id": "imdb_sentiment", "run": "bigram"}))
+    code, stdout, stderr = run_cli("--input", test_reviews)
+    assert code == 0, stderr
     np.testing.assert_allclose(
-        probabilities, scorer.model.predict(got.matrix(slice(0, 5)), verbose=0).reshape(-1), atol=1e-6
+        scores(stdout), keras_predict_on_vectorized_test_rows(runs["bigram"]), atol=ROUNDING
     )
 
+    word_index = champion.champion_dir() / "word_index.json"
+    ranks = json.loads(word_index.read_text())
+    word_index.write_text(json.dumps({word: ranks[word] + 1 for word in ranks}))
+    code, stdout, stderr = run_cli("--input", test_reviews)
+    assert (code, stdout) == (2, "")
+    assert "word_index.json does not match the sha256" in stderr and "--rollback" in stderr
+    assert "Traceback" not in stderr
 
-def table_size(trained):
-    table = vectorize.FeatureTable.load(trained["features"])
-    assert (table.keys >= table.id_bound).any()  # it holds bigrams
-    return table.num_words
+
+@pytest.mark.parametrize("source", ["stdin", "file"])
+def test_undecodable_bytes_are_one_error_line(runs, source, tmp_path):
+    data = b"fine\ncaf\xe9 latin-1\n"
+    path = tmp_path / "reviews.txt"
+    path.write_bytes(data)
+    args = ("--input", path) if source == "file" else ()
+    code, _, stderr = run_cli("--model", runs["unigram"]["train"]["model"], *args, stdin=data)
+    name = path if source == "file" else "stdin"
+    assert code == 2 and f"error: line 2 of {name} is not UTF-8 text (byte 0xe9 at byte 4" in stderr
+    assert "Traceback" not in stderr
+
+
+def test_a_line_past_the_limit_stops_the_run_without_reading_it_whole(runs, tmp_path):
+    model = runs["unigram"]["train"]["model"]
+    code, _, stderr = run_cli("--model", model, "--input", "/dev/zero")  # endless: one line, never ending
+    assert (
+        code == 2
+        and "line 1 of /dev/zero is longer than 1048576 bytes" in stderr
+        and "--max-review-bytes" in stderr
+    )
+    path = tmp_path / "reviews.txt"
+    path.write_text("short\n" + "x" * 21 + "\n")
+    code, _, stderr = run_cli("--model", model, "--input", path, "--max-review-bytes", 20)
+    assert code == 2 and "line 2 of" in stderr and "longer than 20 bytes" in stderr
+
+
+@pytest.mark.parametrize(
+    ("make", "message"),
+    [
+        (lambda tmp: tmp / "empty.txt", "no reviews in"),
+        (lambda tmp: tmp / "missing.txt", "cannot be read (No such file or directory)"),
+        (lambda tmp: tmp, "cannot be read (Is a directory)"),
+    ],
+)
+def test_an_input_without_reviews_is_an_error(runs, tmp_path, make, message):
+    (tmp_path / "empty.txt").write_text("")
+    code, stdout, stderr = run_cli("--model", runs["unigram"]["train"]["model"], "--input", make(tmp_path))
+    assert (code, stdout) == (2, "") and message in stderr and "Traceback" not in stderr
+
+
+def test_reviews_are_read_in_bounded_chunks(monkeypatch):
+    monkeypatch.setattr(predict, "CHUNK_LINES", 3)
+    monkeypatch.setattr(predict, "CHUNK_BYTES", 10)
+    stream = io.BytesIO(b"\xef\xbb\xbfa\nb\nc\nd\n" + b"x" * 12 + b"\ny\nz")
+    chunks = list(predict.review_chunks(stream, "test"))
+    assert chunks == [["a", "b", "c"], ["d", "x" * 12], ["y", "z"]]
+    assert list(predict.review_chunks(io.BytesIO(b""), "test")) == []
+
+
+def test_chunks_of_any_size_give_the_same_scores(runs, monkeypatch):
+    scorer = Scorer(Path(runs["bigram"]["train"]["model"]))
+    reviews = b"superb film\n\nawful, dull\nthe plot\nloved it\n"
+    whole = io.StringIO()
+    assert predict.write_scores(scorer, predict.review_chunks(io.BytesIO(reviews), "test"), whole) == 5
+    monkeypatch.setattr(predict, "CHUNK_LINES", 2)  # chunks of 2, 2 and 1 reviews
+    chunked = io.StringIO()
+    assert predict.write_scores(scorer, predict.review_chunks(io.BytesIO(reviews), "test"), chunked) == 5
+    assert chunked.getvalue() == whole.getvalue()

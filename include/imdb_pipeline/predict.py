@@ -3,87 +3,78 @@
     python -m imdb_pipeline.predict --input reviews.txt          # the champion model
     echo "A wonderful, moving film." | python -m imdb_pipeline.predict --model RUN/train/model.keras
 
-The text is tokenized exactly as in training, with the ``word_index.json`` saved beside the model.
+The model is loaded by ``scorer.Scorer``, which checks its folder's manifest first. The input is
+read as UTF-8 in chunks of bounded size, so memory does not grow with the input; a line longer than
+``--max-review-bytes`` or one that is not UTF-8 stops the run with a message naming the line.
 """
 
 from __future__ import annotations
 
 import argparse
-import itertools
+import codecs
+import contextlib
 import json
-import multiprocessing
 import os
 import sys
 from collections.abc import Iterable, Iterator
-from concurrent.futures import ProcessPoolExecutor
 from pathlib import Path
-from typing import TextIO
+from typing import BinaryIO, TextIO
 
-import numpy as np
-
-from imdb_pipeline import artifacts, ingest, text, vectorize
 from imdb_pipeline.errors import PipelineInputError
+from imdb_pipeline.scorer import Scorer
 
-BATCH_LINES = 25000
-PREDICT_BATCH = 8192
-
-
-def multi_hot_of_texts(
-    reviews: list[str], column_of_word: dict[bytes, int], num_words: int
-) -> vectorize.MultiHot:
-    """The reviews' multi-hot rows, as ``vectorize`` makes them from ``ingest``'s tokens."""
-    docs = text.split_words(reviews)
-    lengths = np.fromiter(map(len, docs), dtype=np.int64, count=len(docs))
-    words = list(itertools.chain.from_iterable(docs))
-    columns = np.fromiter(
-        map(column_of_word.get, words, itertools.repeat(0)), dtype=np.int64, count=len(words)
-    )
-    rows = np.repeat(np.arange(len(docs), dtype=np.int64), lengths)
-    known = columns > 0  # words never seen in training are skipped; every review has START
-    rows = np.concatenate([rows[known], np.arange(len(docs), dtype=np.int64)])
-    columns = np.concatenate([columns[known], np.full(len(docs), text.START, dtype=np.int64)])
-    return vectorize.multi_hot_from_pairs(rows, columns, np.zeros(len(docs), dtype=np.uint8), num_words)
+MAX_REVIEW_BYTES = 1 << 20
+# A chunk ends at whichever limit comes first: large enough for full model batches, small enough
+# to keep the words of one chunk (Python objects) well under a hundred MB.
+CHUNK_LINES = 10000
+CHUNK_BYTES = 16 << 20
 
 
-class Featurizer:
-    """Review texts -> the model's multi-hot rows: word columns looked up directly, or, for a
-    bigram model (``features.npz`` beside it), tokens encoded then mapped by its ``FeatureTable``."""
-
-    def __init__(
-        self, word_rank: dict[bytes, int], num_words: int, features: vectorize.FeatureTable | None = None
-    ):
-        self.num_words = num_words
-        self.features = features
-        self.word_rank = word_rank if features is not None else {}
-        # word -> its multi-hot column (ranks past num_words share OOV): one lookup per word.
-        self.column_of_word = (
-            {}
-            if features is not None
-            else {
-                word: (rank + text.INDEX_FROM if rank + text.INDEX_FROM < num_words else text.OOV)
-                for word, rank in word_rank.items()
-            }
-        )
-
-    def __call__(self, reviews: list[str]) -> vectorize.MultiHot:
-        if self.features is None:
-            return multi_hot_of_texts(reviews, self.column_of_word, self.num_words)
-        tokens, offsets = text.encode_texts(reviews, self.word_rank)
-        split = ingest.TokenizedSplit(tokens, offsets, np.zeros(len(reviews), dtype=np.uint8))
-        return vectorize.multi_hot(split, self.num_words, self.features)
-
-
-# The second process's featurizer (set once by the pool's initializer).
-_WORKER: dict[str, Featurizer] = {}
-
-
-def _init_worker(featurizer: Featurizer) -> None:
-    _WORKER["featurizer"] = featurizer
+def review_chunks(
+    stream: BinaryIO, name: str, max_review_bytes: int = MAX_REVIEW_BYTES
+) -> Iterator[list[str]]:
+    """The input's lines as decoded reviews, a chunk at a time (bounded by CHUNK_LINES and CHUNK_BYTES)."""
+    chunk: list[str] = []
+    size = 0
+    number = 0
+    while line := stream.readline(max_review_bytes + 1):
+        number += 1
+        review = line[:-1] if line.endswith(b"\n") else line
+        if len(review) > max_review_bytes:
+            raise PipelineInputError(
+                f"line {number} of {name} is longer than {max_review_bytes} bytes: give one review per "
+                "line, or allow longer reviews with --max-review-bytes."
+            )
+        if number == 1 and review.startswith(codecs.BOM_UTF8):
+            review = review[len(codecs.BOM_UTF8) :]
+        try:
+            chunk.append(review.decode("utf-8"))
+        except UnicodeDecodeError as err:
+            raise PipelineInputError(
+                f"line {number} of {name} is not UTF-8 text (byte 0x{review[err.start]:02x} at byte "
+                f"{err.start + 1} of the line): convert the input to UTF-8, e.g. with "
+                "`iconv -f latin1 -t utf-8`."
+            ) from None
+        size += len(review)
+        if len(chunk) >= CHUNK_LINES or size >= CHUNK_BYTES:
+            yield chunk
+            chunk, size = [], 0
+    if chunk:
+        yield chunk
 
 
-def _worker_multi_hot(reviews: list[str]) -> tuple[np.ndarray, np.ndarray]:
-    rows = _WORKER["featurizer"](reviews)
-    return rows.indices, rows.indptr
+def write_scores(scorer: Scorer, chunks: Iterable[list[str]], out: TextIO) -> int:
+    """One JSON line per review (``probability``, ``label``); returns how many were scored."""
+    scored = 0
+    for chunk in chunks:
+        lines = []
+        for probability in scorer.probabilities(chunk):
+            value = float(probability)
+            label = "positive" if value >= 0.5 else "negative"
+            lines.append(json.dumps({"probability": round(value, 6), "label": label}) + "\n")
+        out.write("".join(lines))
+        scored += len(chunk)
+    return scored
 
 
 def champion_model() -> Path:
@@ -95,103 +86,23 @@ def champion_model() -> Path:
             f"there is no champion model yet ({champion.champion_dir()}): run the imdb_sentiment DAG until "
             "a model is blessed, or give --model."
         )
-    return (
-        champion.champion_dir().resolve() / "model.keras"
-    )  # resolved: a promotion meanwhile changes nothing
+    # Resolved: a promotion while scoring changes nothing for this run.
+    return champion.champion_dir().resolve() / "model.keras"
 
 
-class Scorer:
-    """A saved model and its word index, turning review texts into probabilities.
-
-    Tokenizing dominates scoring, so large batches are tokenized half here and half in a second
-    process (started once, with the word table), when the machine has a second core.
-    """
-
-    PARALLEL_MIN_REVIEWS = 2000
-
-    def __init__(self, model_path: Path, word_index_path: Path | None = None, parallel: bool = True):
-        from imdb_pipeline.evaluate import load_model
-
-        model_path = Path(model_path)
-        if not model_path.is_file():
-            raise PipelineInputError(
-                f"model {model_path} does not exist: give the model.keras of a finished run."
-            )
-        word_index_path = word_index_path or model_path.with_name("word_index.json")
-        if not word_index_path.is_file():
-            raise PipelineInputError(
-                f"{word_index_path} is missing: the model's word index must lie beside it (the train stage puts it there)."
-            )
-        try:
-            self.model = load_model(str(model_path))
-        except Exception as err:  # Keras raises several types for a file that is not a model
-            raise PipelineInputError(f"{model_path} could not be loaded as a Keras model ({err}).") from None
-        self.num_words = int(self.model.input_shape[-1])
-        features_path = model_path.with_name("features.npz")
-        features = vectorize.FeatureTable.load(features_path) if features_path.is_file() else None
-        self.word_rank = text.rank_from_word_index(artifacts.read_json(word_index_path))
-        self.featurize = Featurizer(self.word_rank, self.num_words, features)
-        self._pool = None
-        if parallel and (os.cpu_count() or 1) > 1:
-            context = multiprocessing.get_context("spawn")
-            self._pool = ProcessPoolExecutor(
-                1, mp_context=context, initializer=_init_worker, initargs=(self.featurize,)
-            )
-            self._pool.submit(_worker_multi_hot, []).result()  # started and ready
-
-    def close(self) -> None:
-        if self._pool is not None:
-            self._pool.shutdown()
-            self._pool = None
-
-    def __enter__(self) -> Scorer:
-        return self
-
-    def __exit__(self, *exc_info) -> None:
-        self.close()
-
-    def features(self, reviews: list[str]) -> vectorize.MultiHot:
-        if self._pool is None or len(reviews) < self.PARALLEL_MIN_REVIEWS:
-            return self.featurize(reviews)
-        half = len(reviews) // 2
-        second = self._pool.submit(_worker_multi_hot, reviews[half:])
-        first = self.featurize(reviews[:half])
-        indices, indptr = second.result()
-        return vectorize.MultiHot(
-            np.concatenate([first.indices, indices]),
-            np.concatenate([first.indptr, indptr[1:] + first.indptr[-1]]),
-            np.zeros(len(reviews), dtype=np.uint8),
-            self.num_words,
-        )
-
-    def probabilities(self, reviews: list[str]) -> np.ndarray:
-        from imdb_model.imdb_model_training import predict_probabilities
-
-        rows = self.features(reviews)
-        return predict_probabilities(
-            self.model, rows.indices, rows.indptr, self.num_words, batch_size=PREDICT_BATCH
-        )
-
-
-def _batches(lines: Iterable[str]) -> Iterator[list[str]]:
-    iterator = iter(lines)
-    while batch := list(itertools.islice(iterator, BATCH_LINES)):
-        yield [line.rstrip("\n") for line in batch]
-
-
-def score_lines(scorer: Scorer, lines: Iterable[str], out: TextIO) -> int:
-    scored = 0
-    for batch in _batches(lines):
-        for probability in scorer.probabilities(batch):
-            value = float(probability)
-            out.write(
-                json.dumps(
-                    {"probability": round(value, 6), "label": "positive" if value >= 0.5 else "negative"}
-                )
-                + "\n"
-            )
-        scored += len(batch)
-    return scored
+@contextlib.contextmanager
+def open_input(path: Path | None) -> Iterator[BinaryIO]:
+    if path is None:
+        yield sys.stdin.buffer
+        return
+    try:
+        handle = open(path, "rb")  # noqa: SIM115 (closed below; open errors become one message)
+    except OSError as err:
+        raise PipelineInputError(
+            f"input {path} cannot be read ({err.strerror}): give a text file with one review per line."
+        ) from None
+    with handle:
+        yield handle
 
 
 def main(argv: list[str] | None = None) -> int:
@@ -202,27 +113,33 @@ def main(argv: list[str] | None = None) -> int:
         help="a model.keras written by the train stage (default: the champion's, "
         "<artifact root>/champion/model.keras)",
     )
-    parser.add_argument("--input", type=Path, help="a text file, one review per line (default: stdin)")
-    parser.add_argument("--word-index", type=Path, help="default: word_index.json beside the model")
+    parser.add_argument("--input", type=Path, help="a UTF-8 text file, one review per line (default: stdin)")
+    parser.add_argument(
+        "--max-review-bytes",
+        type=int,
+        default=MAX_REVIEW_BYTES,
+        help=f"refuse longer lines (default {MAX_REVIEW_BYTES})",
+    )
     args = parser.parse_args(argv)
+    if args.max_review_bytes < 1:
+        parser.error("--max-review-bytes must be a positive number of bytes")
     os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "2")
+    name = str(args.input or "stdin")
     try:
-        if args.model is None:
-            args.model = champion_model()
-        if args.input is not None and not args.input.is_file():
-            raise PipelineInputError(
-                f"input {args.input} does not exist: give a text file with one review per line."
-            )
-        with (
-            Scorer(args.model, args.word_index) as scorer,
-            open(args.input, encoding="utf-8", errors="replace") if args.input else sys.stdin as source,
-        ):
-            scored = score_lines(scorer, source, sys.stdout)
+        scorer = Scorer(args.model or champion_model())
+        with open_input(args.input) as source:
+            scored = write_scores(scorer, review_chunks(source, name, args.max_review_bytes), sys.stdout)
         if scored == 0:
-            raise PipelineInputError(f"no reviews in {args.input or 'stdin'}: give one review per line.")
+            raise PipelineInputError(f"no reviews in {name}: give one review per line.")
+        sys.stdout.flush()
     except PipelineInputError as err:
         print(f"error: {err}", file=sys.stderr)
         return 2
+    except BrokenPipeError:  # the reader went away (`| head`): stop quietly
+        os.dup2(os.open(os.devnull, os.O_WRONLY), sys.stdout.fileno())
+        return 1
+    except KeyboardInterrupt:
+        return 130
     return 0
 
 
