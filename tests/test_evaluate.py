@@ -4,10 +4,35 @@ import numpy as np
 import pytest
 
 from imdb_pipeline import artifacts, evaluate
+from imdb_pipeline.errors import PipelineInputError
+from imdb_pipeline.vectorize import MultiHot
 
-pytestmark = pytest.mark.slow
+
+def test_an_empty_or_one_class_test_split_is_refused():
+    empty = MultiHot(np.zeros(0, np.uint16), np.zeros(1, np.int64), np.zeros(0, np.uint8), 10)
+    with pytest.raises(PipelineInputError, match="0 negative and 0 positive reviews"):
+        evaluate.check_test_set(empty)
+    positive_only = MultiHot(np.array([1, 2]), np.array([0, 1, 2]), np.array([1, 1], np.uint8), 10)
+    with pytest.raises(PipelineInputError, match="0 negative and 2 positive reviews"):
+        evaluate.check_test_set(positive_only)
 
 
+def test_test_labels_of_the_wrong_length_are_refused():
+    short = MultiHot(np.array([1, 2]), np.array([0, 1, 2]), np.array([0, 1, 1], np.uint8), 10)
+    with pytest.raises(PipelineInputError, match="2 rows but 3 labels"):
+        evaluate.check_test_set(short)
+
+
+def test_a_model_of_another_width_is_refused():
+    class Model:
+        input_shape = (None, 20)
+
+    test = MultiHot(np.array([1, 2]), np.array([0, 1, 2]), np.array([0, 1], np.uint8), 10)
+    with pytest.raises(PipelineInputError, match="takes rows of 20 columns but the test rows have 10"):
+        evaluate.check_width(Model(), test)
+
+
+@pytest.mark.slow
 def test_summarize_on_known_predictions():
     labels = np.array([0, 0, 1, 1])
     summary = evaluate.summarize(labels, np.array([0.1, 0.6, 0.4, 0.9]))
@@ -16,6 +41,7 @@ def test_summarize_on_known_predictions():
     assert summary["roc_auc"] == 0.75
 
 
+@pytest.mark.slow
 def test_evaluation_matches_the_predictions(tiny_run):
     outputs = tiny_run["outputs"]["evaluate"]
     report = artifacts.read_json(outputs["evaluation"])
@@ -27,6 +53,7 @@ def test_evaluation_matches_the_predictions(tiny_run):
     assert report["test_accuracy"] > 0.8 and report["roc_auc"] > 0.85
 
 
+@pytest.mark.slow
 def test_models_with_code_are_refused_by_safe_loading(tmp_path):
     import keras
 
@@ -34,5 +61,5 @@ def test_models_with_code_are_refused_by_safe_loading(tmp_path):
     model = keras.Model(inputs, keras.layers.Lambda(lambda x: x * 2)(inputs))
     path = tmp_path / "lambda.keras"
     model.save(path)
-    with pytest.raises(ValueError, match="(?i)lambda|unsafe|safe_mode"):
+    with pytest.raises(ValueError, match=r"(?i)lambda|unsafe|safe_mode"):
         evaluate.load_model(str(path))

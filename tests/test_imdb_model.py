@@ -1,25 +1,144 @@
-"""The plugin's model: the book's architecture, configurable, and cheap to import."""
+"""The plugin's model: the book's architecture, configurable, cheap to import, bounded in memory."""
 
+import dataclasses
+import os
 import subprocess
 import sys
 
 import pytest
 
-from imdb_model import ModelSpec, build_model, count_parameters
+from imdb_model import ModelSpec, build_model, count_parameters, memory_refusal, training_memory_mb
+from imdb_model.imdb_model_builder import DEFAULT_WORKER_MEMORY_MB, WORKER_MEMORY_ENV
+from imdb_pipeline.config import PARAM_SPECS, PipelineConfig
+
+
+def book_spec(**changes) -> ModelSpec:
+    """A model as a run builds it: from validated parameters (the book's unless changed)."""
+    return ModelSpec.from_mapping(PipelineConfig.from_params(changes).to_dict())
 
 
 def test_books_model_has_160305_parameters_without_tensorflow():
-    assert count_parameters(ModelSpec()) == 160_305
+    assert count_parameters(book_spec()) == 160_305
+
+
+def test_model_spec_has_no_defaults_of_its_own():
+    assert all(field.default is dataclasses.MISSING for field in dataclasses.fields(ModelSpec))
+    with pytest.raises(ValueError, match="units"):
+        ModelSpec.from_mapping({"num_words": 10000})
+    assert book_spec() == ModelSpec.from_mapping({**PipelineConfig().to_dict(), "data_path": "ignored"})
 
 
 def test_importing_the_plugin_does_not_import_tensorflow():
-    code = "import imdb_model, sys; assert 'tensorflow' not in sys.modules and 'keras' not in sys.modules"
+    code = (
+        "import imdb_model, sys; from imdb_model import memory_refusal;"
+        "assert 'tensorflow' not in sys.modules and 'keras' not in sys.modules;"
+        "assert not [m for m in sys.modules if m.startswith('imdb_pipeline')], 'it imported the library'"
+    )
     subprocess.run([sys.executable, "-c", code], check=True)
+
+
+def test_importing_tensorflow_through_the_plugin_writes_nothing_to_stderr():
+    """TensorFlow's start-up INFO records (absl pre-init notice, oneDNN, CPU features) are dropped."""
+    env = {k: v for k, v in os.environ.items() if k not in ("TF_CPP_MIN_LOG_LEVEL", "TF_ENABLE_ONEDNN_OPTS")}
+    code = "import imdb_model.imdb_model_training, warnings; warnings.warn('a real warning stays')"
+    result = subprocess.run(
+        [sys.executable, "-c", code], capture_output=True, text=True, env=env, timeout=120
+    )
+    assert result.returncode == 0, result.stderr
+    assert result.stderr.strip().splitlines() == [
+        line for line in result.stderr.strip().splitlines() if "a real warning stays" in line
+    ]
+    assert "a real warning stays" in result.stderr
+
+
+def test_startup_noise_filter_keeps_warnings_and_errors():
+    from imdb_model.imdb_model_tf_quiet import startup_noise_removed
+
+    text = (
+        "WARNING: All log messages before absl::InitializeLog() is called are written to STDERR\n"
+        "I0000 00:00:1796031475.750614   28054 port.cc:153] oneDNN custom operations are on.\n"
+        "I0000 00:00:1796031475.792485   28054 cpu_feature_guard.cc:227] This binary is optimized\n"
+        "To enable the following instructions: AVX2 FMA, in other operations, rebuild TensorFlow.\n"
+        "W0000 00:00:1796031475.8   28054 some_op.cc:12] a real warning\n"
+        "second line of the warning\n"
+        "E0000 00:00:1796031475.9   28054 cuda_dnn.cc:8] Unable to register cuDNN factory\n"
+        "E0000 00:00:1796031476.0   28054 other.cc:3] a real error\n"
+        "/x.py:1: UserWarning: python warning\n"
+    )
+    assert startup_noise_removed(text) == (
+        "W0000 00:00:1796031475.8   28054 some_op.cc:12] a real warning\n"
+        "second line of the warning\n"
+        "E0000 00:00:1796031476.0   28054 other.cc:3] a real error\n"
+        "/x.py:1: UserWarning: python warning\n"
+    )
+
+
+# --- memory: estimated without TensorFlow, refused before any work ---------------------------------
+
+SWEEP_MODELS = [
+    {},
+    {"hidden_layers": 1},
+    {"hidden_layers": 3},
+    {"units": 32},
+    {"units": 64},
+    {"loss": "mse"},
+    {"activation": "tanh"},
+    {"ngrams": 2, "num_words": 50000, "dropout": 0.5},
+]
+
+
+@pytest.mark.parametrize("changes", SWEEP_MODELS)
+def test_books_and_sweeps_models_fit_the_per_task_goal(changes, monkeypatch):
+    monkeypatch.delenv(WORKER_MEMORY_ENV, raising=False)
+    spec, ngrams = book_spec(**changes), changes.get("ngrams", 1)
+    assert training_memory_mb(spec, 512, ngrams=ngrams) <= DEFAULT_WORKER_MEMORY_MB == 1000
+    assert memory_refusal(spec, 512, ngrams=ngrams) is None
+
+
+def test_the_widest_model_is_refused_with_its_figure_and_the_limit(monkeypatch):
+    monkeypatch.delenv(WORKER_MEMORY_ENV, raising=False)
+    spec = book_spec(units=PARAM_SPECS["units"]["maximum"])
+    message = memory_refusal(spec, 512)
+    estimate = f"{training_memory_mb(spec, 512):,.0f} MB"
+    assert message and estimate in message and "1,000 MB" in message and WORKER_MEMORY_ENV in message
+    monkeypatch.setenv(WORKER_MEMORY_ENV, str(int(training_memory_mb(spec, 512)) + 1))
+    assert memory_refusal(spec, 512) is None
+
+
+def test_a_bad_memory_limit_says_so(monkeypatch):
+    monkeypatch.setenv(WORKER_MEMORY_ENV, "lots")
+    with pytest.raises(ValueError, match=WORKER_MEMORY_ENV):
+        memory_refusal(book_spec(), 512)
+
+
+def test_estimate_grows_with_every_size_and_is_capped_by_the_data():
+    base = training_memory_mb(book_spec(), 512)
+    for bigger in ({"units": 32}, {"num_words": 20000}, {"hidden_layers": 3}, {"optimizer": "adam"}):
+        assert training_memory_mb(book_spec(**bigger), 512) > base, bigger
+    assert training_memory_mb(book_spec(), 4096) > base
+    assert training_memory_mb(book_spec(), 4096, ngrams=2) > training_memory_mb(book_spec(), 4096)
+    assert training_memory_mb(book_spec(), 65536) == training_memory_mb(book_spec(), 65536, rows=25000)
+    assert training_memory_mb(book_spec(), 65536, rows=1000) < training_memory_mb(book_spec(), 65536)
+
+
+def test_every_form_extreme_gets_an_answer_at_once():
+    """Each corner of the form's ranges is answered by the pure estimate (no TensorFlow, no work)."""
+    for num_words in (4, 1_000_000):
+        for hidden_layers in (0, 8):
+            for units in (1, 4096):
+                for batch_size in (1, 65536):
+                    spec = book_spec(num_words=num_words, hidden_layers=hidden_layers, units=units)
+                    answer = memory_refusal(spec, batch_size)
+                    assert answer is None or "worker limit" in answer
+    assert memory_refusal(book_spec(num_words=1_000_000, hidden_layers=8, units=4096), 65536)
+
+
+# --- the model itself (TensorFlow) ---------------------------------------------------------------
 
 
 @pytest.mark.slow
 def test_books_model_layers_and_compilation():
-    model = build_model(ModelSpec(), seed=0)
+    model = build_model(book_spec(), seed=0)
     assert model.count_params() == 160_305
     assert [layer.units for layer in model.layers[1:]] == [16, 16, 1]
     assert [layer.activation.__name__ for layer in model.layers[1:]] == ["relu", "relu", "sigmoid"]
@@ -30,15 +149,16 @@ def test_books_model_layers_and_compilation():
 
 @pytest.mark.slow
 @pytest.mark.parametrize(
-    "spec",
+    "changes",
     [
-        ModelSpec(hidden_layers=1, units=32),
-        ModelSpec(hidden_layers=3, units=64, activation="tanh"),
-        ModelSpec(loss="mse", optimizer="adam", learning_rate=0.01),
-        ModelSpec(num_words=500, hidden_layers=0),
+        {"hidden_layers": 1, "units": 32},
+        {"hidden_layers": 3, "units": 64, "activation": "tanh"},
+        {"loss": "mse", "optimizer": "adam", "learning_rate": 0.01},
+        {"num_words": 500, "hidden_layers": 0},
     ],
 )
-def test_further_experiments_build_with_the_predicted_parameter_count(spec):
+def test_further_experiments_build_with_the_predicted_parameter_count(changes):
+    spec = book_spec(**changes)
     model = build_model(spec, seed=0)
     assert model.count_params() == count_parameters(spec)
     assert len(model.layers) == spec.hidden_layers + 2
@@ -50,10 +170,22 @@ def test_airflow_plugin_loading_imports_no_tensorflow():
     code = (
         "import sys; from airflow import plugins_manager as pm; pm.ensure_plugins_loaded();"
         "errors = pm.get_import_errors(); assert not errors, errors;"
-        "assert 'tensorflow' not in sys.modules and 'keras' not in sys.modules, 'plugin loading imported TensorFlow';"
+        "assert 'tensorflow' not in sys.modules and 'keras' not in sys.modules, 'TensorFlow imported';"
         "assert 'imdb_model_builder' in sys.modules, 'the plugin folder was not scanned'"
     )
     subprocess.run([sys.executable, "-c", code], check=True, timeout=120)
+
+
+def test_column_blocks_are_the_fewest_of_at_most_24_columns():
+    from imdb_model.imdb_model_layers import MATMUL_BLOCK_COLUMNS, column_blocks
+
+    assert column_blocks(16) == [16]
+    assert column_blocks(24) == [24]
+    assert column_blocks(64) == [21, 22, 21]
+    for columns in (1, 25, 70, 1024, 4096):
+        widths = column_blocks(columns)
+        assert sum(widths) == columns and max(widths) <= MATMUL_BLOCK_COLUMNS
+        assert len(widths) == -(-columns // MATMUL_BLOCK_COLUMNS)
 
 
 @pytest.mark.slow
@@ -64,12 +196,49 @@ def test_sparse_first_layer_computes_what_dense_computes(units):
 
     from imdb_model.imdb_model_training import csr_to_sparse_tensor
 
-    model = build_model(ModelSpec(num_words=50, units=units), seed=3)
+    model = build_model(book_spec(num_words=50, units=units), seed=3)
     indptr = np.array([0, 3, 3, 5])
     indices = np.array([1, 4, 40, 2, 7])
     sparse = csr_to_sparse_tensor(indices, indptr, 50)
     dense = tf.sparse.to_dense(sparse)
     np.testing.assert_allclose(model(sparse).numpy(), model(dense).numpy(), atol=1e-6)
+    with tf.GradientTape(persistent=True) as tape:
+        sparse_loss = tf.reduce_sum(model(sparse))
+        dense_loss = tf.reduce_sum(model(dense))
+    kernel = model.get_layer("hidden_1").kernel
+    np.testing.assert_allclose(
+        tape.gradient(sparse_loss, kernel), tape.gradient(dense_loss, kernel), atol=1e-6
+    )
+
+
+@pytest.mark.slow
+def test_wide_kernel_gradient_is_not_one_kernel_sized_tensor_per_block():
+    """The blocks' gradient is assembled by one concat: no kernel-sized gradient per block (a
+    strided slice per block would give 43 of them at 1,024 units, summed at the end)."""
+    import tensorflow as tf
+
+    from imdb_model.imdb_model_layers import column_blocks, sparse_matmul
+
+    kernel = tf.Variable(tf.zeros([1000, 1024]))
+
+    @tf.function
+    def gradient(indices):
+        sparse = tf.SparseTensor(indices, tf.ones([tf.shape(indices)[0]]), [8, 1000])
+        with tf.GradientTape() as tape:
+            loss = tf.reduce_sum(sparse_matmul(sparse, kernel))
+        return tape.gradient(loss, kernel)
+
+    graph = gradient.get_concrete_function(tf.TensorSpec([None, 2], tf.int64)).graph
+    kernel_sized = [
+        op.type
+        for op in graph.get_operations()
+        if op.type not in ("ReadVariableOp", "Const", "Identity")
+        for output in op.outputs
+        if output.shape.rank == 2 and output.shape[0] == 1000 and output.shape[1] == 1024
+    ]
+    assert len(column_blocks(1024)) == 43
+    assert "StridedSliceGrad" not in kernel_sized and "AddN" not in kernel_sized
+    assert kernel_sized.count("ConcatV2") == 1
 
 
 @pytest.mark.slow
@@ -86,7 +255,7 @@ def test_compiled_training_is_seeded_and_learns():
     data = MultiHotRows(np.concatenate(rows), indptr, labels, 60)
 
     def fit():
-        model = build_model(ModelSpec(num_words=60, learning_rate=0.01), seed=11)
+        model = build_model(book_spec(num_words=60, learning_rate=0.01), seed=11)
         return CompiledTrainer(model, batch_size=32, seed=11).fit(data, epochs=5, validation=data)
 
     first, second = fit(), fit()
@@ -96,13 +265,13 @@ def test_compiled_training_is_seeded_and_learns():
 
 
 def test_dropout_follows_each_hidden_layer_and_adds_no_parameters():
-    spec = ModelSpec(num_words=100, hidden_layers=2, units=8, dropout=0.5)
+    spec = book_spec(num_words=100, hidden_layers=2, units=8, dropout=0.5)
     model = build_model(spec, seed=1)
     names = [layer.name for layer in model.layers[1:]]
     assert names == ["hidden_1", "dropout_1", "hidden_2", "dropout_2", "positive_probability"]
     assert (
         model.count_params()
         == count_parameters(spec)
-        == count_parameters(ModelSpec(num_words=100, hidden_layers=2, units=8))
+        == count_parameters(book_spec(num_words=100, hidden_layers=2, units=8))
     )
-    assert "dropout" not in [layer.name for layer in build_model(ModelSpec(num_words=100), seed=1).layers[1:]]
+    assert "dropout" not in [layer.name for layer in build_model(book_spec(num_words=100), seed=1).layers[1:]]

@@ -1,14 +1,59 @@
 """Train: the book's protocol on a tiny dataset (validation run, epoch choice, final fit, .keras)."""
 
 import re
+import shutil
 
+import numpy as np
 import pytest
 
 from imdb_pipeline import artifacts, train
-from imdb_pipeline.errors import MissingUpstreamError
+from imdb_pipeline.errors import MissingUpstreamError, PipelineInputError
 from imdb_pipeline.pipeline import run_stage
+from imdb_pipeline.vectorize import MultiHot
 
-pytestmark = pytest.mark.slow
+
+def rows(labels, per_row=2, num_words=10) -> MultiHot:
+    indptr = np.arange(len(labels) + 1) * per_row
+    return MultiHot(
+        np.arange(len(labels) * per_row) % num_words, indptr, np.array(labels, np.uint8), num_words
+    )
+
+
+@pytest.mark.parametrize(
+    ("validation_size", "left", "counts"),
+    [(6, 0, "0 negative and 0 positive"), (9, 0, "0 negative and 0 positive"), (5, 1, "0 negative and 1")],
+)
+def test_validation_must_leave_reviews_of_both_classes_to_train_on(validation_size, left, counts):
+    with pytest.raises(
+        PipelineInputError,
+        match=rf"validation_size={validation_size} of the 6 .* leaves {left} to train on, with {counts}",
+    ):
+        train.check_split(rows([0, 1, 0, 1, 0, 1]), validation_size)
+    train.check_split(rows([0, 1, 0, 1, 0, 1]), 4)
+
+
+@pytest.mark.parametrize(
+    ("data", "problem"),
+    [
+        (
+            MultiHot(np.array([1, 2]), np.array([0, 1, 2]), np.array([0, 1, 1], np.uint8), 10),
+            "2 rows but 3 labels",
+        ),
+        (MultiHot(np.array([1, 2]), np.array([0, 1, 3]), np.array([0, 1], np.uint8), 10), "do not span"),
+        (MultiHot(np.array([1, 2]), np.array([0, 2, 1, 2]), np.array([0, 1, 1], np.uint8), 10), "backwards"),
+        (
+            MultiHot(np.array([1, 12]), np.array([0, 1, 2]), np.array([0, 1], np.uint8), 10),
+            "column id 12 >= ",
+        ),
+        (
+            MultiHot(np.array([1, 2]), np.array([0, 1, 2]), np.array([0, 7], np.uint8), 10),
+            "labels other than",
+        ),
+    ],
+)
+def test_inconsistent_vectorized_rows_are_refused(data, problem):
+    with pytest.raises(PipelineInputError, match=f"the rows is inconsistent: .*{problem}"):
+        train.check_multi_hot(data, "the rows")
 
 
 def test_best_epoch_is_the_lowest_validation_loss():
@@ -16,6 +61,7 @@ def test_best_epoch_is_the_lowest_validation_loss():
     assert train.best_epoch([0.2, 0.2, 0.3]) == 1
 
 
+@pytest.mark.slow
 def test_validation_run_then_final_fit(tiny_run):
     history = artifacts.read_json(tiny_run["outputs"]["train"]["history"])
     epochs = tiny_run["params"]["epochs"]
@@ -29,6 +75,7 @@ def test_validation_run_then_final_fit(tiny_run):
     assert history["validation_history"]["val_accuracy"][-1] > 0.8  # the tiny data is learnable
 
 
+@pytest.mark.slow
 def test_model_and_word_index_are_saved_together(tiny_run):
     outputs = tiny_run["outputs"]["train"]
     assert outputs["model"].endswith("model.keras")
@@ -37,9 +84,8 @@ def test_model_and_word_index_are_saved_together(tiny_run):
     )
 
 
+@pytest.mark.slow
 def test_fixed_final_epochs_and_epoch_log_lines(tiny_run, tmp_path, caplog):
-    import shutil
-
     for stage in ("ingest", "vectorize"):
         shutil.copytree(tiny_run["path"] / stage, tmp_path / stage)
     with caplog.at_level("INFO", logger="imdb_pipeline.train"):
@@ -59,6 +105,68 @@ def test_fixed_final_epochs_and_epoch_log_lines(tiny_run, tmp_path, caplog):
     ]
 
 
+@pytest.mark.slow
 def test_training_without_vectorized_data_says_what_to_run_first(tmp_path):
-    with pytest.raises(MissingUpstreamError, match="airflow tasks test imdb_sentiment ingest"):
+    with pytest.raises(MissingUpstreamError, match=r"'ingest' stage has no finished output.* --stage ingest"):
         run_stage("train", {}, tmp_path)
+    with pytest.raises(MissingUpstreamError, match="airflow tasks test imdb_sentiment ingest"):
+        run_stage("train", {}, tmp_path, dag_id="imdb_sentiment")
+
+
+def _prepared(tiny_run, tmp_path):
+    for stage in ("ingest", "vectorize"):
+        shutil.copytree(tiny_run["path"] / stage, tmp_path / stage)
+    return tmp_path
+
+
+@pytest.mark.slow
+def test_validation_size_past_the_data_is_refused_before_training(tiny_run, tmp_path):
+    run = _prepared(tiny_run, tmp_path)
+    with pytest.raises(PipelineInputError, match=r"validation_size=120 of the 120 .* leaves 0 to train on"):
+        run_stage("train", {**tiny_run["params"], "validation_size": 120}, run)
+    assert not (run / "train").exists()
+
+
+@pytest.mark.slow
+def test_a_model_above_the_worker_memory_limit_is_refused_before_training(tiny_run, tmp_path, monkeypatch):
+    run = _prepared(tiny_run, tmp_path)
+    monkeypatch.setenv("IMDB_WORKER_MEMORY_MB", "300")
+    with pytest.raises(PipelineInputError, match=r"needs about [\d,]+ MB .* worker limit of 300 MB"):
+        run_stage("train", tiny_run["params"], run)
+    assert not (run / "train").exists()
+
+
+def _train_in_a_process(run, data, params: dict) -> tuple[int, str, float]:
+    """(exit code, stderr, peak RSS MB) of the train stage run as a worker runs it."""
+    import json
+    import os
+    import subprocess
+    import sys
+
+    command = [sys.executable, "-m", "imdb_pipeline.pipeline", "--run-dir", str(run), "--stage", "train"]
+    command += [f"--param=data_path={data}", *[f"--param={k}={json.dumps(v)}" for k, v in params.items()]]
+    env = {k: v for k, v in os.environ.items() if k != "IMDB_WORKER_MEMORY_MB"}
+    with open(run / "train.stderr", "w+") as stderr:
+        process = subprocess.Popen(command, env=env, stdout=subprocess.DEVNULL, stderr=stderr)
+        _, status, usage = os.wait4(process.pid, 0)
+        stderr.seek(0)
+        return os.waitstatus_to_exitcode(status), stderr.read(), usage.ru_maxrss / 1024
+
+
+@pytest.mark.slow
+@pytest.mark.real_data
+def test_real_data_wide_models_are_refused_and_the_books_trains_within_the_goal(real_data, tmp_path):
+    """Issue 17: units 1024 and the form's maximum are refused before training with the limit in
+    the message (default limit: the per-task goal), never killed; the book's model fits it."""
+    from imdb_pipeline.config import PARAM_SPECS
+
+    for stage in ("ingest", "vectorize"):
+        run_stage(stage, {"data_path": str(real_data)}, tmp_path)
+    for units in (1024, PARAM_SPECS["units"]["maximum"]):
+        code, stderr, peak = _train_in_a_process(tmp_path, real_data, {"units": units, "epochs": 1})
+        assert code != 0 and "above the worker limit of 1,000 MB" in stderr, stderr[-2000:]
+        assert "IMDB_WORKER_MEMORY_MB" in stderr and not (tmp_path / "train").exists()
+        assert peak < 1000
+    code, stderr, peak = _train_in_a_process(tmp_path, real_data, {"epochs": 2, "final_epochs": 1})
+    assert code == 0, stderr[-2000:]
+    assert peak < 1000

@@ -13,6 +13,8 @@ from sklearn import metrics as skm
 
 from imdb_pipeline import artifacts, vectorize
 from imdb_pipeline.config import PipelineConfig
+from imdb_pipeline.errors import PipelineInputError
+from imdb_pipeline.train import check_multi_hot
 
 log = logging.getLogger(__name__)
 THRESHOLD = 0.5
@@ -54,9 +56,32 @@ def summarize(labels: np.ndarray, probabilities: np.ndarray) -> dict:
     }
 
 
+def check_test_set(test: vectorize.MultiHot) -> None:
+    """Consistent test rows with both classes in them (accuracy on one class, and no ROC AUC, would
+    pass for a result)."""
+    check_multi_hot(test, "the vectorized test split")
+    counts = [int((test.labels == label).sum()) for label in (0, 1)]
+    if min(counts) == 0:
+        raise PipelineInputError(
+            f"the test split has {counts[0]} negative and {counts[1]} positive reviews: evaluation needs "
+            "reviews of both classes. Check the data's test split."
+        )
+
+
+def check_width(model, test: vectorize.MultiHot) -> None:
+    width = int(model.input_shape[-1])
+    if width != test.num_words:
+        raise PipelineInputError(
+            f"the model takes rows of {width} columns but the test rows have {test.num_words}: the model "
+            "and the test rows come from different vectorize runs. Run train again, then evaluate."
+        )
+
+
 def evaluate(inputs: dict[str, str], config: PipelineConfig, out: artifacts.StageOutput) -> dict[str, str]:
     test = vectorize.load_multi_hot(inputs["test_multi_hot"])
+    check_test_set(test)
     model = load_model(inputs["model"])
+    check_width(model, test)
     from imdb_model.imdb_model_training import predict_probabilities
 
     probabilities = predict_probabilities(model, test.indices, test.indptr, test.num_words)

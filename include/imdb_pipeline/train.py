@@ -18,15 +18,61 @@ import numpy as np
 
 from imdb_pipeline import artifacts, vectorize
 from imdb_pipeline.config import PipelineConfig
+from imdb_pipeline.errors import PipelineInputError
 from imdb_pipeline.resources import release_free_memory
 
 log = logging.getLogger(__name__)
 
 
 def model_spec(config: PipelineConfig, num_words: int):
+    """The model of a run's parameters over the data's columns (the plugin's ``ModelSpec``)."""
     from imdb_model import ModelSpec
 
     return ModelSpec.from_mapping({**config.to_dict(), "num_words": num_words})
+
+
+def check_multi_hot(data: vectorize.MultiHot, what: str) -> None:
+    """Refuse rows whose arrays disagree (labels vs rows, pointers vs ids, ids vs width, labels not
+    0/1): stages read files another process wrote, and such a mismatch would train on garbage."""
+    rows = len(data.indptr) - 1
+    problem = None
+    if rows != len(data.labels):
+        problem = f"{rows} rows but {len(data.labels)} labels"
+    elif rows < 0 or data.indptr[0] != 0 or data.indptr[-1] != len(data.indices):
+        problem = f"row pointers do not span its {len(data.indices)} column ids"
+    elif np.any(np.diff(data.indptr) < 0):
+        problem = "row pointers that go backwards"
+    elif len(data.indices) and int(data.indices.max()) >= data.num_words:
+        problem = f"a column id {int(data.indices.max())} >= its width num_words={data.num_words}"
+    elif len(data.labels) and not np.isin(data.labels, (0, 1)).all():
+        problem = "labels other than 0 and 1"
+    if problem:
+        raise PipelineInputError(f"{what} is inconsistent: {problem}. Run vectorize again for this run.")
+
+
+def check_split(data: vectorize.MultiHot, validation_size: int) -> None:
+    """The validation rows leave rows of both classes to train on, or PipelineInputError with the sizes."""
+    check_multi_hot(data, "the vectorized training split")
+    training = data.labels[validation_size:]
+    if validation_size >= len(data) or len(np.unique(training)) < 2:
+        raise PipelineInputError(
+            f"validation_size={validation_size} of the {len(data)} vectorized training reviews leaves "
+            f"{max(len(data) - validation_size, 0)} to train on, with "
+            f"{int((training == 0).sum())} negative and {int((training == 1).sum())} positive: training "
+            "needs reviews of both classes. Use a smaller validation_size (the book: 10000 of 25000), "
+            "or more data."
+        )
+
+
+def check_memory(spec, config: PipelineConfig, data: vectorize.MultiHot) -> None:
+    """Refuse, before any work, a model the worker's memory limit cannot train (this data's sizes)."""
+    from imdb_model import memory_refusal
+
+    refusal = memory_refusal(
+        spec, config.batch_size, rows=len(data), nonzeros_per_row=len(data.indices) / max(len(data), 1)
+    )
+    if refusal:
+        raise PipelineInputError(refusal)
 
 
 def best_epoch(val_loss: list[float]) -> int:
@@ -81,7 +127,9 @@ def train(inputs: dict[str, str], config: PipelineConfig, out: artifacts.StageOu
     from imdb_model import count_parameters
 
     data = vectorize.load_multi_hot(inputs["train_multi_hot"])
+    check_split(data, config.validation_size)
     spec = model_spec(config, data.num_words)
+    check_memory(spec, config, data)
     log.info(
         "model: %d hidden layer(s) of %d %s units, %s, %s(lr=%g); %d trainable parameters",
         spec.hidden_layers,
@@ -93,9 +141,11 @@ def train(inputs: dict[str, str], config: PipelineConfig, out: artifacts.StageOu
         count_parameters(spec),
     )
     held_out, partial = slice(0, config.validation_size), slice(config.validation_size, None)
-    _, validation_history, validation_seconds = _fit(
+    # Only the history is kept: the validation run's model (weights, optimizer slots) is let go
+    # before the final fit builds its own.
+    validation_history, validation_seconds = _fit(
         spec, config, _rows(data, partial), config.epochs, "validation run", _rows(data, held_out)
-    )
+    )[1:]
     chosen = best_epoch(validation_history["val_loss"])
     final_epochs = config.fixed_final_epochs or chosen
     log.info(

@@ -12,9 +12,14 @@ from __future__ import annotations
 import time
 from collections.abc import Callable
 
-import keras
 import numpy as np
-import tensorflow as tf
+
+from imdb_model.imdb_model_tf_quiet import import_tensorflow_quietly
+
+import_tensorflow_quietly()
+
+import keras  # noqa: E402  (after the quiet import above)
+import tensorflow as tf  # noqa: E402
 
 # Rows scored at a time (validation during training, evaluate): bounds the sparse temporaries
 # (coordinates, values, TensorFlow's copies). Bigram rows (~255 ones each) at 4,096/8,192 rows cost
@@ -89,7 +94,7 @@ class CompiledTrainer:
                     self.model, self.loss_fn, features, tf.gather(labels, picked), True
                 )
             gradients = tape.gradient(loss, self.model.trainable_variables)
-            self.model.optimizer.apply_gradients(zip(gradients, self.model.trainable_variables))
+            self.model.optimizer.apply_gradients(zip(gradients, self.model.trainable_variables, strict=True))
             total_loss += loss * tf.cast(stop - start, tf.float32)
             total_correct += correct
         count = tf.cast(size, tf.float32)
