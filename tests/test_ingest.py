@@ -3,6 +3,7 @@
 import bz2
 import gzip
 import io
+import os
 import shutil
 import tarfile
 
@@ -243,3 +244,45 @@ def test_running_out_of_memory_is_an_input_error_not_retried(
     with pytest.raises(PipelineInputError, match=r"ran out of memory reading the data.*IMDB_MAX_DATA_BYTES"):
         run_ingest(tmp_path, data_path=str(tiny_aclimdb_dir))
     assert list((tmp_path / "run").iterdir()) == []
+
+
+def npz_with_label_2(folder):
+    x = np.array([[4, 5], [6, 7]], dtype=np.int32)
+    np.savez(folder / "imdb.npz", x_train=x, y_train=np.array([0, 2]), x_test=x, y_test=np.array([0, 1]))
+    return folder / "imdb.npz"
+
+
+def fifo_tarball(folder):
+    os.mkfifo(folder / "aclImdb_v1.tar.gz")
+    return folder / "aclImdb_v1.tar.gz"
+
+
+def dataset_linking_out(folder):
+    dataset = write_aclimdb(folder / "data", per_class=3)
+    (folder / "outside.txt").write_text("secret")
+    os.symlink(folder / "outside.txt", dataset / "train" / "pos" / "9_8.txt")
+    return dataset
+
+
+def dataset_with_a_long_review(folder):
+    dataset = write_aclimdb(folder / "data", per_class=3)
+    (dataset / "test" / "neg" / "9_1.txt").write_text("long " * 400)
+    return dataset
+
+
+@pytest.mark.parametrize(
+    ("make", "message"),
+    [
+        (npz_with_label_2, r"y_train holds labels other than 0 and 1 \(\[2\]\)"),
+        (fifo_tarball, r"is a FIFO \(named pipe\), not a regular file or folder"),
+        (dataset_linking_out, "outside the dataset"),
+        (dataset_with_a_long_review, "the review is over the limit of 1,000 bytes in one review"),
+    ],
+)
+def test_bad_input_of_each_class_fails_the_stage_and_writes_nothing(
+    tmp_path, artifact_root, monkeypatch, make, message
+):
+    monkeypatch.setenv("IMDB_MAX_REVIEW_BYTES", "1000")
+    with pytest.raises(PipelineInputError, match=message):
+        run_ingest(tmp_path, data_path=str(make(tmp_path)))
+    assert not (tmp_path / "run").exists() or list((tmp_path / "run").iterdir()) == []
