@@ -57,21 +57,26 @@ def test_every_compression_gives_the_same_reviews(tmp_path, suffix, compress):
 def test_a_tar_cut_at_a_member_boundary_is_refused_not_read_as_fewer_reviews(tmp_path):
     path = tmp_path / "aclImdb.tar"
     path.write_bytes(tar_bytes(REVIEWS, end_block=False))
-    with pytest.raises(PipelineInputError, match="is truncated: the tar stream stops after 12 members"):
+    with pytest.raises(
+        PipelineInputError, match="ends early, truncated or damaged: the tar stream stops after 12 members"
+    ):
         read(path)
 
 
 def test_a_tar_cut_inside_a_member_is_refused(tmp_path):
     path = tmp_path / "aclImdb.tar"
     path.write_bytes(tar_bytes(REVIEWS)[: 512 * 5 + 3])
-    with pytest.raises(PipelineInputError, match="is truncated"):
+    with pytest.raises(PipelineInputError, match="ends early, truncated or damaged"):
         read(path)
 
 
 def test_a_gzip_cut_short_is_refused(tmp_path):
     path = tmp_path / "aclImdb.tar.gz"
     path.write_bytes(gzip.compress(tar_bytes(REVIEWS))[:-12])
-    with pytest.raises(PipelineInputError, match="is truncated: the compressed stream stops early"):
+    with pytest.raises(
+        PipelineInputError,
+        match="ends early, truncated or damaged: the compressed stream stops before its end",
+    ):
         read(path)
 
 
@@ -185,3 +190,21 @@ def test_a_gzip_bomb_fails_at_the_limit_in_bounded_memory(tmp_path, member, mess
     assert "PipelineInputError" in result.stderr and message in result.stderr, result.stderr[-2000:]
     assert "MemoryError" not in result.stderr
     assert list((tmp_path / "run").iterdir()) == []  # no ingest/ and no partial folder
+
+
+def test_a_zeroed_header_that_looks_like_the_end_is_refused(tmp_path):
+    data = bytearray(tar_bytes(REVIEWS))
+    data[512 * 6 : 512 * 7] = bytes(512)  # the 4th member's header (each member: header + one data block)
+    path = tmp_path / "aclImdb.tar"
+    path.write_bytes(bytes(data))
+    with pytest.raises(
+        PipelineInputError,
+        match="a zero block at byte 3,072, after 3 members, ends the tar stream, but data follows",
+    ):
+        read(path)
+
+
+def test_zero_padding_after_the_end_block_is_fine(tmp_path):
+    path = tmp_path / "aclImdb.tar"
+    path.write_bytes(tar_bytes(REVIEWS) + bytes(100_000))
+    assert read(path) == REVIEWS

@@ -87,7 +87,10 @@ def test_empty_file_is_refused(tmp_path, artifact_root):
 def test_corrupt_archive_is_refused_and_nothing_is_left(tiny_aclimdb_tarball, tmp_path, artifact_root):
     corrupt = tmp_path / "aclImdb_v1.tar.gz"
     corrupt.write_bytes(tiny_aclimdb_tarball.read_bytes()[:2000])
-    with pytest.raises(PipelineInputError, match="is truncated: the compressed stream stops early"):
+    with pytest.raises(
+        PipelineInputError,
+        match="ends early, truncated or damaged: the compressed stream stops before its end",
+    ):
         run_ingest(tmp_path, data_path=str(corrupt))
     assert list((tmp_path / "run").iterdir()) == []  # no ingest/ and no temporary folder
 
@@ -229,7 +232,7 @@ def test_a_truncated_tarball_fails_the_stage_and_writes_nothing(
 ):
     cut = tmp_path / "aclImdb_v1.tar"
     cut.write_bytes(gzip.decompress(tiny_aclimdb_tarball.read_bytes())[: 512 * 200])
-    with pytest.raises(PipelineInputError, match="is truncated"):
+    with pytest.raises(PipelineInputError, match="ends early, truncated or damaged"):
         run_ingest(tmp_path, data_path=str(cut))
     assert list((tmp_path / "run").iterdir()) == []
 

@@ -9,6 +9,7 @@ and a complete compressed stream: one cut short fails instead of giving fewer re
 from __future__ import annotations
 
 import bz2
+import collections
 import gzip
 import io
 import lzma
@@ -32,29 +33,38 @@ class _MeteredStream:
     def __init__(self, stream: BinaryIO, source: Path, limits: InputLimits):
         self._stream, self._source, self._limits = stream, source, limits
         self.total = 0
+        self._recent: collections.deque[bytes] = collections.deque(maxlen=4)  # covers tarfile's buffer
 
     def read(self, size: int = -1) -> bytes:
         data = self._stream.read(_BLOCK if size is None or size < 0 else min(size, _BLOCK))
         self.total += len(data)
         self._limits.check(self._source, "data_bytes", self.total, "the uncompressed archive")
+        if data:
+            self._recent.append(data)
         return data
 
-    def read_to_end(self) -> None:
-        """What follows the end-of-archive block, so a damaged compressed stream still fails."""
-        while self.read(_BLOCK):
-            pass
+    def data_after(self, offset: int) -> bool:
+        """Whether anything but zeros follows ``offset`` (read to the end, so a damaged compressed
+        stream fails too). After the end-of-archive block a tar holds only zero padding."""
+        held = b"".join(self._recent)
+        rest = held[max(0, offset - (self.total - len(held))) :]
+        while rest:
+            if rest.count(0) != len(rest):
+                return True
+            rest = self.read(_BLOCK)
+        return False
 
 
 class _EndMarkingTarInfo(tarfile.TarInfo):
-    """Notes on the archive when it reached the all-zero end-of-archive block: ``tarfile`` stops
-    just as quietly at a cut-off or garbled header."""
+    """Notes on the archive where it met an all-zero block (the end-of-archive marker, or a
+    zeroed header): ``tarfile`` stops just as quietly there as at a cut-off or garbled header."""
 
     @classmethod
     def fromtarfile(cls, archive: tarfile.TarFile) -> tarfile.TarInfo:
         try:
             return super().fromtarfile(archive)
         except tarfile.EOFHeaderError:
-            archive.reached_end_block = True
+            archive.end_block_at = archive.fileobj.tell() - tarfile.BLOCKSIZE
             raise
 
 
@@ -104,25 +114,32 @@ def iter_tarball(path: Path, limits: InputLimits) -> Iterator[Review]:
                     if found:
                         limits.check(path, "review_bytes", member.size, f"review {member.name}")
                         yield Review(*found, member.name, archive.extractfile(member).read())
-                if not getattr(archive, "reached_end_block", False):
-                    raise _truncated(
+                end_block_at = getattr(archive, "end_block_at", None)
+                if end_block_at is None:
+                    raise _ends_early(
                         path,
                         f"the tar stream stops after {len(archive.members)} members, without its end block",
                     )
-            metered.read_to_end()
+            if metered.data_after(end_block_at):
+                raise _ends_early(
+                    path,
+                    f"a zero block at byte {end_block_at:,}, after {len(archive.members)} members, ends "
+                    "the tar stream, but data follows it",
+                )
     except EOFError as err:
-        raise _truncated(path, f"the compressed stream stops early ({err})") from None
+        raise _ends_early(path, f"the compressed stream stops before its end ({err})") from None
     except tarfile.ReadError as err:
         if "unexpected end of data" in str(err):
-            raise _truncated(path, "a member's data stops early") from None
+            raise _ends_early(path, "a member's data stops before its end") from None
         raise _unreadable(path, err) from None
     except (tarfile.TarError, OSError, zlib.error, lzma.LZMAError) as err:
         raise _unreadable(path, err) from None
 
 
-def _truncated(path: Path, detail: str) -> PipelineInputError:
+def _ends_early(path: Path, detail: str) -> PipelineInputError:
     return PipelineInputError(
-        f"{path} is truncated: {detail}. A dataset cut short is refused, not read as a smaller one. {_ADVICE}"
+        f"{path} ends early, truncated or damaged: {detail}. A dataset cut short is refused, not read as "
+        f"a smaller one. {_ADVICE}"
     )
 
 

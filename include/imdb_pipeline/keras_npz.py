@@ -58,7 +58,8 @@ def read_keras_npz(
                 arrays = {key: _load(archive, key, pickled) for key in KEYS}
     except PipelineInputError:
         raise
-    except (OSError, EOFError, ValueError, zipfile.BadZipFile, zlib.error) as err:
+    except (OSError, EOFError, ValueError, RuntimeError, zipfile.BadZipFile, zlib.error) as err:
+        # RuntimeError: zipfile's unsupported version or compression, or an encrypted member.
         raise PipelineInputError(
             f"{path} is not a readable .npz file ({err.__class__.__name__}: {err}). Download imdb.npz again."
         ) from None
@@ -66,7 +67,7 @@ def read_keras_npz(
 
 
 def _headers(path: Path, archive: zipfile.ZipFile, limits: InputLimits) -> dict[str, _Header]:
-    names = {name.removesuffix(".npy") for name in archive.namelist()}
+    names = {name.removesuffix(".npy") for name in archive.namelist() if name.endswith(".npy")}
     missing = set(KEYS) - names
     if missing:
         raise PipelineInputError(
