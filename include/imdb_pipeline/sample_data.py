@@ -5,6 +5,7 @@ Reviews are filler words with a few sentiment cue words, so a tiny model learns 
 
 from __future__ import annotations
 
+import io
 import json
 import tarfile
 from pathlib import Path
@@ -117,8 +118,6 @@ def write_synthetic_corpus(
     (about 230 words); 2 % of the vocabulary leans positive or negative, so there is something
     to learn. Written as a stream: the corpus is never held in memory whole.
     """
-    import io
-
     rng = np.random.default_rng(seed)
     words = np.array([f"w{np.base_repr(i, 36).lower()}" for i in range(vocabulary)], dtype=object)
     ranks = np.arange(1, vocabulary + 1)
