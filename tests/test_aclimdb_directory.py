@@ -68,6 +68,7 @@ def test_reviews_over_the_data_limit_are_refused(dataset):
 def test_too_many_files_are_refused_before_they_are_listed_whole(dataset):
     limits = InputLimits(data_bytes=1 << 20, review_bytes=1000, members=4)
     with pytest.raises(
-        PipelineInputError, match=r"number of files in the dataset is over the limit of 4 .*IMDB_MAX_MEMBERS"
+        PipelineInputError,
+        match=r"number of files in the review folders is over the limit of 4 .*IMDB_MAX_MEMBERS",
     ):
         list(iter_directory(dataset, limits))

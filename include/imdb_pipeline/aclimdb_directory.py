@@ -43,7 +43,7 @@ def _entries(folder: Path, seen: int, limits: InputLimits) -> list[os.DirEntry]:
     with os.scandir(folder) as listing:
         for entry in listing:
             entries.append(entry)
-            limits.check(folder, "members", seen + len(entries), "the number of files in the dataset")
+            limits.check(folder, "members", seen + len(entries), "the number of files in the review folders")
     return sorted(entries, key=lambda e: e.name)
 
 
