@@ -215,7 +215,7 @@ PARAM_SPECS: dict[str, dict[str, Any]] = {
 # Parameters of the gate only: a sweep has no gate, so its DAG does not offer them.
 GATE_PARAMS = ("min_accuracy", "max_regression", "force_promote")
 
-_DATA_SUFFIXES = (".tar.gz", ".tgz", ".tar")
+_DATA_SUFFIXES = (".tar.gz", ".tgz", ".tar.bz2", ".tbz2", ".tar.xz", ".txz", ".tar")
 # A worker-wide default for data_path: where a deployment keeps its local copy of the data.
 DATA_PATH_ENV = "IMDB_DATA_PATH"
 _FORM_KEYS = ("default", "title", "description", "examples")
@@ -242,7 +242,8 @@ def infer_source(data_path: str) -> str:
     if lowered.endswith(_DATA_SUFFIXES) or Path(data_path).is_dir():
         return "aclimdb"
     raise PipelineInputError(
-        f"data_path {data_path!r} is neither an .npz, an aclImdb directory nor a .tar.gz: "
+        f"data_path {data_path!r} is neither an .npz, an aclImdb directory nor a tarball "
+        f"({', '.join(_DATA_SUFFIXES)}): "
         "point data_path at one of those, or set source explicitly."
     )
 

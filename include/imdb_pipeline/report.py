@@ -14,7 +14,7 @@ from pathlib import Path
 
 import numpy as np
 
-from imdb_pipeline import artifacts, ingest, pipeline, text
+from imdb_pipeline import artifacts, pipeline, text, tokenized
 from imdb_pipeline.config import PipelineConfig
 
 log = logging.getLogger(__name__)
@@ -151,7 +151,7 @@ def report(inputs: dict[str, str], config: PipelineConfig, out: artifacts.StageO
     plot_roc(labels, probabilities, out.path("roc_plot", "roc.png"))
 
     word_rank = artifacts.read_json(inputs["word_index"])
-    test_tokens = ingest.load_split(inputs["test_tokens"])
+    test_tokens = tokenized.load_split(inputs["test_tokens"])
     examples = []
     for caption, index in pick_examples(labels, probabilities):
         tokens = test_tokens.tokens[test_tokens.offsets[index] + 1 : test_tokens.offsets[index + 1]]

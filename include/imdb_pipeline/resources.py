@@ -7,6 +7,7 @@ in one process (``dag.test()``). Elsewhere the process-wide ``ru_maxrss`` is rep
 
 from __future__ import annotations
 
+import contextlib
 import ctypes
 import ctypes.util
 import gc
@@ -40,7 +41,6 @@ class StageMeter:
     """``with StageMeter() as meter: ...; meter.snapshot()`` -> wall seconds and peak RSS in MB."""
 
     def __enter__(self) -> StageMeter:
-        self.child_peak_mb = 0.0
         self.peak_is_per_stage = _reset_peak()
         self.started = time.perf_counter()
         return self
@@ -48,14 +48,10 @@ class StageMeter:
     def __exit__(self, *exc_info) -> None:
         return None
 
-    def add_child_peak(self, megabytes: float) -> None:
-        """Count a helper process's peak too (added: an upper bound, as if both peaked together)."""
-        self.child_peak_mb += megabytes
-
     def snapshot(self) -> dict[str, float | bool]:
         return {
             "wall_seconds": round(time.perf_counter() - self.started, 3),
-            "peak_rss_mb": round(peak_rss_mb() + self.child_peak_mb, 1),
+            "peak_rss_mb": round(peak_rss_mb(), 1),
             "peak_is_per_stage": self.peak_is_per_stage,
         }
 
@@ -66,7 +62,5 @@ def release_free_memory() -> None:
     gc.collect()
     library = ctypes.util.find_library("c")
     if library:
-        try:
+        with contextlib.suppress(OSError, AttributeError):  # not glibc
             ctypes.CDLL(library).malloc_trim(0)
-        except (OSError, AttributeError):  # not glibc
-            pass
