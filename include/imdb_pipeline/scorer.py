@@ -114,7 +114,7 @@ class Scorer:
     def __init__(self, model_path: Path):
         from imdb_model import load_model
 
-        model_path = Path(model_path)
+        model_path = Path(model_path).resolve()  # the champion link may move meanwhile: not its folder
         files = verified_files(model_path)
         self.word_rank = read_word_index(files["word_index"])
         try:
