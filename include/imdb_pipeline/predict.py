@@ -20,6 +20,7 @@ from collections.abc import Iterable, Iterator
 from pathlib import Path
 from typing import BinaryIO, TextIO
 
+from imdb_pipeline import champion
 from imdb_pipeline.errors import PipelineInputError
 from imdb_pipeline.scorer import Scorer
 
@@ -79,8 +80,6 @@ def write_scores(scorer: Scorer, chunks: Iterable[list[str]], out: TextIO) -> in
 
 def champion_model() -> Path:
     """The champion's model (``<artifact root>/champion/model.keras``), the default for scoring."""
-    from imdb_pipeline import champion
-
     if champion.current() is None:
         raise PipelineInputError(
             f"there is no champion model yet ({champion.champion_dir()}): run the imdb_sentiment DAG until "
