@@ -120,6 +120,11 @@ def test_without_model_the_champion_scores_and_an_edited_champion_is_refused(
     assert "word_index.json does not match the sha256" in stderr and "--rollback" in stderr
     assert "Traceback" not in stderr
 
+    champion.champion_dir().unlink()
+    champion.champion_dir().symlink_to("champions/gone")
+    code, _, stderr = run_cli("--input", test_reviews)
+    assert code == 2 and "champions/gone, which does not exist" in stderr
+
 
 @pytest.mark.parametrize("source", ["stdin", "file"])
 def test_undecodable_bytes_are_one_error_line(runs, source, tmp_path):

@@ -79,14 +79,21 @@ def write_scores(scorer: Scorer, chunks: Iterable[list[str]], out: TextIO) -> in
 
 
 def champion_model() -> Path:
-    """The champion's model (``<artifact root>/champion/model.keras``), the default for scoring."""
-    if champion.current() is None:
+    """The champion's model, the default for scoring: resolved once, so a promotion while this
+    runs changes nothing for it. (Its folder's files are checked by ``Scorer``.)"""
+    link = champion.champion_dir()
+    if not link.is_symlink() and not link.exists():
         raise PipelineInputError(
-            f"there is no champion model yet ({champion.champion_dir()}): run the imdb_sentiment DAG until "
-            "a model is blessed, or give --model."
+            f"there is no champion model yet ({link}): run the imdb_sentiment DAG until a model is "
+            "blessed, or give --model."
         )
-    # Resolved: a promotion while scoring changes nothing for this run.
-    return champion.champion_dir().resolve() / "model.keras"
+    folder = link.resolve()
+    if not folder.is_dir():
+        raise PipelineInputError(
+            f"the champion link {link} points at {folder}, which does not exist: promote a model again, "
+            "or give --model."
+        )
+    return folder / "model.keras"
 
 
 @contextlib.contextmanager
