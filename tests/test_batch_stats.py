@@ -1,0 +1,48 @@
+"""batch_stats: the same statistics for training data and for a scored batch, in bounded memory."""
+
+import numpy as np
+
+from imdb_pipeline import batch_stats, text
+from imdb_pipeline.tokenized import TokenizedSplit
+
+
+def test_length_sample_is_bounded_and_evenly_spread():
+    sample = batch_stats.LengthSample(limit=100)
+    for first in range(0, 10_000, 700):  # blocks of uneven size
+        sample.add(np.arange(first, min(first + 700, 10_000)))
+    values = sample.values()
+    assert len(values) <= 200 and sample.seen == 10_000
+    assert np.all(values % sample.stride == 0) and values[0] == 0  # every stride-th value
+    assert abs(np.median(values) - 5000) < 200
+
+
+def test_small_batches_keep_every_length():
+    sample = batch_stats.LengthSample()
+    sample.add(np.array([3, 1, 2]))
+    assert sample.values().tolist() == [3, 1, 2]
+
+
+def test_batch_statistics_count_words_oov_and_predictions():
+    stats = batch_stats.BatchStats(frozenset({b"good", b"film"}))
+    stats.add_texts(text.split_words(["Good film!", "a zorblax film, good good"]))
+    stats.add_probabilities(np.array([0.9, 0.2], dtype=np.float32))
+    summary = stats.summary()
+    assert (summary["rows"], summary["words"]) == (2, 7)
+    assert summary["oov_share"] == round(2 / 7, 6)
+    assert summary["positive_rate"] == 0.5 and abs(summary["mean_probability"] - 0.55) < 1e-6
+    assert summary["length"]["p50"] == 3.5 and summary["length"]["max_sampled"] == 5
+
+
+def test_vocabulary_is_the_words_with_a_column_of_their_own():
+    # num_words 6: columns 0-2 are reserved, ranks 1-2 get columns 4-5... rank + 3 < 6
+    assert batch_stats.vocabulary({b"a": 1, b"b": 2, b"c": 3, b"d": 9}, 6) == {b"a", b"b"}
+
+
+def test_training_statistics_from_ingest_tokens():
+    tokens, offsets = text.with_start_tokens(np.array([4, 5, 20, 4, 30, 31, 6]), np.array([3, 0, 4]))
+    split = TokenizedSplit(tokens, offsets, np.array([1, 0, 1], dtype=np.uint8))
+    stats = batch_stats.training_statistics(split, num_words=10)
+    assert (stats["rows"], stats["words"]) == (3, 7)
+    assert stats["oov_share"] == round(3 / 7, 6)  # ids 20, 30, 31 are beyond num_words
+    assert stats["positive_rate"] == round(2 / 3, 6)
+    assert stats["length_sample"] == [3, 0, 4] and stats["num_words"] == 10

@@ -1,0 +1,64 @@
+"""scored_store: batch keys, the claim that lets one run score a batch, quarantine with its reason."""
+
+import multiprocessing
+import os
+
+from imdb_pipeline import artifacts, scored_store
+
+
+def test_batch_key_names_the_file_and_its_content(tmp_path):
+    first = tmp_path / "a b.txt"
+    first.write_text("one\n")
+    key = scored_store.batch_key(first)
+    assert key.startswith("a%20b.txt__") and len(key.rsplit("__", 1)[1]) == 16
+    first.write_text("two\n")
+    assert scored_store.batch_key(first) != key
+
+
+def _hold_claim(folder, key, ready, release):
+    with scored_store.claim(folder, key) as claimed:
+        assert claimed
+        ready.set()
+        release.wait(10)
+
+
+def test_a_claim_held_by_another_process_is_refused_and_freed_when_it_dies(tmp_path):
+    ready, release = multiprocessing.Event(), multiprocessing.Event()
+    holder = multiprocessing.Process(target=_hold_claim, args=(tmp_path, "k", ready, release))
+    holder.start()
+    assert ready.wait(10)
+    with scored_store.claim(tmp_path, "k") as claimed:
+        assert not claimed
+    holder.kill()  # a worker killed mid-batch: the kernel drops its lock
+    holder.join()
+    with scored_store.claim(tmp_path, "k") as claimed:
+        assert claimed
+
+
+def test_finished_keys_lists_versions_per_batch(tmp_path):
+    for version, key in [("v1", "a"), ("v2", "a"), ("v2", "b")]:
+        with artifacts.stage_writer(scored_store.scored_dir(tmp_path) / version, key) as out:
+            out.path("scores", "scores.jsonl").write_text("")
+    (scored_store.scored_dir(tmp_path) / "v2" / ".c.partial-x").mkdir()
+    (scored_store.scored_dir(tmp_path) / "v2" / "unfinished").mkdir()
+    assert scored_store.finished_keys(tmp_path) == {"a": {"v1", "v2"}, "b": {"v2"}}
+
+
+def test_quarantine_moves_the_file_beside_its_reason(tmp_path):
+    path = tmp_path / "inbox" / "junk.txt"
+    path.parent.mkdir()
+    path.write_bytes(b"\x00\x01")
+    folder = scored_store.quarantine(path, "junk.txt__00", "binary", "v1", tmp_path)
+    assert not path.exists() and (folder / "junk.txt").read_bytes() == b"\x00\x01"
+    assert scored_store.quarantine(path, "junk.txt__00", "binary", "v1", tmp_path) is None
+    [row] = scored_store.quarantined(tmp_path)
+    assert (row["file"], row["reason"], row["model_version"]) == ("junk.txt", "binary", "v1")
+
+
+def test_recent_batches_newest_first(tmp_path):
+    for age, key in enumerate(["old", "new"]):
+        with artifacts.stage_writer(scored_store.scored_dir(tmp_path) / "v1", key) as out:
+            artifacts.write_json(out.path("stats", scored_store.STATS), {"file": key})
+        stats = scored_store.scored_dir(tmp_path) / "v1" / key / scored_store.STATS
+        os.utime(stats, (1000 + age, 1000 + age))
+    assert [row["file"] for row in scored_store.recent_batches(tmp_path)] == ["new", "old"]
