@@ -1,0 +1,181 @@
+"""scoring: each inbox file scored once per champion version, with statistics and drift; bad files
+quarantined with their reason while the others are scored."""
+
+import json
+import os
+import threading
+from pathlib import Path
+
+import numpy as np
+import pytest
+
+from imdb_pipeline import artifacts, batch_stats, champion, drift, scored_store, scoring
+from imdb_pipeline.errors import PipelineInputError
+from imdb_pipeline.sample_data import make_review
+from imdb_pipeline.tokenized import load_split
+
+KEYS = {"a.txt": "a__1", "b.jsonl": "b__2", "c.txt": "c__3"}
+
+
+def paths(tmp_path):
+    return {tmp_path / name: key for name, key in KEYS.items()}  # oldest first
+
+
+@pytest.mark.parametrize(
+    ("rescore", "done", "expected"),
+    [
+        ("none", {}, ["a.txt", "b.jsonl", "c.txt"]),  # never scored: always
+        ("none", {"a__1": {"v1"}, "b__2": {"v1"}}, ["c.txt"]),
+        ("latest", {"a__1": {"v1"}, "b__2": {"v1"}, "c__3": {"v1"}}, ["c.txt"]),  # a new champion
+        ("all", {"a__1": {"v1"}, "b__2": {"v1", "v2"}}, ["a.txt", "c.txt"]),
+        ("all", {key: {"v2"} for key in KEYS.values()}, []),  # this version scored them all
+    ],
+)
+def test_plan_scores_new_batches_and_rescores_what_is_asked(tmp_path, rescore, done, expected):
+    chosen = scoring.plan(paths(tmp_path), "v2", rescore, done)
+    assert [path.name for path, _ in chosen] == expected
+
+
+def test_plan_refuses_an_unknown_rescore(tmp_path):
+    with pytest.raises(PipelineInputError, match="rescore='some': choose one of latest, all, none"):
+        scoring.plan(paths(tmp_path), "v1", "some", {})
+
+
+# --- with a trained model (the tiny run's) as champion -------------------------------------------
+
+
+@pytest.fixture
+def champion_root(tiny_run, artifact_root):
+    """The tiny run's model installed as the champion, with its training statistics."""
+    outputs = tiny_run["outputs"]
+    stats = batch_stats.training_statistics(load_split(outputs["ingest"]["train_tokens"]), 40)
+    stats_path = artifact_root / "data_stats.json"
+    artifacts.write_json(stats_path, stats)
+    files = {name: outputs["train"][name] for name in ("model", "word_index")}
+    version = champion.install(
+        {**files, "data_stats": str(stats_path)}, {"dag_id": "t", "run": "r1"}, artifact_root
+    )
+    champion.switch_to(version, artifact_root)
+    return artifact_root
+
+
+def reviews(count, seed=0):
+    rng = np.random.default_rng(seed)
+    return [make_review(rng, bool(i % 2)) for i in range(count)]
+
+
+def drop(folder, name, data, age=0):
+    folder.mkdir(parents=True, exist_ok=True)
+    path = folder / name
+    path.write_bytes(data)
+    os.utime(path, (1_000_000 + age, 1_000_000 + age))
+    return path
+
+
+def read_scores(folder):
+    return [json.loads(line) for line in (folder / "scores.jsonl").read_text().splitlines()]
+
+
+@pytest.mark.slow
+def test_good_files_are_scored_once_and_junk_is_quarantined(champion_root):
+    inbox = champion_root / "inbox"
+    drop(inbox, "a.txt", ("\n".join(reviews(150)) + "\n\n").encode(), age=1)
+    rows = [{"id": f"r{i}", "text": review} for i, review in enumerate(reviews(120, seed=1))]
+    drop(inbox, "b.jsonl", "".join(json.dumps(row) + "\n" for row in rows).encode(), age=2)
+    drop(inbox, "junk.txt", bytes(range(256)) * 64, age=3)
+
+    summary = scoring.score_inbox(root=champion_root)
+    by_file = {batch["file"]: batch for batch in summary["batches"]}
+    assert {name: batch["status"] for name, batch in by_file.items()} == {
+        "a.txt": "scored",
+        "b.jsonl": "scored",
+        "junk.txt": "quarantined",
+    }
+    assert "NUL bytes" in by_file["junk.txt"]["reason"] and not (inbox / "junk.txt").exists()
+    [quarantined] = scored_store.quarantined(champion_root)
+    assert quarantined["file"] == "junk.txt" and "not a text file" in quarantined["reason"]
+
+    a_scores = read_scores(Path(by_file["a.txt"]["folder"]))
+    assert len(a_scores) == 150 and a_scores[0]["id"] == 1
+    assert set(a_scores[0]) == {"id", "probability", "label", "model_version", "scored_at"}
+    assert a_scores[0]["model_version"] == summary["model_version"]
+    assert all((row["label"] == "positive") == (row["probability"] >= 0.5) for row in a_scores)
+    b_folder = Path(by_file["b.jsonl"]["folder"])
+    assert [row["id"] for row in read_scores(b_folder)] == [row["id"] for row in rows]
+    stats = artifacts.read_json(b_folder / "stats.json")
+    assert (stats["rows"], stats["blank_rows"], stats["undecodable_bytes"]) == (120, 0, 0)
+    assert stats["drift"]["tested"] and not stats["drift"]["drifted"]
+    artifacts.verify_outputs(
+        {"scores": str(b_folder / "scores.jsonl"), "stats": str(b_folder / "stats.json")}
+    )
+
+    again = scoring.score_inbox(root=champion_root, rescore="none")
+    assert again["batches"] == []  # each file once per champion version
+    latest = scoring.score_inbox(root=champion_root, rescore="latest")
+    assert latest["batches"] == []
+
+
+@pytest.mark.slow
+def test_other_text_is_flagged_as_drifted(champion_root):
+    words = ["quarterly", "revenue", "guidance", "exceeded", "analyst", "consensus"]
+    rng = np.random.default_rng(5)
+    lines = [" ".join(rng.choice(words, size=rng.integers(3, 8))) for _ in range(300)]
+    drop(champion_root / "inbox", "news.txt", ("\n".join(lines) + "\n").encode())
+    [batch] = scoring.score_inbox(root=champion_root)["batches"]
+    assert batch["drifted"] and {"length", "oov_share"} <= set(batch["drift_flags"])
+
+
+@pytest.mark.slow
+def test_a_failure_mid_batch_leaves_nothing_and_the_retry_scores_once(champion_root, monkeypatch):
+    from imdb_pipeline import inbox as inbox_module
+
+    monkeypatch.setattr(inbox_module, "CHUNK_LINES", 50)
+    drop(champion_root / "inbox", "a.txt", ("\n".join(reviews(200)) + "\n").encode())
+    real = scoring.Champion.load
+
+    def failing_load(root=None):
+        model = real(root)
+        calls = []
+        original = model.scorer.probabilities
+
+        def probabilities(texts):
+            calls.append(1)
+            if len(calls) == 3:
+                raise RuntimeError("worker lost")
+            return original(texts)
+
+        model.scorer.probabilities = probabilities
+        return model
+
+    monkeypatch.setattr(scoring.Champion, "load", failing_load)
+    with pytest.raises(RuntimeError, match="worker lost"):
+        scoring.score_inbox(root=champion_root)
+    version_dir = next(scored_store.scored_dir(champion_root).iterdir())
+    assert [path.name for path in version_dir.iterdir() if not path.name.endswith(".claim")] == []
+    monkeypatch.setattr(scoring.Champion, "load", real)
+    [batch] = scoring.score_inbox(root=champion_root)["batches"]
+    assert batch["status"] == "scored" and batch["rows"] == 200
+
+
+@pytest.mark.slow
+def test_a_batch_claimed_by_another_run_is_left_to_it(champion_root):
+    path = drop(champion_root / "inbox", "a.txt", b"good film\n")
+    model = scoring.Champion.load(champion_root)
+    key = scored_store.batch_key(path)
+    version_dir = scored_store.scored_dir(champion_root) / model.version
+    with scored_store.claim(version_dir, key):
+        result = {}
+        thread = threading.Thread(
+            target=lambda: result.update(
+                scoring.score_file(path, key, model, drift.DriftThresholds(), champion_root)
+            )
+        )
+        thread.start()
+        thread.join()
+    assert result["status"] == "busy" and not (version_dir / key).exists()
+
+
+def test_without_a_champion_nothing_is_scored(artifact_root):
+    drop(artifact_root / "inbox", "a.txt", b"good film\n")
+    summary = scoring.score_inbox(root=artifact_root)
+    assert (summary["model_version"], summary["waiting"], summary["batches"]) == (None, 1, [])
