@@ -27,7 +27,9 @@ import pendulum
 from airflow.sdk import dag, task
 
 from imdb_model.imdb_model_dag_support import (
+    CHAMPION,
     DEFAULT_ARGS,
+    TRAINING_DATA,
     TRAINING_POOL,
     Outputs,
     params_from_specs,
@@ -58,7 +60,7 @@ SCHEDULE = os.environ.get("IMDB_SCHEDULE", "@weekly")
 def imdb_sentiment():
     # Each task runs the stage of its name; it receives its upstream stages' outputs by stage name,
     # as pipeline.GRAPH lists them (tests/test_dag_integrity.py compares the two).
-    @task(task_display_name="Ingest reviews")
+    @task(task_display_name="Ingest reviews", inlets=[TRAINING_DATA])
     def ingest() -> Outputs:
         """Read IMDB (Keras' `imdb.npz` or raw `aclImdb`), tokenize, save token arrays + word index."""
         skip_scheduled_run_without_data()
@@ -93,7 +95,7 @@ def imdb_sentiment():
         """`metrics.json`, the book's curves, confusion matrix, ROC, the gate's decision, `report.html`."""
         return run_stage("report", ingest=ingest, train=train, evaluate=evaluate, gate=gate)
 
-    @task(task_display_name="Promote to champion")
+    @task(task_display_name="Promote to champion", outlets=[CHAMPION])
     def promote(train: Outputs, evaluate: Outputs, gate: Outputs) -> Outputs:
         """Make this model the champion when the gate blessed it; *skipped* (with the reason) otherwise."""
         return skip_unless_promoted(run_stage("promote", train=train, evaluate=evaluate, gate=gate))

@@ -2,6 +2,7 @@
 
 import json
 import os
+import shutil
 
 import pytest
 
@@ -75,3 +76,24 @@ def test_command_line_shows_and_rolls_back(artifact_root, evaluation_file, capsy
     assert shown["champion"]["run"] == "r2" and shown["versions"] == [first, second]
     assert champion.main(["--rollback"]) == 0
     assert f"champion is now {first}" in capsys.readouterr().out and champion.current()["run"] == "r1"
+
+
+def test_an_edited_or_truncated_champion_is_refused_naming_the_way_out(artifact_root, evaluation_file):
+    version = install(evaluation_file, "r1", test_accuracy=0.88)
+    champion.switch_to(version)
+    info = champion.champion_dir().resolve() / "champion.json"
+    info.write_text(info.read_text()[:20])
+    with pytest.raises(PipelineInputError, match=r"missing or damaged .*--rollback"):
+        champion.current()
+
+
+def test_rollback_from_a_vanished_champion_goes_to_the_newest_intact_version(artifact_root, evaluation_file):
+    first = install(evaluation_file, "r1", previous=None)
+    second = install(evaluation_file, "r2", previous=first)
+    third = install(evaluation_file, "r3", previous=second)
+    champion.switch_to(third)
+    shutil.rmtree(artifact_root / champion.VERSIONS / third)  # the folder is gone (a bad cleanup, say)
+    (artifact_root / champion.VERSIONS / second / "evaluation.json").write_text("edited")
+    with pytest.raises(PipelineInputError, match="missing or damaged"):
+        champion.current()
+    assert champion.rollback() == first and champion.current()["run"] == "r1"

@@ -8,7 +8,7 @@ import sys
 import pytest
 from stage_runs import tiny_params
 
-from imdb_pipeline import artifacts, champion, pipeline, promote
+from imdb_pipeline import artifacts, champion, pipeline
 
 pytestmark = pytest.mark.slow
 
@@ -50,11 +50,16 @@ def promotion(outputs):
     return artifacts.read_json(outputs["promotion"])
 
 
+def was_promoted(outputs):
+    record = promotion(outputs)
+    return record["promoted"], record["reason"]
+
+
 def test_promotions_switch_the_link_and_keep_the_previous_champion(tiny_run, artifact_root):
     run_a, params, upstream = gated_run(tiny_run, artifact_root, "run-a")
     outputs = pipeline.run_stage("promote", params, run_a, upstream)
     first = champion.current()
-    assert promote.was_promoted(outputs) == (True, promotion(outputs)["reason"])
+    assert was_promoted(outputs) == (True, promotion(outputs)["reason"])
     assert first["run"] == "run-a" and first["previous"] is None
     assert {"model.keras", "word_index.json", "evaluation.json", "champion.json"} <= set(
         os.listdir(champion.champion_dir())
@@ -85,7 +90,7 @@ def test_promoting_the_champions_own_model_again_changes_nothing(tiny_run, artif
 def test_a_model_the_gate_did_not_bless_is_recorded_as_not_promoted(tiny_run, artifact_root):
     run_path, params, upstream = scored_run(tiny_run, artifact_root, "run-x", 0.55)
     outputs = pipeline.run_stage("promote", params, run_path, upstream)
-    promoted, reason = promote.was_promoted(outputs)
+    promoted, reason = was_promoted(outputs)
     assert promoted is False and reason.startswith("the gate did not bless the model: not blessed")
     assert "0.55000 < min_accuracy" in reason
     assert champion.current() is None and champion.versions() == []
@@ -186,7 +191,7 @@ def test_the_command_line_pipeline_promotes_only_when_asked(tiny_aclimdb_tarball
     assert "promote" not in outputs and champion.current() is None
     assert artifacts.read_json(outputs["gate"]["decision"])["blessed"] is True
     outputs = pipeline.run_pipeline(params, tmp_path / "debug-run", promote=True)
-    assert promote.was_promoted(outputs["promote"])[0] and champion.current()["run"] == "debug-run"
+    assert was_promoted(outputs["promote"])[0] and champion.current()["run"] == "debug-run"
 
 
 def test_a_rerun_on_the_same_data_that_is_not_better_leaves_the_champion(tiny_run, artifact_root):
@@ -195,7 +200,7 @@ def test_a_rerun_on_the_same_data_that_is_not_better_leaves_the_champion(tiny_ru
     first = champion.current()
     run_b, params, upstream = scored_run(tiny_run, artifact_root, "run-b", first["test_accuracy"], True)
     outputs = pipeline.run_stage("promote", params, run_b, upstream)
-    promoted, reason = promote.was_promoted(outputs)
+    promoted, reason = was_promoted(outputs)
     assert not promoted and "same data as the champion" in reason and "is not better than" in reason
     assert champion.current()["version"] == first["version"]
     assert first["data_fingerprint"] == artifacts.read_json(upstream["gate"]["decision"])["data_fingerprint"]
@@ -207,6 +212,6 @@ def test_a_model_trained_on_new_data_may_replace_a_slightly_better_champion(tiny
     run_b, params, upstream = scored_run(
         tiny_run, artifact_root, "run-b", champion.current()["test_accuracy"] - 0.005
     )
-    promoted, reason = promote.was_promoted(pipeline.run_stage("promote", params, run_b, upstream))
+    promoted, reason = was_promoted(pipeline.run_stage("promote", params, run_b, upstream))
     assert promoted and "new data (not the champion's)" in reason and "within max_regression" in reason
     assert champion.current()["run"] == "run-b"

@@ -49,18 +49,30 @@ def champion_dir(root: Path | None = None) -> Path:
 
 
 def current(root: Path | None = None) -> dict[str, Any] | None:
-    """The champion's ``champion.json`` (with its ``version``), or None when there is none yet."""
+    """The champion's ``champion.json`` (with its ``version``), or None when there is none yet. Its
+    folder is checked against its manifest: a missing, edited or damaged champion is an error."""
     link = champion_dir(root)
     if not link.is_symlink() and not link.exists():
         return None
     folder = link.resolve()
-    info_path = folder / INFO
-    if not info_path.is_file():
+    try:
+        info = artifacts.read_json(artifacts.read_stage(folder.parent, folder.name)["info"])
+    except (PipelineInputError, OSError, KeyError, ValueError) as err:
         raise PipelineInputError(
-            f"{link} points at {folder}, which holds no {INFO}: restore it with "
-            "`python -m imdb_pipeline.champion --rollback`, or remove the link to start without a champion."
-        )
-    return {**artifacts.read_json(info_path), "version": folder.name}
+            f"the champion link {link} points at {folder}, which is missing or damaged ({err}): "
+            "`python -m imdb_pipeline.champion --rollback` switches to the newest intact version, or remove "
+            "the link to start without a champion."
+        ) from None
+    return {**info, "version": folder.name}
+
+
+def intact(version: str, root: Path | None = None) -> bool:
+    """Whether a version's folder still matches its manifest."""
+    try:
+        artifacts.read_stage((root or artifacts.artifact_root()) / VERSIONS, version)
+    except (PipelineInputError, OSError, ValueError):
+        return False
+    return True
 
 
 def versions(root: Path | None = None) -> list[str]:
@@ -136,15 +148,21 @@ def prune(root: Path | None = None, keep: int = KEEP_VERSIONS) -> None:
 
 
 def rollback(root: Path | None = None) -> str:
-    """Switch back to the previous champion; returns its version."""
+    """Switch back to the previous champion, or, when the champion is missing or damaged, to the newest
+    intact version; returns the version now in use."""
     root = root or artifacts.artifact_root()
     with promotion_lock(root):
-        champion = current(root)
-        previous = champion.get("previous") if champion else None
-        if not previous or previous not in versions(root):
-            raise PipelineInputError("there is no previous champion to roll back to.")
-        switch_to(previous, root)
-        return previous
+        try:
+            champion = current(root)
+            candidates = [champion.get("previous")] if champion else []
+        except PipelineInputError:  # broken: any intact version beats none
+            broken = champion_dir(root).resolve().name
+            candidates = [version for version in reversed(versions(root)) if version != broken]
+        for version in candidates:
+            if version and intact(version, root):
+                switch_to(version, root)
+                return version
+        raise PipelineInputError("there is no previous champion to roll back to.")
 
 
 def main(argv: list[str] | None = None) -> int:

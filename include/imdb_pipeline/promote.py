@@ -65,10 +65,11 @@ def _promote_blessed(
         version = champion.install(files, info, root)
         champion.switch_to(version, root)
         champion.prune(root)
-    return {"promoted": True, "version": version, "previous": previous, "reason": now["reason"]}
-
-
-def was_promoted(outputs: dict[str, str]) -> tuple[bool, str]:
-    """(promoted, reason) from the promote stage's outputs."""
-    record = artifacts.read_json(outputs["promotion"])
-    return bool(record["promoted"]), record["reason"]
+    return {
+        "promoted": True,
+        "version": version,
+        "previous": previous,
+        "model_sha256": model_sha256,
+        "test_accuracy": evaluation["test_accuracy"],
+        "reason": now["reason"],
+    }

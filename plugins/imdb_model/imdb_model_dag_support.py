@@ -12,11 +12,15 @@ from datetime import timedelta
 from pathlib import Path
 from typing import Any
 
-from airflow.sdk import ExceptionRetryPolicy, Param, RetryAction, RetryRule
+from airflow.sdk import Asset, ExceptionRetryPolicy, Param, RetryAction, RetryRule
 
 log = logging.getLogger(__name__)
 
 Outputs = dict[str, str]  # a stage's outputs (artifact name -> path): what tasks pass through XCom
+
+# Data-aware scheduling and lineage (the Assets view): what the DAGs produce and consume.
+TRAINING_DATA = Asset("imdb_training_data")  # the reviews a training run reads
+CHAMPION = Asset("imdb_champion")  # the model in use; an event per promotion, its version in extra
 
 # Bad input (a wrong path, a corrupt archive, an invalid parameter) cannot be fixed by retrying:
 # fail at once with the stage's message. Anything else (a flaky download, a lost worker) retries.
@@ -78,15 +82,20 @@ def run_stage(stage: str, **upstream: Outputs | None) -> Outputs:
 
 
 def skip_unless_promoted(promoted: Outputs) -> Outputs:
-    """The promote stage's outputs, or a skip with its reason (in the log body, where it is seen)."""
+    """The promote stage's outputs, announced as a ``CHAMPION`` asset event (version, model checksum and
+    test accuracy in its extra); or a skip with the reason, in the log body where it is seen."""
     from airflow.sdk.exceptions import AirflowSkipException
 
-    from imdb_pipeline import promote
+    from imdb_pipeline import artifacts
 
-    done, reason = promote.was_promoted(promoted)
-    if not done:
-        log.info("not promoted, the champion stays: %s", reason)
-        raise AirflowSkipException(f"not promoted, the champion stays: {reason}")
+    record = artifacts.read_json(promoted["promotion"])
+    if not record["promoted"]:
+        log.info("not promoted, the champion stays: %s", record["reason"])
+        raise AirflowSkipException(f"not promoted, the champion stays: {record['reason']}")
+    context, _ = current_run()
+    extra = {key: record[key] for key in ("version", "model_sha256", "test_accuracy")}
+    context["outlet_events"][CHAMPION].extra = extra
+    log.info("champion %s announced (%s)", record["version"], record["reason"])
     return promoted
 
 
