@@ -230,3 +230,16 @@ def test_workers_imdb_data_path_stands_in_for_an_empty_data_path(monkeypatch):
     )
     monkeypatch.delenv("IMDB_DATA_PATH")
     assert PipelineConfig.from_params({}).data_location() == ("keras", "")
+
+
+def test_a_model_too_big_for_the_worker_is_refused_before_any_work_naming_the_figure(monkeypatch):
+    monkeypatch.delenv("IMDB_WORKER_MEMORY_MB", raising=False)
+    with pytest.raises(
+        PipelineInputError, match=r"needs about 4,296 MB .* worker limit of 1,000 MB.*IMDB_WORKER"
+    ):
+        PipelineConfig.from_params({"units": 4096})
+    monkeypatch.setenv("IMDB_WORKER_MEMORY_MB", "5000")  # a deployment with bigger workers
+    assert PipelineConfig.from_params({"units": 4096}).units == 4096
+    monkeypatch.setenv("IMDB_WORKER_MEMORY_MB", "lots")
+    with pytest.raises(PipelineInputError, match="IMDB_WORKER_MEMORY_MB='lots' is not a whole number"):
+        PipelineConfig.from_params({})

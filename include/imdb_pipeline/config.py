@@ -21,6 +21,7 @@ from typing import Any
 
 import jsonschema
 
+from imdb_model.imdb_model_builder import ModelSpec, memory_refusal
 from imdb_pipeline.errors import PipelineInputError
 
 SOURCES = ("auto", "keras", "aclimdb")
@@ -281,13 +282,22 @@ class PipelineConfig:
         self._check_combination()
 
     def _check_combination(self) -> None:
-        """Rules between parameters, each value being valid on its own. Only what needs neither the
-        data nor the model's code is checked here (validation_size against the data is train's)."""
+        """Rules between parameters, each value being valid on its own: what can be known before the
+        data (validation_size against the data is train's), including whether the model fits the
+        worker's memory (the plugin's TensorFlow-free estimate), so a run too big fails at its first
+        task, with the figure, not killed mid-epoch."""
         if self.dropout and not self.hidden_layers:
             raise PipelineInputError(
                 f"parameter dropout={self.dropout} has no effect with hidden_layers=0 (dropout follows each "
                 "hidden layer): set dropout to 0 or hidden_layers to 1 or more."
             )
+        try:
+            spec = ModelSpec.from_mapping(dataclasses.asdict(self))
+            refusal = memory_refusal(spec, self.batch_size, ngrams=self.ngrams)
+        except ValueError as err:  # IMDB_WORKER_MEMORY_MB is not a number
+            raise PipelineInputError(str(err)) from None
+        if refusal:
+            raise PipelineInputError(f"parameters too big for the worker: {refusal}")
 
     @classmethod
     def from_params(cls, params: Mapping[str, Any] | None = None) -> PipelineConfig:
