@@ -2,17 +2,15 @@
 quarantined with their reason while the others are scored."""
 
 import json
-import os
 import threading
 from pathlib import Path
 
 import numpy as np
 import pytest
+from scoring_support import drop, install_champion, reviews
 
-from imdb_pipeline import artifacts, batch_stats, champion, drift, scored_store, scoring
+from imdb_pipeline import artifacts, drift, scored_store, scoring
 from imdb_pipeline.errors import PipelineInputError
-from imdb_pipeline.sample_data import make_review
-from imdb_pipeline.tokenized import load_split
 
 KEYS = {"a.txt": "a__1", "b.jsonl": "b__2", "c.txt": "c__3"}
 
@@ -47,29 +45,8 @@ def test_plan_refuses_an_unknown_rescore(tmp_path):
 @pytest.fixture
 def champion_root(tiny_run, artifact_root):
     """The tiny run's model installed as the champion, with its training statistics."""
-    outputs = tiny_run["outputs"]
-    stats = batch_stats.training_statistics(load_split(outputs["ingest"]["train_tokens"]), 40)
-    stats_path = artifact_root / "data_stats.json"
-    artifacts.write_json(stats_path, stats)
-    files = {name: outputs["train"][name] for name in ("model", "word_index")}
-    version = champion.install(
-        {**files, "data_stats": str(stats_path)}, {"dag_id": "t", "run": "r1"}, artifact_root
-    )
-    champion.switch_to(version, artifact_root)
+    install_champion(tiny_run["outputs"], artifact_root, tiny_run["params"]["num_words"])
     return artifact_root
-
-
-def reviews(count, seed=0):
-    rng = np.random.default_rng(seed)
-    return [make_review(rng, bool(i % 2)) for i in range(count)]
-
-
-def drop(folder, name, data, age=0):
-    folder.mkdir(parents=True, exist_ok=True)
-    path = folder / name
-    path.write_bytes(data)
-    os.utime(path, (1_000_000 + age, 1_000_000 + age))
-    return path
 
 
 def read_scores(folder):

@@ -197,6 +197,29 @@ def score_inbox(
     }
 
 
+def describe(summary: dict[str, Any]) -> list[str]:
+    """One line per batch and a headline: what the task log (and the scored asset event) says."""
+    batches = summary["batches"]
+    if summary["model_version"] is None:
+        return [f"no champion yet: {summary['waiting']} inbox file(s) wait"]
+    count = {status: sum(b["status"] == status for b in batches) for status in ("scored", "quarantined")}
+    drifted = [b["file"] for b in batches if b.get("drifted")]
+    lines = [
+        f"champion {summary['model_version']}: {count['scored']} scored, {count['quarantined']} quarantined, "
+        f"{len(drifted)} drifted, {len(batches) - sum(count.values())} left to other runs "
+        f"({summary['waiting']} in the inbox, rescore={summary['rescore']})"
+    ]
+    for b in batches:
+        if b["status"] == "scored":
+            flags = f" DRIFTED: {', '.join(b['drift_flags'])}" if b["drifted"] else ""
+            lines.append(
+                f"scored {b['file']}: {b['rows']} rows, positive rate {b['positive_rate']:.3f}{flags}"
+            )
+        else:
+            lines.append(f"{b['status']} {b['file']}: {b['reason']}")
+    return lines
+
+
 def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--rescore", choices=RESCORE, default="latest")

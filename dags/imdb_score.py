@@ -1,0 +1,160 @@
+"""
+### IMDB batch scoring — new reviews scored by the champion as they arrive
+
+Runs when a new champion is promoted (the `imdb_champion` asset event of `imdb_sentiment`'s
+`promote`), when a producer announces reviews (an `imdb_reviews_inbox` asset event, posted with
+`POST /api/v2/assets/events`, or a `READY` flag file dropped into the inbox, which the triggerer's
+`AssetWatcher` sees and deletes), and on a modest time schedule for files dropped without either.
+
+Each `.txt` (one review a line) or `.jsonl` (`id`, `text`) file in the inbox (`IMDB_INBOX`, default
+`$IMDB_ARTIFACT_ROOT/inbox`) is scored **once per champion version** into
+`$IMDB_ARTIFACT_ROOT/scored/<version>/<file>__<sha256>/` (`scores.jsonl`, `stats.json`, manifest).
+`rescore` says what a new champion scores again besides files never scored: the `latest` file,
+`all` of them, or `none`. Each batch gets statistics and a drift verdict against the champion's
+training data (thresholds below); a drifted batch is scored and flagged (`drift` task, the
+`imdb_review_drift` asset). A file that cannot be scored is moved to
+`$IMDB_ARTIFACT_ROOT/quarantine/` with its reason; the other files go on. See docs/scoring.md.
+"""
+
+from __future__ import annotations
+
+import logging
+import os
+
+import pendulum
+from airflow.providers.standard.triggers.file import DirectoryFileDeleteTrigger
+from airflow.sdk import Asset, AssetOrTimeSchedule, AssetWatcher, CronTriggerTimetable, Param, dag, task
+
+from imdb_model.imdb_model_dag_support import CHAMPION, DEFAULT_ARGS, Outputs, current_run
+from imdb_pipeline.inbox import inbox_dir
+
+log = logging.getLogger(__name__)
+
+# Files dropped without an event or a flag wait at most this long (IMDB_SCORE_SCHEDULE: a cron
+# expression, or "none" for events only).
+SCORE_SCHEDULE = os.environ.get("IMDB_SCORE_SCHEDULE", "*/30 * * * *")
+FLAG_FILE = "READY"
+
+INBOX = Asset(
+    "imdb_reviews_inbox",
+    watchers=[
+        AssetWatcher(
+            name="imdb_inbox_ready_flag",
+            trigger=DirectoryFileDeleteTrigger(
+                directory=str(inbox_dir()), filename=FLAG_FILE, poke_interval=30.0
+            ),
+        )
+    ],
+)
+SCORED = Asset("imdb_scored_reviews")  # an event per run that scored something; counts in its extra
+DRIFT = Asset("imdb_review_drift")  # an event per run with drifted batches: subscribe to be alerted
+
+_THRESHOLDS = {
+    "length_alpha": (0.001, "Length test: a batch drifts only when the KS test's p-value is below this"),
+    "length_min_statistic": (
+        0.1,
+        "...and the KS statistic (largest gap of the cumulative shares) is at least this",
+    ),
+    "oov_max_increase": (0.05, "Drift when the share of out-of-vocabulary words grows by more than this"),
+    "positive_rate_max_delta": (
+        0.25,
+        "Drift when the predicted positive rate is further than this from training's",
+    ),
+}
+PARAMS = {
+    "rescore": Param(
+        "latest",
+        enum=["latest", "all", "none"],
+        title="Rescore with a new champion",
+        description="Besides files no champion has scored: the newest file, every file, or nothing more.",
+    ),
+    **{
+        name: Param(default, type="number", minimum=0, maximum=1, title=name, description=text)
+        for name, (default, text) in _THRESHOLDS.items()
+    },
+    "min_rows": Param(
+        100, type="integer", minimum=1, title="min_rows", description="Smaller batches are not tested"
+    ),
+}
+
+
+def _schedule():
+    assets = CHAMPION | INBOX
+    if SCORE_SCHEDULE.lower() == "none":
+        return assets
+    return AssetOrTimeSchedule(timetable=CronTriggerTimetable(SCORE_SCHEDULE, timezone="UTC"), assets=assets)
+
+
+@dag(
+    dag_id="imdb_score",
+    dag_display_name="IMDB batch scoring (champion × inbox)",
+    description="Score new reviews with the champion: data checks, drift flags, quarantine; once per file.",
+    doc_md=__doc__,
+    schedule=_schedule(),
+    start_date=pendulum.datetime(2026, 1, 1, tz="UTC"),
+    catchup=False,
+    max_active_runs=2,  # safe: each (file, champion) is claimed by one run
+    tags=["ml", "imdb", "scoring"],
+    params=PARAMS,
+    default_args=DEFAULT_ARGS,
+)
+def imdb_score():
+    @task(
+        task_display_name="Score the inbox",
+        inlets=[CHAMPION, INBOX],
+        outlets=[SCORED],
+        execution_timeout=pendulum.duration(hours=2),
+    )
+    def score() -> Outputs:
+        """Score every inbox file this champion has not scored yet (and what `rescore` asks)."""
+        from imdb_pipeline import artifacts, drift, scoring
+
+        context, run_path = current_run()
+        params = dict(context["params"])
+        summary = scoring.score_inbox(params["rescore"], drift.DriftThresholds.from_mapping(params))
+        lines = scoring.describe(summary)
+        for line in lines:
+            log.warning(line) if ("DRIFTED" in line or line.startswith("quarantined")) else log.info(line)
+        with artifacts.stage_writer(run_path, "score") as out:
+            artifacts.write_json(out.path("summary", "summary.json"), summary)
+        statuses = [batch["status"] for batch in summary["batches"]]
+        context["outlet_events"][SCORED].extra = {
+            "model_version": summary["model_version"],
+            "scored": statuses.count("scored"),
+            "quarantined": statuses.count("quarantined"),
+            "drifted": sum(bool(batch.get("drifted")) for batch in summary["batches"]),
+            "headline": lines[0],
+        }
+        # The inbox's watermark, kept on the asset (Airflow's asset state store, not a Variable).
+        store = context.get("asset_state_store")
+        if store is not None:
+            store[INBOX].set("last_scoring", {"run_id": context["run_id"], "headline": lines[0]})
+        return out.final_paths()
+
+    @task(task_display_name="Flag drift", outlets=[DRIFT])
+    def flag_drift(score: Outputs | None) -> Outputs:
+        """Succeeds with an `imdb_review_drift` event when a batch drifted; *skipped* when none did."""
+        from airflow.sdk.exceptions import AirflowSkipException
+
+        from imdb_pipeline import artifacts
+
+        context, run_path = current_run()
+        outputs = score or artifacts.read_stage(run_path, "score", "imdb_score")
+        summary = artifacts.read_json(outputs["summary"])
+        drifted = [batch for batch in summary["batches"] if batch.get("drifted")]
+        if not drifted:
+            raise AirflowSkipException("no batch drifted")
+        for batch in drifted:
+            log.warning("DRIFT %s: %s (%s)", batch["file"], ", ".join(batch["drift_flags"]), batch["folder"])
+        context["outlet_events"][DRIFT].extra = {
+            "model_version": summary["model_version"],
+            "batches": [
+                {"file": b["file"], "flags": b["drift_flags"], "folder": b["folder"]} for b in drifted
+            ],
+        }
+        return outputs
+
+    flag_drift(score())
+
+
+imdb_score()
