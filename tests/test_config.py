@@ -52,7 +52,9 @@ def test_the_config_has_exactly_the_schemas_parameters_with_its_defaults():
         ({"epochs": 3.5}, ["epochs=3.5", "integer"]),
         ({"source": "hub"}, ["source='hub'", "aclimdb"]),
         ({"num_word": 5000}, ["unknown parameter", "num_word", "num_words"]),
-        ({"ngrams": 3}, ["ngrams=3", "one of 1, 2"]),
+        ({"ngrams": 4}, ["ngrams=4", "one of 1, 2, 3"]),
+        ({"weighting": "bm25"}, ["weighting='bm25'", "binary, tfidf, nb"]),
+        ({"l2": -1}, ["l2=-1", "from 0 to 1"]),
         ({"dropout": 1}, ["dropout=1", "from 0 to 0.99"]),
         ({"dropout": -0.1}, ["dropout=-0.1", "from 0 to"]),
         ({"min_accuracy": "high"}, ["min_accuracy='high'", "a number"]),
@@ -136,9 +138,17 @@ def test_data_path_is_bounded_and_a_long_value_is_not_repeated_into_the_message(
         PipelineConfig.from_params({"data_path": "/data/a\x00.tar.gz"})
 
 
-def test_dropout_without_a_hidden_layer_is_refused_not_ignored():
-    with pytest.raises(PipelineInputError, match=r"dropout=0\.5 has no effect with hidden_layers=0"):
-        PipelineConfig.from_params({"hidden_layers": 0, "dropout": 0.5})
+def test_dropout_without_a_hidden_layer_drops_input_features():
+    config = PipelineConfig.from_params({"hidden_layers": 0, "dropout": 0.5})
+    assert (config.hidden_layers, config.dropout) == (0, 0.5)
+
+
+def test_trigrams_weightings_and_l2_are_parameters_with_the_books_defaults():
+    config = PipelineConfig()
+    assert (config.weighting, config.l2) == ("binary", 0.0)
+    params = {"ngrams": 3, "weighting": "nb", "l2": 1e-6, "num_words": 1_000_000, "hidden_layers": 0}
+    config = PipelineConfig.from_params(params)
+    assert (config.ngrams, config.weighting, config.l2, config.num_words) == (3, "nb", 1e-6, 1_000_000)
     assert PipelineConfig.from_params({"hidden_layers": 0}).hidden_layers == 0
 
 

@@ -87,10 +87,15 @@ GOOD = {"keys": np.array([3, 4, 34], np.int64), "id_bound": np.int64(10), "num_w
         ({**GOOD, "id_bound": np.int64(1 << 40)}, "id_bound"),
         ({**GOOD, "keys": np.array([4, 3, 34], np.int64)}, "sorted and distinct"),
         ({**GOOD, "keys": np.array([3, 3, 34], np.int64)}, "sorted and distinct"),
-        ({**GOOD, "keys": np.array([1, 4, 34], np.int64)}, "words and word pairs"),  # START is no feature
-        ({**GOOD, "keys": np.array([3, 4, 14], np.int64)}, "words and word pairs"),  # pair with OOV
+        (
+            {**GOOD, "keys": np.array([1, 4, 34], np.int64)},
+            "words and runs of 2 to 2 words",
+        ),  # START is no feature
+        ({**GOOD, "keys": np.array([3, 4, 14], np.int64)}, "words and runs of 2 to 2 words"),  # pair with OOV
         ({**GOOD, "keys": np.array([3, 4, 5, 6, 34], np.int64)}, "at most num_words - 3"),
-        ({**GOOD, "keys": np.array([3, 4, 10 * 10 + 3], np.int64)}, "words and word pairs"),
+        ({**GOOD, "keys": np.array([3, 4, 10 * 10 + 3], np.int64)}, "runs of 2 to 2 words"),  # a trigram
+        ({**GOOD, "ngrams": np.int64(3), "keys": np.array([3, 4, 3 * 100 + 3], np.int64)}, "runs of 2 to 3"),
+        ({**GOOD, "ngrams": np.int64(4)}, "ngrams must be one of"),
     ],
 )
 def test_a_malformed_table_is_refused_with_one_message(tmp_path, arrays, reason):
@@ -102,3 +107,61 @@ def test_a_malformed_table_is_refused_with_one_message(tmp_path, arrays, reason)
     with pytest.raises(PipelineInputError, match="is not a feature table") as caught:
         features.FeatureTable.load(path)
     assert reason in str(caught.value) and "rerun vectorize and train" in str(caught.value)
+
+
+def ngram_reference(sequences, num_words, id_bound, ngrams):
+    """Words and runs of up to ``ngrams`` words by hand: document frequency, top num_words - 3."""
+    frequency = {}
+    for sequence in sequences:
+        keys = set()
+        for n in range(1, ngrams + 1):
+            for start in range(len(sequence) - n + 1):
+                key = 0
+                for token in sequence[start : start + n]:
+                    key = key * id_bound + token
+                keys.add(key)
+        for key in keys:
+            frequency[key] = frequency.get(key, 0) + 1
+    ranked = sorted(frequency, key=lambda key: (-frequency[key], key))[: num_words - text.INDEX_FROM]
+    return sorted(ranked)
+
+
+def test_trigram_features_are_the_most_frequent_words_pairs_and_triples(monkeypatch):
+    rng = np.random.default_rng(4)
+    sequences = [list(rng.integers(3, 12, rng.integers(1, 30))) for _ in range(60)]
+    split = split_of(sequences, [0, 1] * 30)
+    whole = features.FeatureTable.fit(split, 200, 13, ngrams=3)
+    assert whole.keys.tolist() == ngram_reference(sequences, 200, 13, 3)
+    assert (whole.keys >= 3 * 13 * 13).any()  # trigrams are among them
+    monkeypatch.setattr(features, "CHUNK_REVIEWS", 7)
+    np.testing.assert_array_equal(features.FeatureTable.fit(split, 200, 13, ngrams=3).keys, whole.keys)
+
+
+def triples(sequence):
+    return [sequence[start : start + 3] for start in range(len(sequence) - 2)]
+
+
+def test_trigram_rows_hold_their_known_triples_and_none_across_reviews():
+    split = split_of(REVIEWS, [1, 0, 1, 0])
+    table = features.FeatureTable.fit(split, num_words=100, id_bound=10, ngrams=3)
+    matrix = vectorize.multi_hot(split, 100, table).matrix().toarray()
+    column = {int(key): position + text.INDEX_FROM for position, key in enumerate(table.keys)}
+    for row, sequence in zip(matrix, REVIEWS, strict=True):
+        expected = {text.START} | {column[t] for t in sequence}
+        expected |= {column[a * 10 + b] for a, b in itertools.pairwise(sequence)}
+        expected |= {column[(a * 10 + b) * 10 + c] for a, b, c in triples(sequence)}
+        assert set(np.flatnonzero(row)) == expected, sequence
+    assert (4 * 10 + 6) not in column  # "4" ends review 3, "6" starts review 4: no pair across reviews
+
+
+def test_a_saved_trigram_table_loads_as_it_was(tmp_path):
+    table = features.FeatureTable.fit(split_of(REVIEWS, [1, 0, 1, 0]), num_words=100, id_bound=10, ngrams=3)
+    table.save(tmp_path / "features.npz")
+    loaded = features.FeatureTable.load(tmp_path / "features.npz")
+    np.testing.assert_array_equal(loaded.keys, table.keys)
+    assert (loaded.id_bound, loaded.num_words, loaded.ngrams) == (10, 100, 3)
+
+
+def test_a_vocabulary_too_large_for_trigram_keys_is_refused():
+    with pytest.raises(PipelineInputError, match="too large for 3-gram features"):
+        features.FeatureTable.fit(split_of(REVIEWS, [1, 0, 1, 0]), 100, features.MAX_ID_BOUND[3] + 1, 3)

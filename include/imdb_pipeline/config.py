@@ -28,6 +28,7 @@ SOURCES = ("auto", "keras", "aclimdb")
 ACTIVATIONS = ("relu", "tanh", "sigmoid", "elu", "selu", "gelu", "swish", "linear")
 LOSSES = ("binary_crossentropy", "mse", "mae")
 OPTIMIZERS = ("rmsprop", "adam", "adamw", "sgd", "adagrad", "nadam")
+WEIGHTINGS = ("binary", "tfidf", "nb")
 MAX_FINAL_EPOCHS = 999
 MAX_PATH_LENGTH = 4096  # Linux's PATH_MAX
 
@@ -92,10 +93,29 @@ PARAM_SPECS: dict[str, dict[str, Any]] = {
     "ngrams": {
         "default": 1,
         "type": "integer",
-        "enum": [1, 2],
+        "enum": [1, 2, 3],
         "title": "Word n-grams",
-        "description": "1: single words (the book). 2: words and word pairs (bigrams); the num_words "
-        "features are then the most frequent of both, by training-set document frequency.",
+        "description": "1: single words (the book). 2: words and word pairs (bigrams); 3: also runs of "
+        "three words. The num_words features are then the most frequent of them all, by training-set "
+        "document frequency.",
+    },
+    "weighting": {
+        "default": "binary",
+        "type": "string",
+        "enum": list(WEIGHTINGS),
+        "title": "Feature weighting",
+        "description": "binary: each present feature is 1 (the book). tfidf: scaled by its inverse "
+        "document frequency, rows of unit length. nb: scaled by its Naive-Bayes log-count ratio (NBSVM). "
+        "Weights come from the reviews the model trains on and are saved inside the model.",
+    },
+    "l2": {
+        "default": 0.0,
+        "type": "number",
+        "minimum": 0,
+        "maximum": 1,
+        **_NOT_NAN,
+        "title": "L2 penalty",
+        "description": "L2 regularization of the first layer's weights, added to the loss (the book: 0).",
     },
     "dropout": {
         "default": 0.0,
@@ -105,7 +125,7 @@ PARAM_SPECS: dict[str, dict[str, Any]] = {
         **_NOT_NAN,
         "title": "Dropout rate",
         "description": "Share of hidden units dropped after each hidden layer while training "
-        "(the book: 0, none; try 0.5). Needs at least one hidden layer.",
+        "(the book: 0, none; try 0.5). With hidden_layers 0: share of the input features dropped.",
     },
     "activation": {
         "default": "relu",
@@ -260,6 +280,8 @@ class PipelineConfig:
     hidden_layers: int = PARAM_SPECS["hidden_layers"]["default"]
     units: int = PARAM_SPECS["units"]["default"]
     ngrams: int = PARAM_SPECS["ngrams"]["default"]
+    weighting: str = PARAM_SPECS["weighting"]["default"]
+    l2: float = PARAM_SPECS["l2"]["default"]
     dropout: float = PARAM_SPECS["dropout"]["default"]
     activation: str = PARAM_SPECS["activation"]["default"]
     loss: str = PARAM_SPECS["loss"]["default"]
@@ -285,12 +307,7 @@ class PipelineConfig:
         """Rules between parameters, each value being valid on its own: what can be known before the
         data (validation_size against the data is train's), including whether the model fits the
         worker's memory (the plugin's TensorFlow-free estimate), so a run too big fails at its first
-        task, with the figure, not killed mid-epoch."""
-        if self.dropout and not self.hidden_layers:
-            raise PipelineInputError(
-                f"parameter dropout={self.dropout} has no effect with hidden_layers=0 (dropout follows each "
-                "hidden layer): set dropout to 0 or hidden_layers to 1 or more."
-            )
+        task, with the figure, not killed mid-epoch. (dropout with hidden_layers=0 drops input features.)"""
         try:
             spec = ModelSpec.from_mapping(dataclasses.asdict(self))
             refusal = memory_refusal(spec, self.batch_size, ngrams=self.ngrams)

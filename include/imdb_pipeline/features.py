@@ -1,9 +1,9 @@
-"""Which multi-hot column each word (and, with ``ngrams=2``, each pair of adjacent words) gets.
+"""Which multi-hot column each word (and, with ``ngrams`` 2 or 3, each run of adjacent words) gets.
 
-With ``ngrams=2`` the columns are the ``num_words`` most frequent unigrams *and bigrams*, by
-training-set document frequency: a ``FeatureTable`` saved as ``features.npz`` maps them to
-columns, and travels with the model so ``predict`` builds the same rows. Splits are walked a chunk
-of reviews at a time, so temporaries stay bounded whatever the corpus size.
+With ``ngrams`` > 1 the columns are the ``num_words`` most frequent unigrams and n-grams up to
+``ngrams`` words, by training-set document frequency: a ``FeatureTable`` saved as ``features.npz``
+maps them to columns, and travels with the model so ``predict`` builds the same rows. Splits are
+walked a chunk of reviews at a time, so temporaries stay bounded whatever the corpus size.
 """
 
 from __future__ import annotations
@@ -31,59 +31,93 @@ def token_chunks(split: TokenizedSplit) -> Iterator[tuple[np.ndarray, np.ndarray
         yield split.tokens[offsets[0] : offsets[-1]], rows, split.labels[start:stop]
 
 
-def bigram_keys(tokens: np.ndarray, rows: np.ndarray, id_bound: int) -> tuple[np.ndarray, np.ndarray]:
-    """(key, row) of each pair of adjacent words in the same review; key = first * id_bound + second.
+# The largest id_bound whose trigram keys (id_bound ** 3) fit in int64.
+MAX_ID_BOUND = {2: 1 << 31, 3: 2_097_151}
 
-    Words have ids >= INDEX_FROM, so a bigram key (>= INDEX_FROM * id_bound) never equals a word id:
-    words and bigrams share one key space. START (which begins every review) ends no pair.
+
+def ngram_keys(
+    tokens: np.ndarray, rows: np.ndarray, id_bound: int, ngrams: int = 2
+) -> tuple[np.ndarray, np.ndarray]:
+    """(key, row) of each run of 2..``ngrams`` adjacent words in the same review; the key of words
+    a, b (, c) is a * id_bound + b (* id_bound + c).
+
+    Words have ids >= INDEX_FROM, so a bigram key lies in [INDEX_FROM * id_bound, id_bound ** 2) and a
+    trigram key at or above INDEX_FROM * id_bound ** 2: words, bigrams and trigrams share one key
+    space. START (which begins every review) is part of no n-gram.
     """
-    first, second = tokens[:-1].astype(np.int64), tokens[1:].astype(np.int64)
-    pair = (first >= text.INDEX_FROM) & (second >= text.INDEX_FROM)
-    return first[pair] * id_bound + second[pair], rows[:-1][pair]
+    keys, key_rows = [], []
+    word = tokens.astype(np.int64) >= text.INDEX_FROM
+    for n in range(2, ngrams + 1):
+        count = len(tokens) - n + 1
+        if count <= 0:
+            break
+        key = tokens[:count].astype(np.int64)
+        valid = word[:count].copy()
+        for offset in range(1, n):
+            key = key * id_bound + tokens[offset : offset + count]
+            valid &= word[offset : offset + count]
+        keys.append(key[valid])
+        key_rows.append(rows[:count][valid])  # a run across reviews would hold the next one's START
+    if not keys:
+        return np.zeros(0, np.int64), np.zeros(0, rows.dtype)
+    return np.concatenate(keys), np.concatenate(key_rows)
+
+
+def bigram_keys(tokens: np.ndarray, rows: np.ndarray, id_bound: int) -> tuple[np.ndarray, np.ndarray]:
+    """(key, row) of each pair of adjacent words in the same review (``ngram_keys`` with 2)."""
+    return ngram_keys(tokens, rows, id_bound, 2)
 
 
 @dataclasses.dataclass
 class FeatureTable:
-    """Which word or bigram each column holds (``ngrams=2``); ``keys`` sorted, column = 3 + position.
+    """Which word or n-gram each column holds (``ngrams`` 2 or 3); ``keys`` sorted, column = 3 + position.
 
     Column 1 is START (every review), 2 OOV (a word that is not a feature), as in the book's encoding.
     """
 
-    keys: np.ndarray  # int64, sorted: word ids and bigram keys
+    keys: np.ndarray  # int64, sorted: word ids and n-gram keys
     id_bound: int  # word ids are < id_bound
     num_words: int
+    ngrams: int = 2
 
     @classmethod
-    def fit(cls, split: TokenizedSplit, num_words: int, id_bound: int) -> FeatureTable:
-        """The num_words - 3 words and bigrams found in the most training reviews (ties: words
+    def fit(cls, split: TokenizedSplit, num_words: int, id_bound: int, ngrams: int = 2) -> FeatureTable:
+        """The num_words - 3 words and n-grams found in the most training reviews (ties: words
         first, then lower keys: more frequent words)."""
-        keys, counts = [], []
+        if id_bound > MAX_ID_BOUND[ngrams]:
+            raise PipelineInputError(
+                f"a vocabulary of {id_bound} word ids is too large for {ngrams}-gram features (at most "
+                f"{MAX_ID_BOUND[ngrams]}): use ngrams=2."
+            )
+        keys = np.zeros(0, np.int64)
+        counts = np.zeros(0, np.int64)
         for tokens, rows, _ in token_chunks(split):
             words = tokens >= text.INDEX_FROM
-            pairs, pair_rows = bigram_keys(tokens, rows, id_bound)
-            row_keys = np.concatenate([rows[words], pair_rows]) * (id_bound * id_bound) + np.concatenate(
-                [tokens[words].astype(np.int64), pairs]
+            grams, gram_rows = ngram_keys(tokens, rows, id_bound, ngrams)
+            chunk_keys, inverse = np.unique(
+                np.concatenate([tokens[words].astype(np.int64), grams]), return_inverse=True
             )
-            chunk_keys, chunk_counts = np.unique(
-                sorted_unique(row_keys) % (id_bound * id_bound), return_counts=True
-            )
-            keys.append(chunk_keys)
-            counts.append(chunk_counts)
-        keys, inverse = np.unique(np.concatenate(keys), return_inverse=True)
-        frequency = np.bincount(inverse, weights=np.concatenate(counts)).astype(np.int64)
-        top = np.lexsort((keys, -frequency))[: max(num_words - text.INDEX_FROM, 0)]
-        return cls(np.sort(keys[top]), id_bound, num_words)
+            del grams
+            # Each review counts a key once: unique (row, key) pairs, keys numbered within the chunk.
+            row_keys = np.concatenate([rows[words], gram_rows]) * len(chunk_keys) + inverse
+            del inverse, gram_rows
+            chunk_counts = np.bincount(sorted_unique(row_keys) % len(chunk_keys), minlength=len(chunk_keys))
+            del row_keys
+            keys, inverse = np.unique(np.concatenate([keys, chunk_keys]), return_inverse=True)
+            counts = np.bincount(inverse, weights=np.concatenate([counts, chunk_counts])).astype(np.int64)
+        top = np.lexsort((keys, -counts))[: max(num_words - text.INDEX_FROM, 0)]
+        return cls(np.sort(keys[top]), id_bound, num_words, ngrams)
 
     def pairs(self, tokens: np.ndarray, rows: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
-        """(row, column) of every token and bigram that is a feature; other words count as OOV."""
-        pairs, pair_rows = bigram_keys(tokens, rows, self.id_bound)
+        """(row, column) of every token and n-gram that is a feature; other words count as OOV."""
+        grams, gram_rows = ngram_keys(tokens, rows, self.id_bound, self.ngrams)
         word_columns = self._columns(tokens.astype(np.int64))
         word_columns = np.where(
             tokens < text.INDEX_FROM, tokens, np.where(word_columns < 0, text.OOV, word_columns)
         )
-        pair_columns = self._columns(pairs)
-        known = pair_columns >= 0
-        return np.concatenate([rows, pair_rows[known]]), np.concatenate([word_columns, pair_columns[known]])
+        gram_columns = self._columns(grams)
+        known = gram_columns >= 0
+        return np.concatenate([rows, gram_rows[known]]), np.concatenate([word_columns, gram_columns[known]])
 
     def _columns(self, keys: np.ndarray) -> np.ndarray:
         position = np.searchsorted(self.keys, keys).clip(max=max(len(self.keys) - 1, 0))
@@ -92,7 +126,11 @@ class FeatureTable:
 
     def save(self, path) -> None:
         artifacts.save_arrays(
-            path, keys=self.keys, id_bound=np.int64(self.id_bound), num_words=np.int64(self.num_words)
+            path,
+            keys=self.keys,
+            id_bound=np.int64(self.id_bound),
+            num_words=np.int64(self.num_words),
+            ngrams=np.int64(self.ngrams),
         )
 
     @classmethod
@@ -101,12 +139,20 @@ class FeatureTable:
         try:
             arrays = artifacts.load_arrays(path)
             keys, id_bound, num_words = arrays["keys"], int(arrays["id_bound"]), int(arrays["num_words"])
-            if keys.dtype != np.int64 or keys.ndim != 1 or not text.INDEX_FROM < id_bound <= 1 << 31:
-                raise ValueError("keys must be 1-D int64, id_bound in (3, 2**31]")
-            first, second = np.divmod(keys, id_bound)  # a word: first == 0
-            ids_ok = (np.where(first > 0, np.minimum(first, second), second) >= text.INDEX_FROM).all()
-            if len(keys) > num_words - text.INDEX_FROM or not (ids_ok and (first < id_bound).all()):
-                raise ValueError(f"keys must be at most num_words - {text.INDEX_FROM} words and word pairs")
+            ngrams = int(arrays["ngrams"]) if "ngrams" in arrays else 2  # tables written before trigrams
+            if ngrams not in MAX_ID_BOUND:
+                raise ValueError(f"ngrams must be one of {sorted(MAX_ID_BOUND)}")
+            if (
+                keys.dtype != np.int64
+                or keys.ndim != 1
+                or not text.INDEX_FROM < id_bound <= MAX_ID_BOUND[ngrams]
+            ):
+                raise ValueError(f"keys must be 1-D int64, id_bound in (3, {MAX_ID_BOUND[ngrams]}]")
+            if len(keys) > num_words - text.INDEX_FROM or not _valid_keys(keys, id_bound, ngrams):
+                raise ValueError(
+                    f"keys must be at most num_words - {text.INDEX_FROM} words and runs of 2 to {ngrams} "
+                    "words"
+                )
             if (np.diff(keys) <= 0).any():
                 raise ValueError("keys must be sorted and distinct")
         except (OSError, EOFError, ValueError, TypeError, KeyError, zipfile.BadZipFile) as err:
@@ -114,7 +160,18 @@ class FeatureTable:
                 f"{path} is not a feature table ({type(err).__name__}: {err}): rerun vectorize and train "
                 "to write it again."
             ) from None
-        return cls(keys, id_bound, num_words)
+        return cls(keys, id_bound, num_words, ngrams)
+
+
+def _valid_keys(keys: np.ndarray, id_bound: int, ngrams: int) -> bool:
+    """Every key is a word id or a run of up to ``ngrams`` word ids (each >= INDEX_FROM) in base id_bound."""
+    rest, valid = keys, np.ones(len(keys), bool)
+    ended = np.zeros(len(keys), bool)  # no word left above this digit (never so for the last word)
+    for _ in range(ngrams):
+        rest, digit = np.divmod(rest, id_bound)
+        valid &= (digit >= text.INDEX_FROM) | ended
+        ended = rest == 0
+    return bool((valid & (rest == 0)).all())
 
 
 def sorted_unique(values: np.ndarray) -> np.ndarray:

@@ -6,7 +6,9 @@ in which 99 % of the entries are 0. Here a split is a CSR matrix of its 1s: the 
 shuffled with the seed, and the first ``validation_size`` of them are the validation set, as
 the book's ``x_val = x_train[:10000]``.
 
-With ``ngrams=2`` the columns are words and bigrams, chosen by ``features.FeatureTable``.
+With ``ngrams`` 2 or 3 the columns are words and n-grams, chosen by ``features.FeatureTable``. The
+rows stay 0/1: a ``weighting`` (tf-idf, Naive-Bayes ratios) is fitted by train on the rows it trains
+on and saved inside the model, so validation rows never inform it.
 """
 
 from __future__ import annotations
@@ -51,7 +53,7 @@ class MultiHot:
 
 def multi_hot(split: TokenizedSplit, num_words: int, features: FeatureTable | None = None) -> MultiHot:
     """Unique features per review as CSR: token ids, ids >= num_words folded into OOV (2); or,
-    given a ``FeatureTable``, its words and bigrams. Any number of reviews, none included."""
+    given a ``FeatureTable``, its words and n-grams. Any number of reviews, none included."""
     parts = []
     for tokens, rows, labels in token_chunks(split):
         if features is None:
@@ -129,16 +131,18 @@ def check_sizes(config: PipelineConfig, train_reviews: int, vocabulary: int) -> 
 
 def vectorize(inputs: dict[str, str], config: PipelineConfig, out: artifacts.StageOutput) -> dict[str, str]:
     """Write ``train.npz`` (shuffled; validation first) and ``test.npz`` as sparse multi-hot, and
-    ``features.npz`` (the bigram table) when ``ngrams=2``."""
+    ``features.npz`` (the n-gram table) when ``ngrams`` > 1."""
     train = load_split(inputs["train_tokens"])
     vocabulary = len(artifacts.read_json(inputs["word_index"]))
     check_sizes(config, len(train), vocabulary)
     features = None
-    if config.ngrams == 2:
-        features = FeatureTable.fit(train, config.num_words, id_bound=token_id_bound(vocabulary))
+    if config.ngrams > 1:
+        features = FeatureTable.fit(
+            train, config.num_words, id_bound=token_id_bound(vocabulary), ngrams=config.ngrams
+        )
         features.save(out.path("features", "features.npz"))
         log.info(
-            "features: %d words and %d bigrams",
+            "features: %d words and %d n-grams",
             int((features.keys < features.id_bound).sum()),
             int((features.keys >= features.id_bound).sum()),
         )
