@@ -169,7 +169,7 @@ def test_a_damaged_manifest_is_a_clear_error(tmp_path, damage):
         artifacts.write_json(out.path("value", "value.json"), 1)
     (tmp_path / "stage" / "manifest.json").write_bytes(damage)
     with pytest.raises(
-        MissingUpstreamError, match="manifest.json is damaged .*: rerun the stage that writes stage"
+        MissingUpstreamError, match=r"manifest\.json is damaged .*: rerun the stage that writes stage"
     ):
         artifacts.read_stage(tmp_path, "stage")
     with pytest.raises(MissingUpstreamError, match="is damaged"):

@@ -37,7 +37,7 @@ def test_dag_run_succeeds_and_writes_every_artifact(dag, airflow_db, tiny_aclimd
     assert dag_run.state == "success"
     assert set(task_states(dag_run).values()) == {"success"}
     run_path = artifact_root / "imdb_sentiment" / dag_run.run_id
-    for stage in STAGES + ["promote"]:
+    for stage in [*STAGES, "promote"]:
         assert (run_path / stage / "manifest.json").is_file(), stage
     metrics = artifacts.read_json(run_path / "report" / "metrics.json")
     assert metrics["config"]["data_path"] == str(tiny_aclimdb_tarball)

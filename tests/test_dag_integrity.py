@@ -70,9 +70,9 @@ def test_the_dag_wires_the_pipeline_graph_and_nothing_else(dag):
         assert dag.get_task(stage).upstream_task_ids == set(upstream), stage
         # The task hands each upstream's XCom to the argument named after that stage.
         passed = dag.get_task(stage).op_kwargs
-        assert {name: getattr(arg, "operator", None) and arg.operator.task_id for name, arg in passed.items()} == {
-            name: name for name in upstream
-        }, stage
+        assert {
+            name: getattr(arg, "operator", None) and arg.operator.task_id for name, arg in passed.items()
+        } == {name: name for name in upstream}, stage
 
 
 def test_params_are_typed_with_the_books_defaults(dag):

@@ -28,7 +28,9 @@ def test_xcom_pointing_outside_a_finished_stage_is_refused(tiny_aclimdb_dir, tmp
 def test_missing_upstream_names_the_task_to_run(tmp_path):
     with pytest.raises(MissingUpstreamError, match="airflow tasks test imdb_sentiment ingest"):
         pipeline.gather_inputs("vectorize", tmp_path, dag_id="imdb_sentiment")
-    with pytest.raises(MissingUpstreamError, match="python -m imdb_pipeline.pipeline --run-dir .* --stage ingest"):
+    with pytest.raises(
+        MissingUpstreamError, match=r"python -m imdb_pipeline\.pipeline --run-dir .* --stage ingest"
+    ):
         pipeline.gather_inputs("vectorize", tmp_path)
 
 

@@ -13,11 +13,12 @@ import signal
 import subprocess
 import sys
 from datetime import timedelta
+from pathlib import Path
 
 import pendulum
 import pytest
-from stage_runs import PROJECT, TINY_PARAMS
 from http_fixtures import FlakyFileServer
+from stage_runs import PROJECT, TINY_PARAMS
 
 from imdb_pipeline import artifacts
 
@@ -162,7 +163,7 @@ def test_report_escapes_hostile_words_and_paths_end_to_end(tmp_path, artifact_ro
     }
     (folder / "imdb_word_index.json").write_text(json.dumps(word_index))
     outputs = run_pipeline({**SMALL_PARAMS, "data_path": str(dataset)}, tmp_path / "run")
-    html = open(outputs["report"]["report"], encoding="utf-8").read()
+    html = Path(outputs["report"]["report"]).read_text(encoding="utf-8")
     assert "&lt;script&gt;alert(1)&lt;/script&gt;" in html  # the hostile word is on the page, as text
     assert "<script" not in html and "<b onmouseover" not in html
     assert "&lt;b onmouseover=alert(1)&gt;data" in html
@@ -203,7 +204,7 @@ def test_two_runs_at_once_share_one_download_and_keep_separate_artifacts(tmp_pat
             for run_id in runs:
                 state = cluster.wait_for(
                     f"run {run_id}",
-                    lambda: (s := cluster.run_state(run_id)) in ("success", "failed") and s,
+                    lambda run_id=run_id: (s := cluster.run_state(run_id)) in ("success", "failed") and s,
                     timeout=600,
                 )
                 assert state == "success", cluster.log("scheduler")[-4000:]
