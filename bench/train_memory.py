@@ -2,7 +2,8 @@
 
 Needs a run folder where ingest and vectorize have run once (their folders are copied, never
 re-run). Prints one JSON line per run: the parameters, wall seconds, peak RSS of the process (from
-``wait4``), seconds per epoch, and the plugin's estimate (``training_memory_mb``) for comparison.
+``wait4``), seconds per epoch, and the plugin's estimate at the trigger (``training_memory_mb``).
+Runs get ``IMDB_WORKER_MEMORY_MB=100000`` unless it is set, so that the estimate does not refuse them.
 
     python -m imdb_pipeline.pipeline --run-dir R --stage ingest --param data_path=DATA
     python -m imdb_pipeline.pipeline --run-dir R --stage vectorize --param data_path=DATA
@@ -35,7 +36,7 @@ def parse_set(text: str) -> dict:
 
 def run_train(prepared: Path, data: str, params: dict, work: Path) -> dict:
     from imdb_model import ModelSpec, training_memory_mb
-    from imdb_pipeline.config import PipelineConfig
+    from imdb_pipeline.config import PARAM_SPECS
 
     run = Path(tempfile.mkdtemp(prefix="run-", dir=work))
     for stage in ("ingest", "vectorize"):
@@ -49,13 +50,15 @@ def run_train(prepared: Path, data: str, params: dict, work: Path) -> dict:
         process = subprocess.Popen(command, env=env, stdout=log, stderr=subprocess.STDOUT)
         _, status, usage = os.wait4(process.pid, 0)  # the child's own peak RSS
     wall = time.perf_counter() - started
-    config = PipelineConfig.from_params(params)
+    values = {**{name: spec["default"] for name, spec in PARAM_SPECS.items()}, **params}
     result = {
         "params": params,
         "exit": os.waitstatus_to_exitcode(status),
         "wall_seconds": round(wall, 1),
         "peak_rss_mb": round(usage.ru_maxrss / 1024),
-        "estimate_mb": round(training_memory_mb(ModelSpec.from_mapping(config.to_dict()), config.batch_size)),
+        "estimate_mb": round(
+            training_memory_mb(ModelSpec.from_mapping(values), values["batch_size"], ngrams=values["ngrams"])
+        ),
     }
     history = run / "train" / "history.json"
     if history.exists():

@@ -13,8 +13,9 @@ from imdb_pipeline.config import PARAM_SPECS, PipelineConfig
 
 
 def book_spec(**changes) -> ModelSpec:
-    """A model as a run builds it: from validated parameters (the book's unless changed)."""
-    return ModelSpec.from_mapping(PipelineConfig.from_params(changes).to_dict())
+    """A model as a run builds it, from a run's parameters: the book's (PipelineConfig's defaults)
+    with ``changes`` (not validated here: the refusal of too big a model is under test)."""
+    return ModelSpec.from_mapping({**PipelineConfig().to_dict(), **changes})
 
 
 def test_books_model_has_160305_parameters_without_tensorflow():

@@ -127,6 +127,25 @@ def test_validation_size_past_the_data_is_refused_before_training(tiny_run, tmp_
     assert not (run / "train").exists()
 
 
+def test_train_checks_memory_again_with_the_datas_own_sizes(monkeypatch):
+    """The trigger assumes IMDB's ~150 ones per row; rows with many more are refused at train."""
+    from imdb_model import ModelSpec
+    from imdb_pipeline.config import PipelineConfig
+
+    monkeypatch.setenv("IMDB_WORKER_MEMORY_MB", "2000")
+    config = PipelineConfig.from_params({"batch_size": 65536})
+    spec = ModelSpec.from_mapping(config.to_dict())
+    dense_rows = MultiHot(
+        np.broadcast_to(np.uint16(3), (25_000 * 1_000,)),
+        np.arange(25_001, dtype=np.int64) * 1_000,
+        np.zeros(25_000, np.uint8),
+        10000,
+    )
+    with pytest.raises(PipelineInputError, match=r"needs about [\d,]+ MB .* worker limit of 2,000 MB"):
+        train.check_memory(spec, config, dense_rows)
+    train.check_memory(spec, config, rows([0, 1] * 100))
+
+
 @pytest.mark.slow
 def test_a_model_above_the_worker_memory_limit_is_refused_before_training(tiny_run, tmp_path, monkeypatch):
     run = _prepared(tiny_run, tmp_path)
