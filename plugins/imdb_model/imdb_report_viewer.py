@@ -113,8 +113,14 @@ def file_response(dag_id: str, run_id: str, filename: str) -> Response:
 app = FastAPI(title="IMDB report viewer", docs_url=None, redoc_url=None, openapi_url=None)
 
 
+PAGE_STYLE = "body{font:15px/1.5 system-ui,sans-serif;margin:1.5rem;color:#1a202c}h1{font-size:1.25rem}"
+
+
 def message_page(title: str, message: str, status_code: int, headers: dict | None = None) -> HTMLResponse:
-    page = f'<!doctype html><meta charset="utf-8"><title>{title}</title><p>{html.escape(message)}</p>'
+    page = (
+        f'<!doctype html><meta charset="utf-8"><title>{title}</title><style>{PAGE_STYLE}</style>'
+        f"<h1>{title}</h1><p>{html.escape(message)}</p>"
+    )
     return HTMLResponse(page, status_code=status_code, headers={**HEADERS, **(headers or {})})
 
 
@@ -135,8 +141,8 @@ async def refused(request: Request, error: HTTPException) -> Response:
     if error.status_code == 403:
         dag_id = request.path_params.get("dag_id", "")
         message = (
-            f"Refused ({error.detail}): your Airflow login may not read the runs of DAG {dag_id}, so "
-            "not their reports either. Ask an Airflow admin for read access to that DAG."
+            f"Your Airflow login may not read the runs of DAG {dag_id}, so not their reports either. "
+            f"Ask an Airflow admin for read access to that DAG. (Airflow: {error.detail})"
         )
         return message_page("Not allowed", message, 403, error.headers)
     return await http_exception_handler(request, error)
