@@ -9,7 +9,7 @@ import numpy as np
 import pytest
 from scoring_support import drop, install_champion, reviews
 
-from imdb_pipeline import artifacts, drift, scored_store, scoring
+from imdb_pipeline import artifacts, chunk_scoring, drift, scored_store, scoring
 from imdb_pipeline.errors import PipelineInputError
 
 KEYS = {"a.txt": "a__1", "b.jsonl": "b__2", "c.txt": "c__3"}
@@ -108,28 +108,21 @@ def test_a_failure_mid_batch_leaves_nothing_and_the_retry_scores_once(champion_r
 
     monkeypatch.setattr(inbox_module, "CHUNK_LINES", 50)
     drop(champion_root / "inbox", "a.txt", ("\n".join(reviews(200)) + "\n").encode())
-    real = scoring.Champion.load
+    real = chunk_scoring.score_chunk
+    calls = []
 
-    def failing_load(root=None):
-        model = real(root)
-        calls = []
-        original = model.scorer.probabilities
+    def failing(*args):
+        calls.append(1)
+        if len(calls) == 3:
+            raise RuntimeError("worker lost")
+        return real(*args)
 
-        def probabilities(texts):
-            calls.append(1)
-            if len(calls) == 3:
-                raise RuntimeError("worker lost")
-            return original(texts)
-
-        model.scorer.probabilities = probabilities
-        return model
-
-    monkeypatch.setattr(scoring.Champion, "load", failing_load)
+    monkeypatch.setattr(chunk_scoring, "score_chunk", failing)
     with pytest.raises(RuntimeError, match="worker lost"):
         scoring.score_inbox(root=champion_root)
     version_dir = next(scored_store.scored_dir(champion_root).iterdir())
     assert [path.name for path in version_dir.iterdir() if not path.name.endswith(".claim")] == []
-    monkeypatch.setattr(scoring.Champion, "load", real)
+    monkeypatch.setattr(chunk_scoring, "score_chunk", real)
     [batch] = scoring.score_inbox(root=champion_root)["batches"]
     assert batch["status"] == "scored" and batch["rows"] == 200
 

@@ -72,9 +72,13 @@ class BatchStats:
     def add_texts(self, docs: Sequence[text.Words]) -> None:
         lengths = np.fromiter(map(len, docs), dtype=np.int64, count=len(docs))
         known = sum(map(self.in_vocabulary.__contains__, itertools.chain.from_iterable(docs)))
-        self.rows += len(docs)
+        self.add_counts(lengths, int(lengths.sum()) - known)
+
+    def add_counts(self, lengths: np.ndarray, oov_words: int) -> None:
+        """Reviews of these lengths (in words), ``oov_words`` of their words out of vocabulary."""
+        self.rows += len(lengths)
         self.words += int(lengths.sum())
-        self.oov_words += int(lengths.sum()) - known
+        self.oov_words += oov_words
         self.lengths.add(lengths)
 
     def add_probabilities(self, probabilities: np.ndarray) -> None:

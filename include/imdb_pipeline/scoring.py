@@ -21,7 +21,7 @@ import sys
 from pathlib import Path
 from typing import Any
 
-from imdb_pipeline import artifacts, batch_stats, champion, drift, inbox, scored_store, text
+from imdb_pipeline import artifacts, batch_stats, champion, chunk_scoring, drift, inbox, scored_store
 from imdb_pipeline.errors import PipelineInputError
 
 log = logging.getLogger(__name__)
@@ -122,9 +122,7 @@ def _write_scores(
     started = dt.datetime.now(dt.UTC).isoformat(timespec="seconds")
     with open(out.path("scores", "scores.jsonl"), "w", encoding="utf-8") as scores:
         for chunk in inbox.read_chunks(path, counts):
-            stats.add_texts(text.split_words(chunk.texts))
-            probabilities = model.scorer.probabilities(chunk.texts)
-            stats.add_probabilities(probabilities)
+            probabilities = chunk_scoring.score_chunk(model.scorer, chunk.texts, stats)
             scored_at = dt.datetime.now(dt.UTC).isoformat(timespec="seconds")
             scores.write(
                 "".join(
