@@ -8,7 +8,7 @@ from pathlib import Path
 
 import numpy as np
 
-from imdb_pipeline import artifacts, batch_stats, champion
+from imdb_pipeline import artifacts, batch_stats, champion, scored_store
 from imdb_pipeline.sample_data import make_review
 from imdb_pipeline.tokenized import load_split
 
@@ -40,3 +40,28 @@ def drop(folder: Path, name: str, data: bytes, age: int = 0) -> Path:
     hidden.write_bytes(data)
     os.utime(hidden, (1_000_000 + age, 1_000_000 + age))
     return hidden.rename(folder / name)
+
+
+def promote(root: Path, run: str, accuracy: float, previous: str | None = None) -> str:
+    """A stand-in model promoted to champion (files of the store, not a real model)."""
+    model = root / "src" / run / "model.keras"
+    model.parent.mkdir(parents=True)
+    model.write_bytes(run.encode())
+    info = {"dag_id": "imdb_sentiment", "run": run, "test_accuracy": accuracy, "previous": previous}
+    info["promoted_at"] = f"2026-01-0{len(champion.versions(root)) + 1}T00:00:00+00:00"
+    version = champion.install({"model": str(model)}, info, root)
+    champion.switch_to(version, root)
+    return version
+
+
+def evaluated(root: Path, run: str, accuracy: float) -> None:
+    """A finished evaluate stage of an imdb_sentiment run."""
+    with artifacts.stage_writer(root / "imdb_sentiment" / run, "evaluate") as out:
+        artifacts.write_json(out.path("evaluation", "evaluation.json"), {"test_accuracy": accuracy})
+
+
+def scored(root: Path, version: str, key: str, drift: dict) -> None:
+    """A finished scoring batch with its statistics."""
+    with artifacts.stage_writer(scored_store.scored_dir(root) / version, key) as out:
+        stats = {"file": key, "key": key, "model_version": version, "rows": 10, "positive_rate": 0.4}
+        artifacts.write_json(out.path("stats", scored_store.STATS), {**stats, "drift": drift})
