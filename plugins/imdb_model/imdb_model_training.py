@@ -93,8 +93,11 @@ class CompiledTrainer:
                 loss, correct = _mean_loss_and_correct(
                     self.model, self.loss_fn, features, tf.gather(labels, picked), True
                 )
-            gradients = tape.gradient(loss, self.model.trainable_variables)
-            self.model.optimizer.apply_gradients(zip(gradients, self.model.trainable_variables, strict=True))
+                objective = loss + tf.add_n(self.model.losses) if self.model.losses else loss  # L2, if any
+            gradients = tape.gradient(objective, self.model.trainable_variables)
+            # A plain zip: autograph converts it; with strict=True, under Airflow's task runner, the
+            # optimizer got no gradients ("No gradients provided for any variable").
+            self.model.optimizer.apply_gradients(zip(gradients, self.model.trainable_variables))  # noqa: B905
             total_loss += loss * tf.cast(stop - start, tf.float32)
             total_correct += correct
         count = tf.cast(size, tf.float32)
