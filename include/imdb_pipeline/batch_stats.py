@@ -11,11 +11,13 @@ from __future__ import annotations
 
 import itertools
 from collections.abc import Sequence
+from pathlib import Path
 from typing import Any
 
 import numpy as np
 
-from imdb_pipeline import text
+from imdb_pipeline import artifacts, text, tokenized
+from imdb_pipeline.errors import PipelineInputError
 from imdb_pipeline.tokenized import TokenizedSplit
 
 DATA_STATS = "data_stats.json"  # the training statistics saved beside a model
@@ -119,3 +121,19 @@ def training_statistics(split: TokenizedSplit, num_words: int) -> dict[str, Any]
         "length_sample": sample.values().tolist(),
         "num_words": num_words,
     }
+
+
+def training_reference(folder: Path, info: dict[str, Any], num_words: int) -> dict[str, Any] | None:
+    """The champion's training statistics: saved with the model, else computed from its training run's
+    ingest output while that run folder is kept (checksums verified); None when neither exists."""
+    saved = folder / DATA_STATS
+    if saved.is_file():
+        return artifacts.read_json(saved)
+    if not info.get("run_dir"):
+        return None
+    try:
+        ingested = artifacts.read_stage(Path(info["run_dir"]), "ingest")
+        split = tokenized.load_split(ingested["train_tokens"])
+    except (PipelineInputError, OSError, KeyError, ValueError):
+        return None
+    return training_statistics(split, num_words)

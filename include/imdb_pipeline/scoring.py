@@ -43,14 +43,15 @@ class Champion:
     def load(cls, root: Path | None = None) -> Champion | None:
         from imdb_pipeline.scorer import Scorer
 
-        if champion.current(root) is None:
+        info = champion.current(root)
+        if info is None:
             return None
         folder = champion.champion_dir(root).resolve()
         scorer = Scorer(folder / "model.keras")
-        stats_path = folder / batch_stats.DATA_STATS
-        reference = artifacts.read_json(stats_path) if stats_path.is_file() else None
         vocabulary = batch_stats.vocabulary(scorer.word_rank, scorer.num_words)
-        return cls(folder.name, scorer, vocabulary, reference)
+        return cls(
+            folder.name, scorer, vocabulary, batch_stats.training_reference(folder, info, scorer.num_words)
+        )
 
 
 def plan(
