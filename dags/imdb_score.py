@@ -107,16 +107,13 @@ def imdb_score():
     )
     def score() -> Outputs:
         """Score every inbox file this champion has not scored yet (and what `rescore` asks)."""
-        from imdb_pipeline import artifacts, drift, scoring
+        from imdb_pipeline import scoring
 
         context, run_path = current_run()
-        params = dict(context["params"])
-        summary = scoring.score_inbox(params["rescore"], drift.DriftThresholds.from_mapping(params))
+        outputs, summary = scoring.score_for_run(dict(context["params"]), run_path)
         lines = scoring.describe(summary)
         for line in lines:
-            log.warning(line) if ("DRIFTED" in line or line.startswith("quarantined")) else log.info(line)
-        with artifacts.stage_writer(run_path, "score") as out:
-            artifacts.write_json(out.path("summary", "summary.json"), summary)
+            (log.warning if "DRIFTED" in line or line.startswith("quarantined") else log.info)(line)
         statuses = [batch["status"] for batch in summary["batches"]]
         context["outlet_events"][SCORED].extra = {
             "model_version": summary["model_version"],
@@ -129,18 +126,17 @@ def imdb_score():
         store = context.get("asset_state_store")
         if store is not None:
             store[INBOX].set("last_scoring", {"run_id": context["run_id"], "headline": lines[0]})
-        return out.final_paths()
+        return outputs
 
     @task(task_display_name="Flag drift", outlets=[DRIFT])
-    def flag_drift(score: Outputs | None) -> Outputs:
+    def flag_drift(score: Outputs | None) -> None:
         """Succeeds with an `imdb_review_drift` event when a batch drifted; *skipped* when none did."""
         from airflow.sdk.exceptions import AirflowSkipException
 
-        from imdb_pipeline import artifacts
+        from imdb_pipeline import scoring
 
         context, run_path = current_run()
-        outputs = score or artifacts.read_stage(run_path, "score", "imdb_score")
-        summary = artifacts.read_json(outputs["summary"])
+        summary = scoring.run_summary(score, run_path, context["dag"].dag_id)
         drifted = [batch for batch in summary["batches"] if batch.get("drifted")]
         if not drifted:
             raise AirflowSkipException("no batch drifted")
@@ -152,7 +148,6 @@ def imdb_score():
                 {"file": b["file"], "flags": b["drift_flags"], "folder": b["folder"]} for b in drifted
             ],
         }
-        return outputs
 
     flag_drift(score())
 

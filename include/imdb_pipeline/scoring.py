@@ -196,6 +196,20 @@ def score_inbox(
     }
 
 
+def score_for_run(params: dict[str, Any], run_path: Path) -> tuple[dict[str, str], dict[str, Any]]:
+    """A DAG run's scoring: the inbox scored with the run's params, ``<run>/score/summary.json`` written."""
+    summary = score_inbox(params["rescore"], drift.DriftThresholds.from_mapping(params))
+    with artifacts.stage_writer(run_path, "score") as out:
+        artifacts.write_json(out.path("summary", "summary.json"), summary)
+    return out.final_paths(), summary
+
+
+def run_summary(outputs: dict[str, str] | None, run_path: Path, dag_id: str) -> dict[str, Any]:
+    """The summary a run's scoring wrote (``outputs`` from XCom, else found in the run's folder)."""
+    outputs = outputs or artifacts.read_stage(run_path, "score", dag_id)
+    return artifacts.read_json(outputs["summary"])
+
+
 def describe(summary: dict[str, Any]) -> list[str]:
     """One line per batch and a headline: what the task log (and the scored asset event) says."""
     batches = summary["batches"]
