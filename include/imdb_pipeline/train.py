@@ -16,7 +16,7 @@ import time
 
 import numpy as np
 
-from imdb_pipeline import artifacts, vectorize
+from imdb_pipeline import artifacts, vectorize, weighting
 from imdb_pipeline.config import PipelineConfig
 from imdb_pipeline.errors import PipelineInputError
 from imdb_pipeline.resources import release_free_memory
@@ -104,15 +104,24 @@ def _epoch_logger(label: str, total: int):
     return log_epoch
 
 
-def _fit(spec, config: PipelineConfig, train_rows, epochs: int, label: str, validation_rows=None):
-    """A fresh model (seeded) fitted for ``epochs``: (model, history, seconds)."""
+def _fit(
+    spec, config: PipelineConfig, data, rows: slice, epochs: int, label: str, validation: slice | None = None
+):
+    """A fresh model (seeded, its input weights fitted on ``rows``) fitted for ``epochs`` on ``rows``:
+    (model, history, seconds)."""
     from imdb_model import build_model
     from imdb_model.imdb_model_training import CompiledTrainer
 
     started = time.perf_counter()
-    model = build_model(spec, seed=config.seed)
+    column_weights = weighting.column_weights(data, rows, config.weighting)
+    model = build_model(spec, seed=config.seed, column_weights=column_weights)
     trainer = CompiledTrainer(model, batch_size=config.batch_size, seed=config.seed)
-    history = trainer.fit(train_rows, epochs, validation_rows, on_epoch_end=_epoch_logger(label, epochs))
+    history = trainer.fit(
+        _rows(data, rows),
+        epochs,
+        None if validation is None else _rows(data, validation),
+        on_epoch_end=_epoch_logger(label, epochs),
+    )
     return model, history, time.perf_counter() - started
 
 
@@ -144,7 +153,7 @@ def train(inputs: dict[str, str], config: PipelineConfig, out: artifacts.StageOu
     # Only the history is kept: the validation run's model (weights, optimizer slots) is let go
     # before the final fit builds its own.
     validation_history, validation_seconds = _fit(
-        spec, config, _rows(data, partial), config.epochs, "validation run", _rows(data, held_out)
+        spec, config, data, partial, config.epochs, "validation run", held_out
     )[1:]
     chosen = best_epoch(validation_history["val_loss"])
     final_epochs = config.fixed_final_epochs or chosen
@@ -155,9 +164,7 @@ def train(inputs: dict[str, str], config: PipelineConfig, out: artifacts.StageOu
         len(data),
     )
     _release_keras_state()  # the validation run's graphs, before the final fit builds its own
-    model, final_history, final_seconds = _fit(
-        spec, config, _rows(data, slice(None)), final_epochs, "final fit"
-    )
+    model, final_history, final_seconds = _fit(spec, config, data, slice(None), final_epochs, "final fit")
 
     model.save(out.path("model", "model.keras"))
     # The model's vocabulary travels with it: predict needs nothing else.

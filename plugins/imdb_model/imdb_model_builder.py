@@ -35,7 +35,9 @@ class ModelSpec:
     loss: str
     optimizer: str
     learning_rate: float
-    dropout: float  # after each hidden layer, training only (0: the book's model)
+    dropout: float  # after each hidden layer (none: on the input), training only (0: the book's model)
+    weighting: str  # binary (the book) | tfidf | nb: fixed per-column input weights, inside the model
+    l2: float  # L2 penalty on the first layer's kernel (0: the book's model)
 
     @classmethod
     def from_mapping(cls, values: Mapping[str, Any]) -> ModelSpec:
@@ -48,25 +50,34 @@ class ModelSpec:
 
 
 def count_parameters(spec: ModelSpec) -> int:
-    """Trainable parameters, computed without TensorFlow (160,305 for the book's model)."""
+    """Parameters, computed without TensorFlow (160,305 for the book's model): the trainable ones,
+    and a weighted or input-dropout model's fixed column weights (one per column)."""
     total, width = 0, spec.num_words
     for _ in range(spec.hidden_layers):
         total += width * spec.units + spec.units
         width = spec.units
-    return total + width + 1
+    return total + width + 1 + (spec.num_words if weighted_input(spec) else 0)
+
+
+def weighted_input(spec: ModelSpec) -> bool:
+    """Whether the first layer scales or drops its input features (``WeightedSparseDense``)."""
+    return spec.weighting != "binary" or (spec.hidden_layers == 0 and spec.dropout > 0)
 
 
 # --- Training memory: a pure-Python estimate, checked before any work ------------------------------
 
 WORKER_MEMORY_ENV = "IMDB_WORKER_MEMORY_MB"
 DEFAULT_WORKER_MEMORY_MB = 1000  # the per-task goal; a deployment with bigger workers raises it
-# A train process before its model: Python, TensorFlow, Keras, the pipeline and IMDB's CSR rows.
-BASE_MB = 700
+# A train process before its model and data: Python, TensorFlow, Keras, the pipeline.
+BASE_MB = 657
+# Bytes per non-zero of the whole training split, held as CSR column ids and again as TensorFlow's
+# ragged rows (25,000 unigram rows: the 43 MB that BASE_MB held before it was counted here).
+DATA_BYTES_PER_NONZERO = 12
 # Rows a batch can hold at most: IMDB's training split (the train stage passes its real count).
 MAX_TRAIN_ROWS = 25_000
 # Ones per multi-hot row, by ngrams, when the data is not known yet: IMDB's unique words per review
-# with any vocabulary (~142), and its unique words + bigrams (~363).
-NONZEROS_PER_ROW = {1: 150, 2: 370}
+# with any vocabulary (~142), its unique words + bigrams (~363), + trigrams (~424 at 1M columns).
+NONZEROS_PER_ROW = {1: 150, 2: 370, 3: 430}
 # Bytes per non-zero of a batch: gathered column ids, int64 coordinates, values, row ids, copies.
 BYTES_PER_NONZERO = 100
 # float32 copies per weight: the weight, its gradient, the column blocks' copies, the optimizer's
@@ -87,7 +98,8 @@ def training_memory_mb(
 ) -> float:
     """Estimated peak RSS (MB) of the train stage for ``spec`` in batches of ``batch_size``: an
     upper bound on IMDB, from the weights (and optimizer slots), a batch's activations and its
-    sparse rows, and the process. ``rows`` and ``nonzeros_per_row`` are the data's when known."""
+    sparse rows, the training split's rows, and the process. ``rows`` and ``nonzeros_per_row`` are
+    the data's when known."""
     batch = min(batch_size, rows)
     per_row = NONZEROS_PER_ROW.get(ngrams, max(NONZEROS_PER_ROW.values()))
     if nonzeros_per_row is not None:
@@ -96,7 +108,8 @@ def training_memory_mb(
     weight_bytes = 4 * (WEIGHT_COPIES + slots) * count_parameters(spec)
     activation_bytes = 4 * ACTIVATION_COPIES * batch * (spec.hidden_layers * spec.units + 1)
     batch_bytes = BYTES_PER_NONZERO * batch * per_row
-    return BASE_MB + (weight_bytes + activation_bytes + batch_bytes) / 2**20
+    data_bytes = DATA_BYTES_PER_NONZERO * rows * per_row
+    return BASE_MB + (weight_bytes + activation_bytes + batch_bytes + data_bytes) / 2**20
 
 
 def worker_memory_mb() -> int:
@@ -129,37 +142,61 @@ def memory_refusal(spec: ModelSpec, batch_size: int, **sizes: float) -> str | No
     )
 
 
-def build_model(spec: ModelSpec, seed: int | None = None):
+def build_model(spec: ModelSpec, seed: int | None = None, column_weights=None):
     """A compiled ``keras.Model`` taking sparse multi-hot input of width ``num_words``.
 
-    The first layer is a ``SparseDense``: a ``Dense`` that multiplies the sparse input directly.
+    The first layer is a ``SparseDense``: a ``Dense`` that multiplies the sparse input directly
+    (``WeightedSparseDense`` with a weighting or input dropout, given its ``column_weights``).
     """
     from imdb_model.imdb_model_tf_quiet import import_tensorflow_quietly
 
     import_tensorflow_quietly()
     import keras
 
-    from imdb_model.imdb_model_layers import SparseDense
-
     if seed is not None:
         keras.utils.set_random_seed(seed)
     inputs = keras.Input(shape=(spec.num_words,), sparse=True, name="multi_hot")
     x = inputs
-    for layer in range(1, spec.hidden_layers + 1):
-        dense = SparseDense if layer == 1 else keras.layers.Dense
-        x = dense(spec.units, activation=spec.activation, name=f"hidden_{layer}")(x)
-        if spec.dropout:
+    for layer in range(1, spec.hidden_layers + 2):
+        output = layer == spec.hidden_layers + 1
+        options = {
+            "units": 1 if output else spec.units,
+            "activation": OUTPUT_ACTIVATION if output else spec.activation,
+            "name": "positive_probability" if output else f"hidden_{layer}",
+        }
+        x = (keras.layers.Dense(**options) if layer > 1 else first_layer(spec, seed, options))(x)
+        if spec.dropout and not output:
             x = keras.layers.Dropout(
                 spec.dropout, seed=None if seed is None else seed + layer, name=f"dropout_{layer}"
             )(x)
-    output_layer = SparseDense if spec.hidden_layers == 0 else keras.layers.Dense
-    outputs = output_layer(1, activation=OUTPUT_ACTIVATION, name="positive_probability")(x)
+    outputs = x
     model = keras.Model(inputs, outputs, name="imdb_dense_classifier")
     optimizer = keras.optimizers.get(
         {"class_name": spec.optimizer, "config": {"learning_rate": spec.learning_rate}}
     )
     model.compile(optimizer=optimizer, loss=spec.loss, metrics=["accuracy"])
+    if column_weights is not None:
+        model.layers[1].column_weights.assign(column_weights)
     return model
+
+
+def first_layer(spec: ModelSpec, seed: int | None, options: dict[str, Any]):
+    """The layer that takes the sparse rows: ``SparseDense`` (the book), or ``WeightedSparseDense``
+    when the input is weighted or dropped (its column weights set by ``set_column_weights``)."""
+    from imdb_model.imdb_model_layers import SparseDense, WeightedSparseDense
+
+    if spec.l2:
+        import keras
+
+        options = {**options, "kernel_regularizer": keras.regularizers.L2(spec.l2)}
+    if not weighted_input(spec):
+        return SparseDense(**options)
+    return WeightedSparseDense(
+        normalize_rows=spec.weighting == "tfidf",
+        input_dropout=spec.dropout if spec.hidden_layers == 0 else 0.0,
+        seed=seed,
+        **options,
+    )
 
 
 def load_model(path: str):

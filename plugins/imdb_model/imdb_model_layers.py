@@ -53,3 +53,55 @@ def sparse_matmul(sparse: tf.SparseTensor, kernel: tf.Tensor) -> tf.Tensor:
         return tf.sparse.sparse_dense_matmul(sparse, kernel)
     parts = tf.split(kernel, widths, axis=1)
     return tf.concat([tf.sparse.sparse_dense_matmul(sparse, part) for part in parts], axis=1)
+
+
+@keras.saving.register_keras_serializable(package="imdb_model")
+class WeightedSparseDense(SparseDense):
+    """``SparseDense`` whose input features are first scaled by fixed per-column weights, optionally
+    scaled to unit length per row, and, while training, randomly dropped (``input_dropout``).
+
+    The weights (tf-idf's idf, Naive-Bayes log-count ratios) are a non-trainable variable of the
+    layer: set once from the training rows, saved in the ``.keras`` file, so whoever loads the model
+    scores the same 0/1 rows as the trainer did. Only the non-zeros are touched: the cost per batch
+    grows with its ones, not with the number of columns.
+    """
+
+    def __init__(self, units, normalize_rows=False, input_dropout=0.0, seed=None, **kwargs):
+        super().__init__(units, **kwargs)
+        self.normalize_rows = bool(normalize_rows)
+        self.input_dropout = float(input_dropout)
+        self.seed = seed
+        self.seed_generator = keras.random.SeedGenerator(seed) if self.input_dropout else None
+
+    def build(self, input_shape):
+        super().build(input_shape)
+        self.column_weights = self.add_weight(
+            name="column_weights", shape=(input_shape[-1],), initializer="ones", trainable=False
+        )
+
+    def call(self, inputs, training=None):
+        if not isinstance(inputs, tf.SparseTensor):
+            inputs = tf.sparse.from_dense(tf.convert_to_tensor(inputs, self.compute_dtype))
+        values = inputs.values * tf.gather(self.column_weights, inputs.indices[:, 1])
+        if self.normalize_rows:
+            rows = inputs.indices[:, 0]
+            squares = tf.math.unsorted_segment_sum(tf.square(values), rows, inputs.dense_shape[0])
+            values = values * tf.math.rsqrt(tf.maximum(tf.gather(squares, rows), 1e-12))
+        if training and self.input_dropout:
+            values = keras.random.dropout(values, self.input_dropout, seed=self.seed_generator)
+        return super().call(tf.SparseTensor(inputs.indices, values, inputs.dense_shape), training=training)
+
+    @property
+    def variable_serialization_spec(self):
+        """What ``Dense`` saves and loads (kernel and bias), plus the column weights."""
+        spec = dict(super().variable_serialization_spec)
+        spec[None] = [*spec[None], "column_weights"]
+        return spec
+
+    def get_config(self):
+        return {
+            **super().get_config(),
+            "normalize_rows": self.normalize_rows,
+            "input_dropout": self.input_dropout,
+            "seed": self.seed,
+        }
