@@ -14,7 +14,7 @@ def test_sweep_dag_trains_every_trial_and_reports_the_winner(airflow_db, tiny_ac
     dag = DagBag(dag_folder=str(PROJECT / "dags" / "imdb_experiments.py")).dags["imdb_experiments"]
     grid = [
         {"name": "book"},
-        {"name": "8 units, mse", "units": 8, "loss": "mse"},
+        {"name": "8 units, mse, 2 final epochs", "units": 8, "loss": "mse", "final_epochs": 2},
         {"name": "bigrams + dropout", "ngrams": 2, "num_words": 80, "dropout": 0.5},
     ]
     conf = {**TINY_PARAMS, "data_path": str(tiny_aclimdb_tarball), "grid": grid}
@@ -35,6 +35,9 @@ def test_sweep_dag_trains_every_trial_and_reports_the_winner(airflow_db, tiny_ac
     summary = artifacts.read_json(run_path / "report" / "sweep.json")
     assert [row["name"] for row in summary["trials"]] == [entry["name"] for entry in grid]
     assert summary["trials"][1]["params"]["loss"] == "mse" and summary["trials"][2]["params"]["ngrams"] == 2
+    assert (
+        artifacts.read_json(run_path / "train-01" / "history.json")["final_epochs"] == 2
+    )  # a number in the grid
     winner = summary["winner"]
     assert winner["best_val_accuracy"] == max(row["best_val_accuracy"] for row in summary["trials"])
     assert (
