@@ -28,7 +28,7 @@ from pathlib import Path
 
 import psutil
 
-from imdb_pipeline import ingest, sample_data
+from imdb_pipeline import aclimdb, sample_data
 
 PROJECT = Path(__file__).resolve().parents[1]
 SAMPLE_SECONDS = 0.02
@@ -91,7 +91,7 @@ def prepare(data: Path, work: Path, env: dict[str, str]) -> tuple[Path, Path]:
     )
     reviews = work / "test_reviews.txt"
     with open(reviews, "w", encoding="utf-8") as out:
-        for split, _, _, raw in ingest.iter_reviews(data):
+        for split, _, _, raw in aclimdb.iter_reviews(data):
             if split == "test":
                 out.write(" ".join(raw.decode("utf-8", errors="replace").split()) + "\n")
     return prep / "ingest", reviews
@@ -237,9 +237,8 @@ def print_table(summary: dict, rounds: int) -> None:
             r["predict_reviews_per_second"],
         ),
     ]
-    print(
-        f"\nmedians of {rounds} round(s), A B alternating; {platform.processor() or platform.machine()}, {os.cpu_count()} cores"
-    )
+    machine = platform.processor() or platform.machine()
+    print(f"\nmedians of {rounds} round(s), A B alternating; {machine}, {os.cpu_count()} cores")
     print(f"{'':52} {'book':>10} {'pipeline':>10} {'book/pipeline':>14}")
     for name, book_value, pipeline_value, ratio in rows:
         print(f"{name:52} {book_value:>10} {pipeline_value:>10} {ratio!s:>14}")

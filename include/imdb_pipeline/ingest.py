@@ -22,15 +22,13 @@ from pathlib import Path
 import numpy as np
 
 from imdb_pipeline import artifacts, download
-from imdb_pipeline.aclimdb import iter_reviews, read_aclimdb
+from imdb_pipeline.aclimdb import read_aclimdb
 from imdb_pipeline.aclimdb_layout import LABELS
 from imdb_pipeline.config import DATA_PATH_ENV, PipelineConfig
 from imdb_pipeline.errors import PipelineInputError
 from imdb_pipeline.input_limits import LIMITS, InputLimits, file_kind
 from imdb_pipeline.keras_npz import keras_word_index, read_keras_npz
-from imdb_pipeline.tokenized import TokenizedSplit, load_split, save_split
-
-__all__ = ["TokenizedSplit", "ingest", "iter_reviews", "load_split", "locate_data"]
+from imdb_pipeline.tokenized import TokenizedSplit, save_split
 
 log = logging.getLogger(__name__)
 
