@@ -15,7 +15,7 @@ from imdb_pipeline.sweep_plan import (
 )
 
 
-def test_default_grid_is_the_books_experiments_plus_bigrams_with_dropout():
+def test_default_grid_is_the_books_experiments_bigrams_with_dropout_and_weighted_linear_models():
     trials = plan_trials({})
     changed = [{key: value for key, value in entry.items() if key != "name"} for entry in BOOK_GRID]
     for change in (
@@ -30,7 +30,17 @@ def test_default_grid_is_the_books_experiments_plus_bigrams_with_dropout():
         assert change in changed
     bigram = next(trial for trial in trials if trial.params["ngrams"] == 2)
     assert bigram.params["dropout"] > 0
-    assert {trial.features for trial in trials} == {"w10000-n1", bigram.features}
+    nbsvm_like = next(
+        trial for trial in trials if trial.params["weighting"] == "nb" and trial.params["ngrams"] == 3
+    )
+    assert nbsvm_like.params["hidden_layers"] == 0 and nbsvm_like.params["num_words"] == 1_000_000
+    assert {trial.params["weighting"] for trial in trials} == {"binary", "tfidf", "nb"}
+    assert {trial.features for trial in trials} == {
+        "w10000-n1",
+        bigram.features,
+        "w1000000-n2",
+        "w1000000-n3",
+    }
     assert len({trial.params["validation_size"] for trial in trials}) == 1  # one validation split for all
 
 
@@ -46,8 +56,8 @@ def test_default_grid_is_the_books_experiments_plus_bigrams_with_dropout():
         ({"grid": [{"final_epochs": 0}]}, ["grid[0]['final_epochs']", "minimum"]),
         ({"grid": [{"dropout": float("nan")}]}, ["grid[0]['dropout']", "NaN"]),
         (
-            {"grid": [{"name": "no hidden", "hidden_layers": 0}], "dropout": 0.5},
-            ["trial 0 (no hidden)", "dropout"],
+            {"grid": [{"name": "too wide", "num_words": 1_000_000, "units": 4096}]},
+            ["trial 0 (too wide)", "too big for the worker"],
         ),
         ({"min_accuracy": 0.9}, ["unknown sweep parameter", "min_accuracy"]),
     ],
