@@ -37,9 +37,32 @@ def bigram_run(tiny_aclimdb_tarball, tmp_path_factory):
     return outputs
 
 
+def linear_trigram_run(data_path, run_path, weighting, **params):
+    """A logistic regression (no hidden layer) on weighted trigram features, on the tiny data."""
+    params = {
+        **TINY_PARAMS,
+        "data_path": str(data_path),
+        "ngrams": 3,
+        "num_words": 300,
+        "hidden_layers": 0,
+        "weighting": weighting,
+        **params,
+    }
+    outputs = {"ingest": run_stage("ingest", params, run_path)}
+    outputs["vectorize"] = run_stage("vectorize", params, run_path, outputs)
+    outputs["train"] = run_stage("train", params, run_path, outputs)
+    return outputs
+
+
 @pytest.fixture(scope="module")
-def runs(tiny_run, bigram_run):
-    return {"unigram": tiny_run["outputs"], "bigram": bigram_run}
+def runs(tiny_run, bigram_run, tiny_aclimdb_tarball, tmp_path_factory):
+    linear = {
+        f"trigram {weighting}": linear_trigram_run(
+            tiny_aclimdb_tarball, tmp_path_factory.mktemp(weighting), weighting, **params
+        )
+        for weighting, params in (("nb", {}), ("tfidf", {"l2": 0.001}), ("binary", {"dropout": 0.5}))
+    }
+    return {"unigram": tiny_run["outputs"], "bigram": bigram_run, **linear}
 
 
 @pytest.fixture(scope="module")
@@ -77,8 +100,9 @@ def keras_predict_on_vectorized_test_rows(outputs) -> np.ndarray:
     return model.predict(rows.matrix(), verbose=0).reshape(-1)
 
 
-@pytest.mark.parametrize("kind", ["unigram", "bigram"])
+@pytest.mark.parametrize("kind", ["unigram", "bigram", "trigram nb", "trigram tfidf", "trigram binary"])
 def test_the_command_scores_like_model_predict_on_vectorize_rows(runs, kind, test_reviews):
+    """Each weighting too: its weights travel inside the model, so raw text scores as vectorize's rows."""
     code, stdout, stderr = run_cli("--model", runs[kind]["train"]["model"], "--input", test_reviews)
     assert code == 0, stderr
     expected = keras_predict_on_vectorized_test_rows(runs[kind])
