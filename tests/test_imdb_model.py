@@ -276,3 +276,81 @@ def test_dropout_follows_each_hidden_layer_and_adds_no_parameters():
         == count_parameters(book_spec(num_words=100, hidden_layers=2, units=8))
     )
     assert "dropout" not in [layer.name for layer in build_model(book_spec(num_words=100), seed=1).layers[1:]]
+
+
+# --- weighted input: tf-idf / NB weights inside the model, input dropout, L2 --------------------------
+
+
+def weighted_model(seed=5, **changes):
+    import numpy as np
+
+    spec = book_spec(num_words=50, hidden_layers=0, **changes)
+    weights = None if spec.weighting == "binary" else np.linspace(-2, 2, 50).astype(np.float32)
+    return spec, weights, build_model(spec, seed=seed, column_weights=weights)
+
+
+def sample_rows():
+    import numpy as np
+
+    from imdb_model.imdb_model_training import csr_to_sparse_tensor
+
+    return csr_to_sparse_tensor(np.array([1, 4, 40, 2, 7, 9]), np.array([0, 3, 3, 6]), 50)
+
+
+@pytest.mark.slow
+@pytest.mark.parametrize("weighting", ["nb", "tfidf"])
+def test_weighted_input_scales_each_feature_by_its_column_weight(weighting):
+    import numpy as np
+    import tensorflow as tf
+
+    spec, weights, model = weighted_model(weighting=weighting)
+    assert type(model.layers[1]).__name__ == "WeightedSparseDense"
+    assert model.count_params() == count_parameters(spec) == 50 + 1 + 50  # kernel, bias, fixed weights
+    assert len(model.trainable_variables) == 2  # the column weights stay as fitted
+    sparse = sample_rows()
+    x = tf.sparse.to_dense(sparse).numpy() * weights
+    if weighting == "tfidf":  # rows of unit length
+        x /= np.maximum(np.linalg.norm(x, axis=1, keepdims=True), 1e-6)
+    layer = model.layers[1]
+    expected = 1 / (1 + np.exp(-(x @ layer.kernel.numpy() + layer.bias.numpy())))
+    np.testing.assert_allclose(model(sparse).numpy(), expected, atol=1e-6)
+    np.testing.assert_allclose(model(tf.sparse.to_dense(sparse)).numpy(), expected, atol=1e-6)
+
+
+@pytest.mark.slow
+def test_saved_weighted_model_keeps_its_column_weights(tmp_path):
+    import numpy as np
+
+    from imdb_model import load_model
+
+    _, weights, model = weighted_model(weighting="nb", dropout=0.5, l2=0.01)
+    model.save(tmp_path / "model.keras")
+    loaded = load_model(str(tmp_path / "model.keras"))
+    np.testing.assert_array_equal(loaded.layers[1].column_weights.numpy(), weights)
+    np.testing.assert_allclose(loaded(sample_rows()).numpy(), model(sample_rows()).numpy(), atol=1e-7)
+    assert loaded.layers[1].input_dropout == 0.5
+
+
+@pytest.mark.slow
+def test_input_dropout_only_while_training_and_l2_adds_to_the_loss():
+    import numpy as np
+
+    _, _, model = weighted_model(weighting="binary", dropout=0.5, l2=0.01)
+    assert type(model.layers[1]).__name__ == "WeightedSparseDense"  # binary, but its input is dropped
+    rows = sample_rows()
+    np.testing.assert_array_equal(model(rows).numpy(), model(rows).numpy())  # inference: no dropout
+    draws = {tuple(model(rows, training=True).numpy().round(6).ravel()) for _ in range(5)}
+    assert len(draws) > 1
+    kernel = model.layers[1].kernel.numpy()
+    assert float(sum(model.losses)) == pytest.approx(0.01 * float((kernel**2).sum()), rel=1e-5)
+    _, _, plain = weighted_model(weighting="binary")
+    assert type(plain.layers[1]).__name__ == "SparseDense" and not plain.losses  # the book's first layer
+
+
+def test_a_weighted_1m_column_linear_model_fits_the_per_task_goal(monkeypatch):
+    """NB-weighted trigrams at 1,000,000 columns: one weight per column and its fixed weight."""
+    monkeypatch.delenv(WORKER_MEMORY_ENV, raising=False)
+    spec = book_spec(num_words=1_000_000, hidden_layers=0, weighting="nb", optimizer="adam")
+    assert count_parameters(spec) == 2_000_001
+    assert memory_refusal(spec, 512, ngrams=3) is None
+    assert memory_refusal(book_spec(num_words=1_000_000, weighting="nb"), 512, ngrams=3)  # 2 x 16 hidden
