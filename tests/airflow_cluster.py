@@ -9,6 +9,7 @@ who may use the UI but read no DAG.
 from __future__ import annotations
 
 import contextlib
+import importlib.util
 import os
 import re
 import secrets
@@ -204,6 +205,9 @@ def running_cluster(home: Path, executor: str = CELERY, extra_env: dict[str, str
     assert AUTH_MANAGER == FAB, (
         f"docker-compose.yaml runs {AUTH_MANAGER}; these tests create FAB users and roles: "
         "teach tests/airflow_cluster.py that auth manager's users"
+    )
+    assert importlib.util.find_spec("airflow.providers.fab"), (
+        "the FAB provider is not installed in this environment: pip install -r requirements.txt"
     )
     needed = (POSTGRES, REDIS) if executor == CELERY else (POSTGRES,)
     missing = [f"{host}:{port}" for host, port in needed if not reachable((host, port))]

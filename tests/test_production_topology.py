@@ -162,7 +162,19 @@ def report_pages(cluster, dag_id: str, run_id: str) -> dict[str, bytes]:
     return pages
 
 
-def test_report_pages_answer_each_role_by_its_dag_permissions(cluster, runs):
+@pytest.fixture(scope="module")
+def clients(cluster) -> dict[str, dict[str, requests.Session]]:
+    """Per user, a session with a Bearer token from POST /auth/token and one with the UI's cookie from
+    the login form; made once: FAB allows 5 form logins per 40 s from one address."""
+    clients = {"anonymous": {"Bearer token": requests.Session(), "UI cookie": requests.Session()}}
+    for user in USERS:
+        bearer = requests.Session()
+        bearer.headers["Authorization"] = f"Bearer {cluster.token(user)}"
+        clients[user] = {"Bearer token": bearer, "UI cookie": cluster.ui_session(user)}
+    return clients
+
+
+def test_report_pages_answer_each_role_by_its_dag_permissions(cluster, runs, clients):
     """FAB: the admin reads both DAGs' reports, the reader only imdb_experiments', the outsider none,
     an anonymous request is asked to log in; the same through a Bearer token and the UI's cookie."""
     pages = {
@@ -170,11 +182,6 @@ def test_report_pages_answer_each_role_by_its_dag_permissions(cluster, runs):
         READ_ONLY_DAG: report_pages(cluster, READ_ONLY_DAG, runs["sweep"]),
     }
     assert len(pages[SENTIMENT]) >= 4 and len(pages[READ_ONLY_DAG]) >= 3
-    clients = {"anonymous": {"Bearer token": requests.Session(), "UI cookie": requests.Session()}}
-    for user in USERS:
-        bearer = requests.Session()
-        bearer.headers["Authorization"] = f"Bearer {cluster.token(user)}"
-        clients[user] = {"Bearer token": bearer, "UI cookie": cluster.ui_session(user)}
     outcomes = {}
     for user, ways in clients.items():
         for way, client in ways.items():
@@ -208,3 +215,21 @@ def test_report_pages_answer_each_role_by_its_dag_permissions(cluster, runs):
     # The report pages say whose run they are; the sweep's is the reader's to see.
     assert b"IMDB review sentiment" in next(iter(pages[SENTIMENT].values()))
     assert b"IMDB further experiments" in next(iter(pages[READ_ONLY_DAG].values()))
+
+
+def test_the_models_page_answers_each_role(cluster, runs, clients):
+    """The plugin's other page (imdb_models_page.py) shows imdb_sentiment's champions: the admin's,
+    refused to the reader and the outsider, a login asked of an anonymous caller."""
+    url = f"{cluster.base}/imdb-models/"
+    for user, ways in clients.items():
+        for way, client in ways.items():
+            response = client.get(url, timeout=30)
+            where = f"{user} ({way}) GET {url}"
+            if user == "anonymous":
+                assert response.status_code == 401, where
+            elif user == "admin":
+                assert response.status_code == 200, f"{where}: {response.text[:300]}"
+                assert runs["first"] in response.text or runs["second"] in response.text, where
+            else:
+                assert response.status_code == 403, f"{where}: {response.text[:300]}"
+                assert "may not read the runs of DAG imdb_sentiment," in response.text, where
