@@ -1,9 +1,7 @@
 """Real Airflow components started from this environment for a test, against the local PostgreSQL
-(a fresh database each time) and, for Celery, the local Redis; stopped by process group.
-
-They run the auth manager docker-compose.yaml gives production (read from the compose file, so the two
-cannot drift apart), with the users and roles of ``USERS``: an admin, a reader of one DAG, and a user
-who may use the UI but read no DAG.
+(a fresh database each time) and, for Celery, the local Redis; stopped by process group. They run the
+auth manager of docker-compose.yaml (read from that file, so the two cannot drift apart), with the
+users of ``USERS``: an admin, a reader of one DAG, and a user who may use the UI but read no DAG.
 """
 
 from __future__ import annotations
@@ -45,8 +43,7 @@ def compose_auth_manager() -> str:
 
 
 AUTH_MANAGER = compose_auth_manager()
-# The role of a report reader who may see one DAG: what the UI needs to show a run and its tabs,
-# without the global "DAGs" read that would open every DAG. docs/auth.md gives the same commands.
+# What the UI needs to show a run and its tabs, without "DAGs" (every DAG); docs/auth.md has the commands.
 READER_PERMISSIONS = ["DAG Runs", "Task Instances", "Website", "Plugins"]
 READ_ONLY_DAG = "imdb_experiments"
 ROLES = {
@@ -87,21 +84,16 @@ class Cluster:
     """The started components, their logs, the users' passwords, and a REST client logged in as admin."""
 
     def __init__(self, home: Path, env: dict[str, str], port: int, database: str, queue: str, executor: str):
-        self.home, self.env, self.port, self.database, self.queue = home, env, port, database, queue
-        self.executor = executor
+        self.home, self.env, self.port, self.database = home, env, port, database
+        self.queue, self.executor = queue, executor
         self.processes: dict[str, subprocess.Popen] = {}
         self.base = f"http://127.0.0.1:{port}"
         self.session = requests.Session()
         self.passwords = {user: secrets.token_urlsafe(12) for user in USERS}
 
     def airflow(self, *args: str) -> subprocess.CompletedProcess:
-        result = subprocess.run(
-            [sys.executable, "-m", "airflow", *args],
-            env=self.env,
-            capture_output=True,
-            text=True,
-            timeout=300,
-        )
+        command = [sys.executable, "-m", "airflow", *args]
+        result = subprocess.run(command, env=self.env, capture_output=True, text=True, timeout=300)
         assert result.returncode == 0, f"airflow {' '.join(args[:2])} failed:\n{result.stdout}{result.stderr}"
         return result
 
@@ -109,8 +101,8 @@ class Cluster:
         """The admin at once (as compose's airflow-init does); the other roles need the DAGs' permissions,
         which exist once the dag-processor has parsed them."""
         if with_roles:
+            self.airflow("roles", "create", *ROLES)
             for role, resources in ROLES.items():
-                self.airflow("roles", "create", role)
                 self.airflow("roles", "add-perms", role, "--action", "can_read", "--resource", *resources)
         for user, role in USERS.items():
             if (role == "Admin") != with_roles:
@@ -165,11 +157,8 @@ class Cluster:
 
     def token(self, user: str) -> str:
         """A JWT from the auth manager's token endpoint (FAB: ``POST /auth/token``, 201)."""
-        response = requests.post(
-            f"{self.base}/auth/token",
-            json={"username": user, "password": self.passwords[user]},
-            timeout=30,
-        )
+        credentials = {"username": user, "password": self.passwords[user]}
+        response = requests.post(f"{self.base}/auth/token", json=credentials, timeout=30)
         assert response.status_code in (200, 201), response.text
         return response.json()["access_token"]
 
@@ -202,12 +191,9 @@ class Cluster:
 @contextlib.contextmanager
 def running_cluster(home: Path, executor: str = CELERY, extra_env: dict[str, str] | None = None):
     """Migrate a fresh database, create the pool and the users, start the components, log in as admin."""
-    assert AUTH_MANAGER == FAB, (
-        f"docker-compose.yaml runs {AUTH_MANAGER}; these tests create FAB users and roles: "
-        "teach tests/airflow_cluster.py that auth manager's users"
-    )
-    assert importlib.util.find_spec("airflow.providers.fab"), (
-        "the FAB provider is not installed in this environment: pip install -r requirements.txt"
+    assert AUTH_MANAGER == FAB and importlib.util.find_spec("airflow.providers.fab"), (
+        f"these tests create FAB users and roles: docker-compose.yaml runs {AUTH_MANAGER}, and the FAB "
+        "provider must be installed (pip install -r requirements.txt)"
     )
     needed = (POSTGRES, REDIS) if executor == CELERY else (POSTGRES,)
     missing = [f"{host}:{port}" for host, port in needed if not reachable((host, port))]
