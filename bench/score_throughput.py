@@ -103,6 +103,10 @@ def throughput(reviews: list[tuple[str, int]], count: int, root: Path, runs: int
             "min": min(r["reviews_per_second"] for r in results),
             "median": statistics.median(r["reviews_per_second"] for r in results),
         },
+        "reviews_per_cpu_second": {
+            "min": min(r["reviews_per_cpu_second"] for r in results),
+            "median": statistics.median(r["reviews_per_cpu_second"] for r in results),
+        },
         "peak_rss_mb": {
             "min": min(r["peak_rss_mb"] for r in results),
             "max": max(r["peak_rss_mb"] for r in results),
