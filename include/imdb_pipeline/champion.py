@@ -40,7 +40,7 @@ VERSIONS = "champions"
 INFO = "champion.json"
 KEEP_VERSIONS = 5
 # What a champion carries: the model and what scoring it needs, plus its test scores.
-MODEL_FILES = ("model", "word_index", "features")
+MODEL_FILES = ("model", "word_index", "features", "data_stats")
 
 
 def champion_dir(root: Path | None = None) -> Path:

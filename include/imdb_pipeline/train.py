@@ -16,7 +16,7 @@ import time
 
 import numpy as np
 
-from imdb_pipeline import artifacts, vectorize, weighting
+from imdb_pipeline import artifacts, batch_stats, tokenized, vectorize, weighting
 from imdb_pipeline.config import PipelineConfig
 from imdb_pipeline.errors import PipelineInputError
 from imdb_pipeline.resources import release_free_memory
@@ -171,6 +171,9 @@ def train(inputs: dict[str, str], config: PipelineConfig, out: artifacts.StageOu
     shutil.copyfile(inputs["word_index"], out.path("word_index", "word_index.json"))
     if "features" in inputs:  # a bigram model's columns
         shutil.copyfile(inputs["features"], out.path("features", "features.npz"))
+    # What the model learned from, so scoring can tell when new reviews look different (drift).
+    statistics = batch_stats.training_statistics(tokenized.load_split(inputs["train_tokens"]), data.num_words)
+    artifacts.write_json(out.path("data_stats", batch_stats.DATA_STATS), statistics)
     artifacts.write_json(
         out.path("history", "history.json"),
         {
