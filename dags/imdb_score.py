@@ -6,12 +6,14 @@ Runs when a new champion is promoted (the `imdb_champion` asset event of `imdb_s
 `POST /api/v2/assets/events`, or a `READY` flag file dropped into the inbox, which the triggerer's
 `AssetWatcher` sees and deletes), and on a modest time schedule for files dropped without either.
 
+`score` → `flag_drift`
+
 Each `.txt` (one review a line) or `.jsonl` (`id`, `text`) file in the inbox (`IMDB_INBOX`, default
 `$IMDB_ARTIFACT_ROOT/inbox`) is scored **once per champion version** into
 `$IMDB_ARTIFACT_ROOT/scored/<version>/<file>__<sha256>/` (`scores.jsonl`, `stats.json`, manifest).
 `rescore` says what a new champion scores again besides files never scored: the `latest` file,
 `all` of them, or `none`. Each batch gets statistics and a drift verdict against the champion's
-training data (thresholds below); a drifted batch is scored and flagged (`drift` task, the
+training data (thresholds below); a drifted batch is scored and flagged (`flag_drift`, the
 `imdb_review_drift` asset). A file that cannot be scored is moved to
 `$IMDB_ARTIFACT_ROOT/quarantine/` with its reason; the other files go on. See docs/scoring.md.
 """
