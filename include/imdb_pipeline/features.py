@@ -16,6 +16,7 @@ import numpy as np
 
 from imdb_pipeline import artifacts, text
 from imdb_pipeline.errors import PipelineInputError
+from imdb_pipeline.key_index import KeyIndex
 from imdb_pipeline.tokenized import TokenizedSplit
 
 # Reviews vectorized at a time: bounds the temporary (row, column) arrays whatever the corpus size.
@@ -79,6 +80,9 @@ class FeatureTable:
     id_bound: int  # word ids are < id_bound
     num_words: int
     ngrams: int = 2
+    # Lookups built on first use: n-gram keys hashed, word ids straight to columns.
+    _index: KeyIndex | None = dataclasses.field(default=None, init=False, repr=False, compare=False)
+    _word_columns: np.ndarray | None = dataclasses.field(default=None, init=False, repr=False, compare=False)
 
     @classmethod
     def fit(cls, split: TokenizedSplit, num_words: int, id_bound: int, ngrams: int = 2) -> FeatureTable:
@@ -111,18 +115,20 @@ class FeatureTable:
     def pairs(self, tokens: np.ndarray, rows: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
         """(row, column) of every token and n-gram that is a feature; other words count as OOV."""
         grams, gram_rows = ngram_keys(tokens, rows, self.id_bound, self.ngrams)
-        word_columns = self._columns(tokens.astype(np.int64))
-        word_columns = np.where(
-            tokens < text.INDEX_FROM, tokens, np.where(word_columns < 0, text.OOV, word_columns)
+        if self._index is None:  # built on first use, then kept with the table
+            self._index = KeyIndex(self.keys)
+            self._word_columns = np.full(self.id_bound, text.OOV, np.int64)
+            self._word_columns[: text.INDEX_FROM] = np.arange(text.INDEX_FROM)  # PAD, START, OOV
+            words = np.flatnonzero(self.keys < self.id_bound)
+            self._word_columns[self.keys[words]] = words + text.INDEX_FROM
+        word_columns = self._word_columns[np.minimum(tokens, self.id_bound - 1)]
+        word_columns[tokens >= self.id_bound] = text.OOV
+        position = self._index.positions(grams)
+        known = position >= 0
+        return (
+            np.concatenate([rows, gram_rows[known]]),
+            np.concatenate([word_columns, position[known] + text.INDEX_FROM]),
         )
-        gram_columns = self._columns(grams)
-        known = gram_columns >= 0
-        return np.concatenate([rows, gram_rows[known]]), np.concatenate([word_columns, gram_columns[known]])
-
-    def _columns(self, keys: np.ndarray) -> np.ndarray:
-        position = np.searchsorted(self.keys, keys).clip(max=max(len(self.keys) - 1, 0))
-        found = self.keys[position] == keys if len(self.keys) else np.zeros(len(keys), bool)
-        return np.where(found, position + text.INDEX_FROM, -1)
 
     def save(self, path) -> None:
         artifacts.save_arrays(
