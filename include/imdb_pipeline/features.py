@@ -181,9 +181,10 @@ def _valid_keys(keys: np.ndarray, id_bound: int, ngrams: int) -> bool:
 
 
 def sorted_unique(values: np.ndarray) -> np.ndarray:
-    """``np.unique`` for int arrays that are already grouped by row: a stable sort (fast on the
-    long sorted runs) and a mask: much faster on such input than numpy 2's hash-based ``np.unique``."""
-    ordered = np.sort(values, kind="stable")
+    """``np.unique`` for int arrays: numpy's default sort (SIMD-vectorized for integers, faster here
+    than a stable sort even on row-grouped keys) and a mask; faster than numpy 2's hash-based
+    ``np.unique``."""
+    ordered = np.sort(values)
     keep = np.empty(len(ordered), dtype=bool)
     keep[:1] = True
     np.not_equal(ordered[1:], ordered[:-1], out=keep[1:])
