@@ -1,0 +1,29 @@
+"""Beyond the linear baselines on the real data (issue #12): the default grid's logistic regressions
+on Naive-Bayes-weighted 1M n-grams, each task in its own process, as under a real executor.
+
+Skipped (with the reason) when the real data is absent. A few minutes on 2 cores.
+"""
+
+import pytest
+from stage_runs import MEMORY_GOAL_MB, STAGES, run_stages_in_processes
+
+from imdb_pipeline.sweep_plan import BOOK_GRID
+
+pytestmark = [pytest.mark.slow, pytest.mark.real_data]
+
+NB_TRIALS = [entry for entry in BOOK_GRID if entry.get("weighting") == "nb"]
+
+
+@pytest.mark.parametrize("trial", NB_TRIALS, ids=[entry["name"] for entry in NB_TRIALS])
+def test_nb_weighted_linear_models_pass_0915_within_the_memory_goal(real_data, tmp_path, capsys, trial):
+    params = {key: value for key, value in trial.items() if key != "name"}
+    metrics = run_stages_in_processes(real_data, tmp_path / "run", tmp_path / "artifacts", params)
+    peaks = {stage: metrics["timings"][stage]["peak_rss_mb"] for stage in STAGES}
+    with capsys.disabled():  # into the CI log
+        print(
+            f"\nreal data, {trial['name']}: test accuracy {metrics['test_accuracy']:.4f}, "
+            f"train {metrics['timings']['train']['wall_seconds']:.1f} s, peaks MB {peaks}"
+        )
+    assert metrics["config"]["weighting"] == "nb" and metrics["config"]["hidden_layers"] == 0
+    assert metrics["test_accuracy"] >= 0.915
+    assert all(peak <= MEMORY_GOAL_MB for peak in peaks.values()), peaks
