@@ -72,7 +72,8 @@ PARAM_SPECS: dict[str, dict[str, Any]] = {
         "maximum": 1_000_000,
         "title": "Vocabulary size",
         "description": "Keep the num_words - 1 most frequent training words; indices 0-3 are reserved "
-        "(the book: 10,000). Try 5,000, or 50,000 with ngrams 2.",
+        "(the book: 10,000). Try 5,000, 50,000 with ngrams 2, or 1,000,000 with ngrams 3, weighting nb "
+        "and hidden_layers 0.",
     },
     "hidden_layers": {
         "default": 2,
@@ -80,7 +81,8 @@ PARAM_SPECS: dict[str, dict[str, Any]] = {
         "minimum": 0,
         "maximum": 8,
         "title": "Hidden layers",
-        "description": "Dense hidden layers before the sigmoid output (the book: 2; try 1 or 3).",
+        "description": "Dense hidden layers before the sigmoid output (the book: 2; try 1 or 3). "
+        "0: logistic regression on the features.",
     },
     "units": {
         "default": 16,
