@@ -7,8 +7,6 @@ from __future__ import annotations
 import pytest
 from airflow_cluster import running_cluster
 
-from imdb_pipeline.sample_data import write_aclimdb
-
 pytestmark = [pytest.mark.slow, pytest.mark.integration]
 
 # The weekly schedule, and the DAG unpaused as soon as it is parsed: the scheduler then creates the
@@ -42,10 +40,10 @@ def test_without_a_data_source_the_scheduled_run_is_skipped_not_failed(tmp_path)
         assert "scheduled run skipped: no data source is configured" in log and "IMDB_DATA_PATH" in log
 
 
-def test_with_the_workers_data_path_it_trains_on_schedule(tmp_path):
-    # Enough reviews for the default params (10,000 of them validate), tiny ones.
-    dataset = write_aclimdb(tmp_path / "data", per_class=5200)
-    env = {**SCHEDULED, "IMDB_DATA_PATH": str(dataset)}
+@pytest.mark.real_data
+def test_with_the_workers_data_path_it_trains_on_schedule(tmp_path, real_data):
+    # The default params (the book's: 10,000 words, 10,000 validation reviews) need the real reviews.
+    env = {**SCHEDULED, "IMDB_DATA_PATH": str(real_data)}
     with running_cluster(tmp_path / "home", "LocalExecutor", env) as cluster:
         run = finished_scheduled_run(cluster)
         states = task_states(cluster, run["dag_run_id"])
