@@ -4,6 +4,9 @@ Layout: ``<root>/<dag_id>/<run folder>/<stage>/...`` with ``<root>`` from ``IMDB
 (default ``$AIRFLOW_HOME/artifacts``). A stage writes into a private temporary folder and, once
 everything is written, adds ``manifest.json`` (sha256 of every file, wall time, peak memory) and
 swaps the folder into place. The next stage verifies the checksums before it reads anything.
+
+Long because it is the one place for the artifact layout: run folders, stage folders and their
+manifests, and the two file formats they hold (strict JSON, pickle-free .npz).
 """
 
 from __future__ import annotations

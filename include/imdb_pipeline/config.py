@@ -1,7 +1,7 @@
 """PipelineConfig: every parameter of a run, validated, with the book's values as defaults.
 
-Longer than most modules because most of it is the schema: one entry per parameter, with the
-title and description the trigger form shows.
+Long because most of it is the schema: one entry per parameter, with the title and description
+the trigger form shows; the logic is the last third.
 
 The same JSON schema validates a trigger (the DAG turns ``PARAM_SPECS`` into Airflow ``Param``s)
 and a stage (``PipelineConfig.from_params``), so a value the trigger accepts is a value the
