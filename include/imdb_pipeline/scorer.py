@@ -1,7 +1,7 @@
 """A saved model and what it needs to score raw review text, each file checked before it is used.
 
 A model folder (a run's ``train/`` or a champion's version) holds ``model.keras``,
-``word_index.json``, for a bigram model ``features.npz``, and ``manifest.json`` with the sha256 of
+``word_index.json``, for an n-gram model ``features.npz``, and ``manifest.json`` with the sha256 of
 each. A file that differs from its manifest is refused (an edited word index would silently change
 every score), as is a word index, feature table or model that the pipeline cannot have written.
 """
@@ -93,7 +93,7 @@ def input_width(model: Any, path: Path) -> int:
 
 
 def feature_table(path: Path, num_words: int, word_rank: dict[bytes, int]) -> FeatureTable:
-    """A bigram model's feature table, checked against the model and the word index."""
+    """An n-gram model's feature table, checked against the model and the word index."""
     table = FeatureTable.load(path)
     largest_id = max(word_rank.values(), default=0) + text.INDEX_FROM
     if table.num_words != num_words or largest_id >= table.id_bound:
@@ -105,10 +105,11 @@ def feature_table(path: Path, num_words: int, word_rank: dict[bytes, int]) -> Fe
 
 
 class Scorer:
-    """Review texts -> the model's multi-hot rows -> probabilities.
+    """Review texts -> the model's multi-hot rows -> probabilities (a weighted model scales them
+    itself: its column weights are part of the saved model).
 
     A unigram model's rows are built straight from words (one dict lookup gives a word's column);
-    a bigram model's from token ids through its ``FeatureTable``, exactly as ``vectorize`` does.
+    an n-gram model's from token ids through its ``FeatureTable``, exactly as ``vectorize`` does.
     """
 
     def __init__(self, model_path: Path):

@@ -169,7 +169,7 @@ def train(inputs: dict[str, str], config: PipelineConfig, out: artifacts.StageOu
     model.save(out.path("model", "model.keras"))
     # The model's vocabulary travels with it: predict needs nothing else.
     shutil.copyfile(inputs["word_index"], out.path("word_index", "word_index.json"))
-    if "features" in inputs:  # a bigram model's columns
+    if "features" in inputs:  # an n-gram model's columns
         shutil.copyfile(inputs["features"], out.path("features", "features.npz"))
     # What the model learned from, so scoring can tell when new reviews look different (drift).
     statistics = batch_stats.training_statistics(tokenized.load_split(inputs["train_tokens"]), data.num_words)

@@ -122,7 +122,7 @@ def check_sizes(config: PipelineConfig, train_reviews: int, vocabulary: int) -> 
             f"{train_reviews}. Use a validation_size below {train_reviews} (the book: 10000 of 25000)."
         )
     largest = token_id_bound(vocabulary)
-    if config.ngrams == 1 and config.num_words > largest:  # bigrams give many more features than words
+    if config.ngrams == 1 and config.num_words > largest:  # n-grams give many more features than words
         raise PipelineInputError(
             f"num_words={config.num_words} is larger than the vocabulary ({vocabulary} training words + "
             f"{text.INDEX_FROM + 1} reserved ids = {largest}): use num_words <= {largest}."
