@@ -23,7 +23,7 @@ class KeyIndex:
         self.bits = max(int(np.ceil(np.log2(max(len(keys), 1) * 4))), 4)
         self.mask = np.uint64((1 << self.bits) - 1)
         self.slot_keys = np.full(1 << self.bits, _EMPTY, np.int64)
-        self.slot_positions = np.zeros(1 << self.bits, np.int64)
+        self.slot_positions = np.zeros(1 << self.bits, np.int32 if len(keys) < 2**31 else np.int64)
         pending, slots = np.arange(len(keys)), self._slots(keys)
         while pending.size:
             free = np.flatnonzero(self.slot_keys[slots] == _EMPTY)
