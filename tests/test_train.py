@@ -85,6 +85,30 @@ def test_model_and_word_index_are_saved_together(tiny_run):
 
 
 @pytest.mark.slow
+def test_each_fit_weights_its_input_from_its_own_training_rows(tiny_run, tmp_path, monkeypatch):
+    """NB weights never see the validation rows: the validation run fits them on the rows after
+    ``validation_size``, the final fit on all; the saved model holds the final fit's."""
+    from imdb_model import load_model
+    from imdb_pipeline import vectorize, weighting
+
+    for stage in ("ingest", "vectorize"):
+        shutil.copytree(tiny_run["path"] / stage, tmp_path / stage)
+    fitted = []
+    column_weights = weighting.column_weights
+    monkeypatch.setattr(
+        weighting,
+        "column_weights",
+        lambda data, rows, kind: fitted.append(rows.indices(len(data))) or column_weights(data, rows, kind),
+    )
+    params = {**tiny_run["params"], "weighting": "nb", "hidden_layers": 0, "epochs": 2}
+    outputs = run_stage("train", params, tmp_path)
+    data = vectorize.load_multi_hot(tmp_path / "vectorize" / "train.npz")
+    assert fitted == [(params["validation_size"], len(data), 1), (0, len(data), 1)]
+    saved = load_model(outputs["model"]).layers[1].column_weights.numpy()
+    np.testing.assert_array_equal(saved, column_weights(data, slice(None), "nb"))
+
+
+@pytest.mark.slow
 def test_fixed_final_epochs_and_epoch_log_lines(tiny_run, tmp_path, caplog):
     for stage in ("ingest", "vectorize"):
         shutil.copytree(tiny_run["path"] / stage, tmp_path / stage)
