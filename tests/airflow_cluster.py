@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import contextlib
 import importlib.util
+import json
 import os
 import re
 import secrets
@@ -34,6 +35,9 @@ COMPONENTS = {
 }
 CELERY = "CeleryExecutor"
 FAB = "airflow.providers.fab.auth_manager.fab_auth_manager.FabAuthManager"
+SIMPLE = (
+    "airflow.api_fastapi.auth.managers.simple.simple_auth_manager.SimpleAuthManager"  # airflow standalone's
+)
 
 
 def compose_auth_manager() -> str:
@@ -189,9 +193,17 @@ class Cluster:
 
 
 @contextlib.contextmanager
-def running_cluster(home: Path, executor: str = CELERY, extra_env: dict[str, str] | None = None):
-    """Migrate a fresh database, create the pool and the users, start the components, log in as admin."""
-    assert AUTH_MANAGER == FAB and importlib.util.find_spec("airflow.providers.fab"), (
+def running_cluster(
+    home: Path,
+    executor: str = CELERY,
+    extra_env: dict[str, str] | None = None,
+    auth_manager: str = AUTH_MANAGER,
+):
+    """Migrate a fresh database, create the pool and the users, start the components, log in as admin.
+    With ``SIMPLE`` (the README's ``airflow standalone`` path) there is only the admin, whose password the
+    api-server generates."""
+    simple = auth_manager == SIMPLE
+    assert simple or (AUTH_MANAGER == FAB and importlib.util.find_spec("airflow.providers.fab")), (
         f"these tests create FAB users and roles: docker-compose.yaml runs {AUTH_MANAGER}, and the FAB "
         "provider must be installed (pip install -r requirements.txt)"
     )
@@ -209,7 +221,8 @@ def running_cluster(home: Path, executor: str = CELERY, extra_env: dict[str, str
     env = {
         **os.environ,
         "AIRFLOW_HOME": str(home),
-        "AIRFLOW__CORE__AUTH_MANAGER": AUTH_MANAGER,
+        "AIRFLOW__CORE__AUTH_MANAGER": auth_manager,
+        "AIRFLOW__CORE__SIMPLE_AUTH_MANAGER_USERS": "admin:admin",
         "AIRFLOW__DATABASE__SQL_ALCHEMY_CONN": url,
         "AIRFLOW__CORE__EXECUTOR": executor,
         "AIRFLOW__CELERY__BROKER_URL": f"redis://{REDIS[0]}:{REDIS[1]}/0",
@@ -234,15 +247,20 @@ def running_cluster(home: Path, executor: str = CELERY, extra_env: dict[str, str
     try:
         cluster.airflow("db", "migrate")
         cluster.airflow("pools", "set", "imdb_training", "1", "one training at a time")
-        cluster.create_users(with_roles=False)
+        if not simple:
+            cluster.create_users(with_roles=False)
         cluster.start()
         cluster.wait_for(
             "the api-server", lambda: requests.get(f"{cluster.base}/api/v2/version", timeout=5).ok
         )
+        if simple:
+            generated = home / "simple_auth_manager_passwords.json.generated"
+            cluster.passwords = {"admin": json.loads(generated.read_text())["admin"]}
         cluster.login()
         for dag_id in ("imdb_sentiment", READ_ONLY_DAG):
             cluster.wait_for(f"{dag_id} to be parsed", lambda d=dag_id: cluster.api("GET", f"/dags/{d}").ok)
-        cluster.create_users(with_roles=True)
+        if not simple:
+            cluster.create_users(with_roles=True)
         yield cluster
     finally:
         cluster.stop()

@@ -1,0 +1,267 @@
+"""A new user's first hour in the Airflow UI (issue #13), on the README's path: ``airflow standalone``'s
+simple auth manager, the DAG paused at creation and scheduled ``@weekly``, no ``IMDB_DATA_PATH``.
+
+Headless Chromium logs in as admin and:
+
+1. opens imdb_sentiment's trigger form: no error shown, Trigger enabled with the defaults (not pressed:
+   with no data source the run would download the dataset, which a test must not depend on);
+2. types each kind of bad value and records what the form does with it (the form clamps numbers to
+   ``minimum``/``maximum`` when the field loses focus and refuses letters in number fields; a value only
+   the server refuses, such as final_epochs "four", ends in the UI's bare "Bad Request" toast);
+3. triggers with a real change (the tiny generated tarball, 3 epochs): the dialog's "Unpause on trigger"
+   unpauses the DAG, whose scheduled run without a data source ends skipped, not failed;
+4. reads the train task's log: no ERROR line, in the UI nor in the full log the API serves;
+5. a second run on the same data, not better: promote is skipped, its reason in the log body;
+6. the Report tab: no sideways scrolling at a normal window width (the README's screenshot);
+7. the sweep's run: each trial listed by its name.
+
+Screenshots in test-artifacts/first_hour_*.png. Needs what tests/test_browser.py needs.
+"""
+
+from __future__ import annotations
+
+import json
+import time
+from urllib.parse import quote, unquote
+
+import pytest
+from airflow_cluster import READ_ONLY_DAG, SIMPLE, running_cluster
+from stage_runs import TINY_PARAMS
+from test_browser import browser, open_report_tab, screenshot, wait  # noqa: F401 (browser: a fixture)
+
+pytestmark = [pytest.mark.browser, pytest.mark.integration, pytest.mark.slow]
+
+DAG = "imdb_sentiment"
+README_PATH = {"AIRFLOW__CORE__DAGS_ARE_PAUSED_AT_CREATION": "True", "IMDB_SCHEDULE": "@weekly"}
+WINDOW = (1280, 900)  # a laptop's browser window
+# (field, typed, what the field holds after it loses focus): the form's own checks.
+CLAMPED = [("num_words", "2", "4"), ("epochs", "5000", "1000"), ("dropout", "1.5", "0.99")]
+LETTERS_REFUSED = [("num_words", "abc", "")]  # the old value selected and deleted, no letter taken
+# Values the form keeps and only the server refuses (pattern): the trigger ends in a toast.
+SERVER_REFUSED = [("final_epochs", "four"), ("final_epochs", "0")]
+
+
+def log_in(browser, cluster, next_url: str) -> None:  # noqa: F811 (the fixture)
+    """Through the simple auth manager's login page, with the password the api-server generated."""
+    from selenium.webdriver.common.by import By
+
+    browser.get(f"{cluster.base}/auth/login?next={quote(next_url, safe='')}")
+    wait("the login form", lambda: browser.find_elements(By.NAME, "username"))
+    browser.find_element(By.NAME, "username").send_keys("admin")
+    browser.find_element(By.NAME, "password").send_keys(cluster.passwords["admin"])
+    browser.find_element(By.CSS_SELECTOR, "button[type=submit]").click()
+    wait("the login", lambda: browser.get_cookie("_token") and "/auth/login" not in browser.current_url)
+
+
+class TriggerForm:
+    """imdb_sentiment's trigger dialog, opened from the DAG's page."""
+
+    def __init__(self, browser, cluster):  # noqa: F811 (the fixture)
+        from selenium.webdriver.common.by import By
+
+        self.browser, self.by = browser, By
+        browser.get(f"{cluster.base}/dags/{DAG}")
+        wait(
+            "the Trigger button",
+            lambda: browser.find_elements(By.XPATH, "//button[normalize-space()='Trigger']"),
+        )[0].click()
+        wait("the form", lambda: browser.find_elements(By.NAME, "element_num_words"))
+        time.sleep(1)  # the form validates once it has rendered
+
+    @property
+    def dialog(self):
+        return self.browser.find_element(self.by.CSS_SELECTOR, ".chakra-dialog__content")
+
+    @property
+    def trigger_button(self):
+        return self.dialog.find_element(self.by.XPATH, ".//button[normalize-space()='Trigger']")
+
+    def errors(self) -> list[str]:
+        shown = self.dialog.find_elements(self.by.CSS_SELECTOR, "[data-part=error-text], [role=alert]")
+        invalid = self.dialog.find_elements(self.by.CSS_SELECTOR, "[data-invalid], [aria-invalid=true]")
+        return [element.text or element.get_attribute("outerHTML")[:200] for element in shown + invalid]
+
+    def field(self, name: str):
+        return self.browser.find_element(self.by.NAME, f"element_{name}")
+
+    def type(self, name: str, value: str, pause: float = 0) -> str:
+        """Replace the field's value as a person does (select all, type, Tab); returns what it holds."""
+        from selenium.webdriver.common.keys import Keys
+
+        field = self.field(name)
+        self.browser.execute_script("arguments[0].scrollIntoView({block: 'center'})", field)
+        field.click()
+        field.send_keys(Keys.CONTROL, "a")
+        field.send_keys(Keys.DELETE)
+        for chunk in [value] if not pause else value:
+            field.send_keys(chunk)
+            time.sleep(pause)
+        field.send_keys(Keys.TAB)
+        time.sleep(0.3)
+        return field.get_attribute("value")
+
+    def fill(self, name: str, value: str) -> None:
+        """Type a valid value; again key by key if a keystroke was lost (seen with a long path)."""
+        for pause in (0, 0.05, 0.2):
+            if (held := self.type(name, value, pause)) == value:
+                return
+            print(f"{name}: typed {value!r}, the field holds {held!r}")
+        raise AssertionError(f"{name} does not take {value!r}: it holds {held!r}")
+
+    def help_text(self, name: str) -> str:
+        root = self.field(name).find_element(
+            self.by.XPATH, "./ancestor::div[@data-scope='field' and @data-part='root']"
+        )
+        return root.text
+
+    def toasts(self) -> list[str]:
+        return [
+            toast.text
+            for toast in self.browser.find_elements(
+                self.by.CSS_SELECTOR, "[data-scope=toast][data-part=root]"
+            )
+            if toast.text
+        ]
+
+
+def task_states(cluster, run_id: str, dag_id: str = DAG) -> dict[str, str]:
+    listed = cluster.api("GET", f"/dags/{dag_id}/dagRuns/{run_id}/taskInstances").json()["task_instances"]
+    return {ti["task_id"]: ti["state"] for ti in listed}
+
+
+def finished(cluster, run_id: str, dag_id: str = DAG, timeout: float = 600) -> str:
+    return cluster.wait_for(
+        f"run {run_id} of {dag_id}",
+        lambda: (state := cluster.run_state(run_id, dag_id)) in ("success", "failed") and state,
+        timeout=timeout,
+    )
+
+
+def task_log_page(browser, cluster, run_id: str, task_id: str, dag_id: str = DAG) -> str:  # noqa: F811
+    """The text of the task's page, once its log body (the lines after the collapsed groups) shows."""
+    from selenium.webdriver.common.by import By
+
+    browser.get(f"{cluster.base}/dags/{dag_id}/runs/{quote(run_id, safe='')}/tasks/{task_id}")
+    return wait(
+        f"{task_id}'s log",
+        lambda: "Post Execute" in (text := browser.find_element(By.TAG_NAME, "body").text) and text,
+    )
+
+
+def test_first_hour_in_the_ui(tmp_path_factory, tiny_aclimdb_tarball, browser):  # noqa: F811
+    from selenium.webdriver.common.by import By
+
+    home = tmp_path_factory.mktemp("first-hour")
+    timings: dict[str, float] = {}
+    started = time.monotonic()
+    with running_cluster(
+        home, executor="LocalExecutor", extra_env=README_PATH, auth_manager=SIMPLE
+    ) as cluster:
+        timings["cluster up"] = time.monotonic() - started
+        assert cluster.api("GET", f"/dags/{DAG}").json()["is_paused"]  # as a new user finds it
+        browser.set_window_size(*WINDOW)
+        log_in(browser, cluster, f"{cluster.base}/dags/{DAG}")
+
+        # 1. The form opens without an error and may be sent with its defaults.
+        form = TriggerForm(browser, cluster)
+        assert form.field("data_path").get_attribute("value") == ""
+        assert not form.errors(), form.errors()
+        assert form.trigger_button.is_enabled()
+        screenshot(browser, "first_hour_1_form_defaults.png")
+
+        # 2. Bad values: what the form does with each.
+        for name, typed, held in CLAMPED:
+            form = TriggerForm(browser, cluster)
+            assert form.type(name, typed) == held, f"{name}={typed!r}"
+            assert not form.errors() and form.trigger_button.is_enabled(), form.errors()  # silently changed
+            screenshot(browser, f"first_hour_2_{name}_{typed}.png")
+        for name, typed, held in LETTERS_REFUSED:
+            form = TriggerForm(browser, cluster)
+            assert form.type(name, typed) == held, f"{name}={typed!r}"
+            assert "This field is required" in form.help_text(name) and not form.trigger_button.is_enabled()
+            screenshot(browser, f"first_hour_2_{name}_{typed}.png")
+        for name, typed in SERVER_REFUSED:
+            form = TriggerForm(browser, cluster)
+            assert form.type(name, typed) == typed
+            assert "a whole number from 1 to 999" in form.help_text(name)  # the rule, next to the field
+            assert not form.errors() and form.trigger_button.is_enabled()
+            form.trigger_button.click()
+            toasts = wait(
+                "the refusal", lambda f=form: (t := f.toasts()) and "Bad Request" in t[-1] and t, timeout=30
+            )
+            assert set(toasts) == {"Failed to Trigger Dag\nBad Request"}, (
+                toasts
+            )  # names neither field nor rule
+            screenshot(browser, f"first_hour_2_{name}_{typed}_sent.png")
+        no_runs = cluster.api("GET", f"/dags/{DAG}/dagRuns?run_type=manual").json()["total_entries"]
+        assert no_runs == 0, "a refused value started a run"
+
+        # 3. A real change through the form; "Unpause on trigger" (ticked) unpauses the DAG.
+        conf = {**TINY_PARAMS, "data_path": str(tiny_aclimdb_tarball), "epochs": 3}
+        form = TriggerForm(browser, cluster)
+        for name, value in conf.items():
+            form.fill(name, str(value))
+        screenshot(browser, "first_hour_3_form_filled.png")
+        form.trigger_button.click()
+        wait("the run's page", lambda: "/runs/manual__" in browser.current_url)
+        run_id = unquote(browser.current_url.rsplit("/runs/", 1)[1].split("/")[0])
+        sent = cluster.api("GET", f"/dags/{DAG}/dagRuns/{run_id}").json()["conf"]
+        assert {name: sent[name] for name in conf} == conf, sent
+        started = time.monotonic()
+        assert finished(cluster, run_id) == "success", task_states(cluster, run_id)
+        timings["first run"] = time.monotonic() - started
+        runs = cluster.api("GET", f"/dags/{DAG}/dagRuns").json()["dag_runs"]
+        scheduled = [run for run in runs if run["run_type"] == "scheduled"]
+        assert not cluster.api("GET", f"/dags/{DAG}").json()["is_paused"]
+        for run in scheduled:  # created at unpause, without a data source: skipped, not failed
+            states = task_states(cluster, run["dag_run_id"])
+            assert run["state"] == "success" and set(states.values()) == {"skipped"}, (run, states)
+
+        # 4. The train log: no ERROR line (TensorFlow's start-up chatter is not shown as one).
+        page = task_log_page(browser, cluster, run_id, "train")
+        assert "final fit epoch 3/3" in page and "\nERROR\n" not in page, page[-3000:]
+        screenshot(browser, "first_hour_4_train_log.png")
+        log = cluster.api(
+            "GET", f"/dags/{DAG}/dagRuns/{run_id}/taskInstances/train/logs/1", params={"full_content": "true"}
+        ).json()["content"]
+        errors = [entry for entry in log if str(entry.get("level", "")).lower() in ("error", "critical")]
+        assert not errors, json.dumps(errors, indent=1)[:3000]
+
+        # 5. The same data again, not better: the champion stays, and promote's log says why.
+        again = cluster.trigger(cluster.api("GET", f"/dags/{DAG}/dagRuns/{run_id}").json()["conf"])
+        assert cluster.api("PATCH", f"/dags/{READ_ONLY_DAG}", json={"is_paused": False}).ok
+        sweep_id = cluster.trigger(
+            {**conf, "grid": [{"name": "book"}, {"name": "wider", "units": 32}]}, READ_ONLY_DAG
+        )
+        started = time.monotonic()
+        assert finished(cluster, again) == "success", task_states(cluster, again)
+        timings["second run"] = time.monotonic() - started
+        assert task_states(cluster, again)["promote"] == "skipped"
+        page = task_log_page(browser, cluster, again, "promote")
+        assert "not promoted, the champion stays" in page and "is not better than the champion's" in page, (
+            page[-3000:]
+        )
+        screenshot(browser, "first_hour_5_promote_skipped.png")
+
+        # 6. The Report tab, at a normal window width: no sideways scrolling inside the frame.
+        frame = open_report_tab(browser, cluster, DAG, run_id)
+        browser.switch_to.frame(frame)
+        wait("the report", lambda: "IMDB review sentiment" in browser.find_element(By.TAG_NAME, "h1").text)
+        widths = browser.execute_script(
+            "const e = document.documentElement; return [e.scrollWidth, e.clientWidth];"
+        )
+        browser.switch_to.default_content()
+        assert widths[0] <= widths[1], f"the report scrolls sideways: scrollWidth, clientWidth = {widths}"
+        screenshot(browser, "first_hour_6_report_tab.png")
+
+        # 7. The sweep's run: Airflow marks the mapped task "Train trial [ ]"; each trial is listed by name.
+        state = finished(cluster, sweep_id, READ_ONLY_DAG)
+        assert state == "success", task_states(cluster, sweep_id, READ_ONLY_DAG)
+        browser.get(f"{cluster.base}/dags/{READ_ONLY_DAG}/runs/{quote(sweep_id, safe='')}")
+        grid = wait(
+            "the sweep's grid",
+            lambda: "\nwider\n" in (text := browser.find_element(By.TAG_NAME, "body").text) and text,
+        )
+        assert "Train trial [ ]" in grid and "\nbook\n" in grid and "\nwider\n" in grid, grid
+        screenshot(browser, "first_hour_7_sweep_run.png")
+    print("timings (s):", {step: round(seconds) for step, seconds in timings.items()})
