@@ -3,6 +3,8 @@ headless Chromium logs in through the FAB login page, opens a finished run, clic
 checks what shows inside the Airflow UI.
 
 - The admin sees the report of an imdb_sentiment run with its plots (test-artifacts/report_in_airflow_ui.png).
+- The admin's Models page (the "Models" nav entry): the training runs' accuracy plot and the champion's row
+  (test-artifacts/models_page.png).
 - A user whose role may read only imdb_experiments sees the report of an imdb_experiments run
   (test-artifacts/reader_allowed_report.png), and a refusal page in the tab of an imdb_sentiment run
   (test-artifacts/reader_refused_report.png), not a blank frame or a stack trace.
@@ -161,6 +163,19 @@ def test_report_tab_shows_each_user_the_reports_their_role_may_read(
         )  # plots in view
         browser.switch_to.default_content()
         screenshot(browser, "report_in_airflow_ui.png")
+
+        # The admin's Models page, through its nav entry: the accuracy plot and the champion's row.
+        browser.get(f"{cluster.base}/plugin/imdb-models")
+        frame = wait(
+            "the Models iframe", lambda: browser.find_elements(By.CSS_SELECTOR, "iframe[title='Models']")
+        )[0]
+        assert frame.get_attribute("src").endswith("/imdb-models/")
+        browser.switch_to.frame(frame)
+        wait("the accuracy plot", lambda: browser.find_elements(By.CSS_SELECTOR, "#accuracy-plot circle"))
+        champions = browser.find_elements(By.CSS_SELECTOR, "tr.champion")
+        assert len(champions) == 1 and run_id in champions[0].text, [row.text for row in champions]
+        browser.switch_to.default_content()
+        screenshot(browser, "models_page.png")
 
         # The reader of imdb_experiments only: that DAG's report ...
         sweep_page = f"{cluster.base}/dags/{READ_ONLY_DAG}/runs/{quote(sweep_id, safe='')}"
