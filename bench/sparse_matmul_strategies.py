@@ -84,22 +84,16 @@ def run_one(args) -> dict:
 
     from imdb_model import ModelSpec, build_model
     from imdb_model.imdb_model_training import CompiledTrainer, MultiHotRows
+    from imdb_pipeline.config import PipelineConfig
 
     _patch(args.strategy)
     data = np.load(args.train)
     rows = min(args.rows, len(data["labels"]))
     indptr = data["indptr"][: rows + 1]
     train = MultiHotRows(data["indices"][: indptr[-1]], indptr, data["labels"][:rows], int(data["num_words"]))
-    spec = ModelSpec(
-        num_words=int(data["num_words"]),
-        hidden_layers=args.hidden_layers,
-        units=args.units,
-        activation="relu",
-        loss="binary_crossentropy",
-        optimizer="rmsprop",
-        learning_rate=0.001,
-        dropout=0.0,
-    )
+    book = PipelineConfig().to_dict()  # the book's values, from the one parameter schema
+    shape = {"num_words": int(data["num_words"]), "hidden_layers": args.hidden_layers, "units": args.units}
+    spec = ModelSpec.from_mapping({**book, **shape})
     model = build_model(spec, seed=1)
     history = CompiledTrainer(model, batch_size=args.batch_size, seed=1).fit(train, args.epochs)
     with open("/proc/self/status") as status:

@@ -10,8 +10,9 @@ The book ends its IMDB example with experiments to try: 1 or 3 hidden layers, 32
 * Every configuration trains on the **same** validation reviews (`validation_size`, `seed`), with
   the book's protocol (validation run, then a final fit for the best epoch).
 * The `grid` param lists the configurations: each object names a trial and the parameters it
-  changes (`num_words`, `ngrams`, `hidden_layers`, `units`, `dropout`, `activation`, `loss`, …).
-  The default is the book's list, one factor at a time, plus uni+bigrams with dropout.
+  changes (`num_words`, `ngrams`, `weighting`, `hidden_layers`, `units`, `dropout`, `l2`, `activation`,
+  `loss`, …). The default is the book's list, one factor at a time, plus uni+bigrams with dropout
+  and four linear models (`hidden_layers` 0) on a million weighted n-gram columns, the strongest.
 * Trainings run one at a time (`max_active_tis_per_dagrun`, and the `imdb_training` pool), so a
   2-core worker is never oversubscribed. Each mapped task is labelled with its trial's name.
 * The winner is picked on **validation accuracy only**; then it alone is scored on the test set.

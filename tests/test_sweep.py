@@ -38,6 +38,7 @@ def test_sweep_dag_trains_every_trial_and_reports_the_winner(airflow_db, tiny_ac
     assert (
         artifacts.read_json(run_path / "train-01" / "history.json")["final_epochs"] == 2
     )  # a number in the grid
+    assert all(row["peak_rss_mb"] > 0 and row["train_seconds"] > 0 for row in summary["trials"])
     winner = summary["winner"]
     assert winner["best_val_accuracy"] == max(row["best_val_accuracy"] for row in summary["trials"])
     assert (

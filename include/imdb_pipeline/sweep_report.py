@@ -16,8 +16,11 @@ from imdb_pipeline.sweep_plan import TRIAL_PARAMS, Trial
 log = logging.getLogger(__name__)
 
 
-def summarize_trial(trial: Trial, history: Mapping[str, Any]) -> dict[str, Any]:
-    """One row of the comparison table, from the trial's ``history.json``."""
+def summarize_trial(
+    trial: Trial, history: Mapping[str, Any], manifest: Mapping[str, Any] | None = None
+) -> dict[str, Any]:
+    """One row of the comparison table, from the trial's ``history.json`` (and its train folder's
+    manifest: the task's peak memory, measured per stage even when stages share a process)."""
     validation = history["validation_history"]
     best = max(
         range(len(validation["val_accuracy"])),
@@ -31,9 +34,10 @@ def summarize_trial(trial: Trial, history: Mapping[str, Any]) -> dict[str, Any]:
         "val_loss_at_best": validation["val_loss"][best],
         "lowest_val_loss": min(validation["val_loss"]),
         "lowest_val_loss_epoch": history["best_epoch"],
-        "parameters": history["parameters"],
+        "parameters": history.get("trainable_parameters", history["parameters"]),
         "train_seconds": round(history["validation_fit_seconds"] + history["final_fit_seconds"], 2),
         "seconds_per_epoch": history["seconds_per_epoch"],
+        "peak_rss_mb": (manifest or {}).get("peak_rss_mb"),
         "params": trial.params,
     }
 
@@ -75,7 +79,13 @@ def write_comparison(
     trials: Sequence[Trial], inputs: Mapping[str, str], config: PipelineConfig, out: artifacts.StageOutput
 ) -> dict[str, str]:
     histories = [artifacts.read_json(inputs[f"history_{trial.index:02d}"]) for trial in trials]
-    rows = [summarize_trial(trial, history) for trial, history in zip(trials, histories, strict=True)]
+    manifests = [
+        artifacts.read_manifest(Path(inputs[f"history_{trial.index:02d}"]).parent) for trial in trials
+    ]
+    rows = [
+        summarize_trial(trial, history, manifest)
+        for trial, history, manifest in zip(trials, histories, manifests, strict=True)
+    ]
     winner = pick_winner(rows)
     evaluation = artifacts.read_json(inputs["evaluation"])
     evaluated_config = artifacts.read_manifest(Path(inputs["evaluation"]).parent)["config"]

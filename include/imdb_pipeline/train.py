@@ -181,7 +181,10 @@ def train(inputs: dict[str, str], config: PipelineConfig, out: artifacts.StageOu
             "final_history": final_history,
             "best_epoch": chosen,
             "final_epochs": final_epochs,
-            "parameters": int(model.count_params()),
+            "parameters": int(model.count_params()),  # with fixed column weights (tf-idf, NB)
+            "trainable_parameters": int(
+                sum(int(np.prod(weight.shape)) for weight in model.trainable_weights)
+            ),
             "train_reviews": len(data) - config.validation_size,
             "validation_reviews": config.validation_size,
             # Steady-state speed: the first epoch of a fit also traces and compiles the graph.
