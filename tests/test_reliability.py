@@ -119,7 +119,9 @@ def test_rerunning_a_finished_task_replaces_its_outputs_atomically(tiny_run, tmp
     assert first == second  # same paths, new content
     manifest = artifacts.read_manifest(tmp_path / "vectorize")
     assert manifest["config"]["num_words"] == 30 and manifest["files"] != first_manifest["files"]
-    inputs = gather_inputs("train", tmp_path, [None, first])  # verified against the new manifest
+    inputs = gather_inputs(
+        "train", tmp_path, {"ingest": None, "vectorize": first}
+    )  # verified against the new manifest
     assert artifacts.load_arrays(inputs["train_multi_hot"])["num_words"] == 30
     assert sorted(p.name for p in tmp_path.iterdir()) == ["ingest", "vectorize"]
 
@@ -129,7 +131,7 @@ def test_rerunning_a_finished_task_replaces_its_outputs_atomically(tiny_run, tmp
     [
         ({"data_path": "/nonexistent/aclImdb_v1.tar.gz"}, "ingest", "does not exist on this worker"),
         ({"validation_size": 5000}, "vectorize", "leaves no training reviews"),
-        ({"num_words": 1000000}, "vectorize", "larger than the vocabulary"),
+        ({"num_words": 5000}, "vectorize", "larger than the vocabulary"),
     ],
 )
 def test_bad_input_fails_fast_without_retries_and_writes_nothing(
