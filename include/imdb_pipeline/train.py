@@ -135,6 +135,11 @@ def _release_keras_state() -> None:
 def train(inputs: dict[str, str], config: PipelineConfig, out: artifacts.StageOutput) -> dict[str, str]:
     from imdb_model import count_parameters
 
+    # What the model learns from, saved beside it so scoring can tell when new reviews look different
+    # (drift). Computed first: the tokens are let go before the data and the model take memory.
+    train_tokens = tokenized.load_split(inputs["train_tokens"])
+    statistics = batch_stats.training_statistics(train_tokens, config.num_words)
+    del train_tokens
     data = vectorize.load_multi_hot(inputs["train_multi_hot"])
     check_split(data, config.validation_size)
     spec = model_spec(config, data.num_words)
@@ -171,8 +176,6 @@ def train(inputs: dict[str, str], config: PipelineConfig, out: artifacts.StageOu
     shutil.copyfile(inputs["word_index"], out.path("word_index", "word_index.json"))
     if "features" in inputs:  # an n-gram model's columns
         shutil.copyfile(inputs["features"], out.path("features", "features.npz"))
-    # What the model learned from, so scoring can tell when new reviews look different (drift).
-    statistics = batch_stats.training_statistics(tokenized.load_split(inputs["train_tokens"]), data.num_words)
     artifacts.write_json(out.path("data_stats", batch_stats.DATA_STATS), statistics)
     artifacts.write_json(
         out.path("history", "history.json"),
