@@ -179,6 +179,15 @@ def test_a_model_above_the_worker_memory_limit_is_refused_before_training(tiny_r
     assert not (run / "train").exists()
 
 
+# The peak RSS of a command, measured by a small parent of its own: a child started straight from
+# pytest reports pytest's own peak too (Linux keeps the forking process's high-water mark through exec).
+MEASURE = (
+    "import os, subprocess, sys; child = subprocess.Popen(sys.argv[1:]); "
+    "_, status, usage = os.wait4(child.pid, 0); "
+    "print(f'peak-rss-kb {usage.ru_maxrss}', file=sys.stderr); sys.exit(os.waitstatus_to_exitcode(status))"
+)
+
+
 def _train_in_a_process(run, data, params: dict) -> tuple[int, str, float]:
     """(exit code, stderr, peak RSS MB) of the train stage run as a worker runs it."""
     import json
@@ -189,11 +198,11 @@ def _train_in_a_process(run, data, params: dict) -> tuple[int, str, float]:
     command = [sys.executable, "-m", "imdb_pipeline.pipeline", "--run-dir", str(run), "--stage", "train"]
     command += [f"--param=data_path={data}", *[f"--param={k}={json.dumps(v)}" for k, v in params.items()]]
     env = {k: v for k, v in os.environ.items() if k != "IMDB_WORKER_MEMORY_MB"}
-    with open(run / "train.stderr", "w+") as stderr:
-        process = subprocess.Popen(command, env=env, stdout=subprocess.DEVNULL, stderr=stderr)
-        _, status, usage = os.wait4(process.pid, 0)
-        stderr.seek(0)
-        return os.waitstatus_to_exitcode(status), stderr.read(), usage.ru_maxrss / 1024
+    result = subprocess.run(
+        [sys.executable, "-c", MEASURE, *command], env=env, capture_output=True, text=True
+    )
+    peak_kb = int(result.stderr.rsplit("peak-rss-kb ", 1)[1].split()[0])
+    return result.returncode, result.stderr, peak_kb / 1024
 
 
 @pytest.mark.slow
