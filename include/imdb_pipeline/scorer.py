@@ -140,27 +140,39 @@ class Scorer:
 
     def rows(self, reviews: list[str]) -> vectorize.MultiHot:
         """The reviews' multi-hot rows: those ``vectorize`` makes from ``ingest``'s tokens."""
-        labels = np.zeros(len(reviews), dtype=np.uint8)
         if self.features is not None:
+            labels = np.zeros(len(reviews), dtype=np.uint8)
             tokens, offsets = text.encode_texts(reviews, self.word_rank)
             return vectorize.multi_hot(TokenizedSplit(tokens, offsets, labels), self.num_words, self.features)
-        docs = text.split_words(reviews)
+        return self.rows_of_columns(*self.word_columns(text.split_words(reviews)))
+
+    def word_columns(self, docs: list[text.Words]) -> tuple[np.ndarray, np.ndarray]:
+        """(each review's word count, each word's column) of a word model; 0 for a word never seen in
+        training, ``text.OOV`` for one past ``num_words``."""
         lengths = np.fromiter(map(len, docs), dtype=np.int64, count=len(docs))
         words = itertools.chain.from_iterable(docs)
         columns = np.fromiter(
             map(self.column_of_word.get, words, itertools.repeat(0)), dtype=np.int64, count=int(lengths.sum())
         )
-        rows = np.repeat(np.arange(len(docs), dtype=np.int64), lengths)
-        known = columns > 0  # words never seen in training are skipped; every review has START
-        rows = np.concatenate([rows[known], np.arange(len(docs), dtype=np.int64)])
-        columns = np.concatenate([columns[known], np.full(len(docs), text.START, dtype=np.int64)])
-        return vectorize.multi_hot_from_pairs(rows, columns, labels, self.num_words)
+        return lengths, columns
 
-    def probabilities(self, reviews: list[str]) -> np.ndarray:
-        """P(positive) of each review (float32): the model called on large sparse batches."""
+    def rows_of_columns(self, lengths: np.ndarray, columns: np.ndarray) -> vectorize.MultiHot:
+        """Multi-hot rows from ``word_columns``: never-seen words skipped, START in every review."""
+        reviews = len(lengths)
+        rows = np.repeat(np.arange(reviews, dtype=np.int64), lengths)
+        known = columns > 0
+        rows = np.concatenate([rows[known], np.arange(reviews, dtype=np.int64)])
+        columns = np.concatenate([columns[known], np.full(reviews, text.START, dtype=np.int64)])
+        return vectorize.multi_hot_from_pairs(rows, columns, np.zeros(reviews, np.uint8), self.num_words)
+
+    def predict(self, rows: vectorize.MultiHot) -> np.ndarray:
+        """P(positive) of each row (float32): the model called on large sparse batches."""
         from imdb_model.imdb_model_training import predict_probabilities
 
-        rows = self.rows(reviews)
         return predict_probabilities(
             self.model, rows.indices, rows.indptr, self.num_words, batch_size=PREDICT_BATCH
         )
+
+    def probabilities(self, reviews: list[str]) -> np.ndarray:
+        """P(positive) of each review (float32)."""
+        return self.predict(self.rows(reviews))
