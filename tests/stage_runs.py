@@ -5,6 +5,7 @@ Tests import this module; ``conftest.py`` only holds fixtures and the test envir
 
 from __future__ import annotations
 
+import functools
 import json
 import os
 import subprocess
@@ -58,3 +59,12 @@ def run_stages_in_processes(
 def tiny_params(data_path: Path, **params) -> dict:
     """The tiny run's params for a dataset, with overrides."""
     return {**TINY_PARAMS, "data_path": str(data_path), **params}
+
+
+@functools.cache
+def airflow_plugins() -> list[dict]:
+    """The project's plugins as Airflow itself lists them (``airflow plugins``); run once a session."""
+    env = {**os.environ, "AIRFLOW__CORE__PLUGINS_FOLDER": str(PROJECT / "plugins")}
+    command = [sys.executable, "-m", "airflow", "plugins", "--output", "json"]
+    listed = subprocess.run(command, capture_output=True, text=True, env=env, check=True, timeout=120)
+    return json.loads(listed.stdout)

@@ -3,16 +3,11 @@ with the champion history, the accuracy plot and the scoring batches. FastAPI's 
 
 from __future__ import annotations
 
-import json
-import os
-import subprocess
-import sys
-
 import pytest
 from fastapi import FastAPI
 from fastapi.testclient import TestClient
 from scoring_support import evaluated, promote, scored
-from stage_runs import PROJECT
+from stage_runs import airflow_plugins
 
 from imdb_model.imdb_models_page import URL_PREFIX, app
 
@@ -39,18 +34,9 @@ def client() -> TestClient:
 
 
 def test_airflow_lists_the_page_as_a_nav_entry():
-    env = {**os.environ, "AIRFLOW__CORE__PLUGINS_FOLDER": str(PROJECT / "plugins")}
-    listed = subprocess.run(
-        [sys.executable, "-m", "airflow", "plugins", "--output", "json"],
-        capture_output=True,
-        text=True,
-        env=env,
-        check=True,
-        timeout=120,
-    )
-    names = [p["name"] for p in json.loads(listed.stdout)]
+    names = [p["name"] for p in airflow_plugins()]
     assert names.count("imdb_models_page") == 1 and names.count("imdb_report_viewer") == 1
-    plugin = next(p for p in json.loads(listed.stdout) if p["name"] == "imdb_models_page")
+    plugin = next(p for p in airflow_plugins() if p["name"] == "imdb_models_page")
     assert plugin["external_views"] == [
         {"name": "Models", "href": "/imdb-models/", "destination": "nav", "url_route": "imdb-models"}
     ]

@@ -6,17 +6,13 @@ per-DAG roles, is checked against a real api-server in tests/test_production_top
 
 from __future__ import annotations
 
-import json
-import os
 import struct
-import subprocess
-import sys
 import zlib
 
 import pytest
 from fastapi import FastAPI
 from fastapi.testclient import TestClient
-from stage_runs import PROJECT
+from stage_runs import airflow_plugins
 
 from imdb_model.imdb_report_viewer import URL_PREFIX, app
 from imdb_pipeline import artifacts
@@ -83,16 +79,7 @@ def page_url(dag_id: str = DAG, run_id: str = RUN) -> str:
 
 
 def test_airflow_discovers_the_plugin():
-    env = {**os.environ, "AIRFLOW__CORE__PLUGINS_FOLDER": str(PROJECT / "plugins")}
-    listed = subprocess.run(
-        [sys.executable, "-m", "airflow", "plugins", "--output", "json"],
-        capture_output=True,
-        text=True,
-        env=env,
-        check=True,
-        timeout=120,
-    )
-    plugin = next(p for p in json.loads(listed.stdout) if p["name"] == "imdb_report_viewer")
+    plugin = next(p for p in airflow_plugins() if p["name"] == "imdb_report_viewer")
     assert plugin["source"].endswith("imdb_model/imdb_report_viewer.py")
     assert [a["url_prefix"] for a in plugin["fastapi_apps"]] == [URL_PREFIX]
     assert plugin["external_views"] == [
