@@ -4,6 +4,7 @@ and the same verdict as the trigger's validation (Airflow's Param) on the same s
 import json
 import math
 
+import jsonschema
 import pytest
 
 from imdb_pipeline.config import PARAM_SPECS, PipelineConfig, infer_source, schema_of
@@ -13,7 +14,17 @@ NUMBER_PARAMS = [name for name, spec in PARAM_SPECS.items() if spec["type"] == "
 INTEGER_PARAMS = [name for name, spec in PARAM_SPECS.items() if spec["type"] == "integer"]
 # What Airflow 3.3's trigger form applies while a value is typed (read from its UI bundle); "not",
 # "pattern" and the rest are checked by the server when the run is triggered.
-FORM_KEYWORDS = {"type", "enum", "minimum", "maximum", "maxLength", "examples", "title", "description"}
+FORM_KEYWORDS = {
+    "type",
+    "enum",
+    "values_display",
+    "minimum",
+    "maximum",
+    "maxLength",
+    "examples",
+    "title",
+    "description",
+}
 SERVER_ONLY_KEYWORDS = {"pattern", "not"}
 
 
@@ -44,8 +55,8 @@ def test_the_config_has_exactly_the_schemas_parameters_with_its_defaults():
         ({"learning_rate": 0}, ["learning_rate=0", "minimum"]),
         ({"final_epochs": "best"}, ["final_epochs='best'", "auto or a whole number from 1 to 999"]),
         ({"final_epochs": 0}, ["final_epochs=0", "auto or a whole number"]),
-        ({"final_epochs": 1000}, ["final_epochs=1000", "maximum of 999"]),
-        ({"final_epochs": "1000"}, ["final_epochs='1000'", "auto or a whole number"]),
+        ({"final_epochs": 1000}, ["final_epochs=1000", "auto or a whole number from 1 to 999"]),
+        ({"final_epochs": "4"}, ["final_epochs='4'", 'given as a number (4, not "4")']),
         ({"final_epochs": 4.5}, ["final_epochs=4.5", "auto or a whole number"]),
         ({"final_epochs": True}, ["final_epochs=True"]),
         ({"epochs": True}, ["epochs=True", "integer"]),
@@ -69,8 +80,8 @@ def test_bad_values_are_refused_with_a_message_naming_them(params, words):
         assert word in str(caught.value)
 
 
-@pytest.mark.parametrize("given", [4, "4", 4.0])
-def test_final_epochs_as_a_number_is_stored_as_an_int_however_json_spelled_it(given):
+@pytest.mark.parametrize("given", [4, 4.0])
+def test_final_epochs_as_a_number_is_stored_as_an_int_whether_json_wrote_4_or_4_0(given):
     config = PipelineConfig.from_params({"final_epochs": given})
     assert config.final_epochs == 4 and type(config.final_epochs) is int
     assert config.fixed_final_epochs == 4
@@ -95,7 +106,7 @@ def test_whole_numbers_given_for_number_params_become_floats():
 
 
 def test_a_config_built_directly_is_validated_and_normalized_too():
-    assert PipelineConfig(epochs=3.0, final_epochs="4").to_dict() == {
+    assert PipelineConfig(epochs=3.0, final_epochs=4.0).to_dict() == {
         **PipelineConfig().to_dict(),
         "epochs": 3,
         "final_epochs": 4,
@@ -105,7 +116,7 @@ def test_a_config_built_directly_is_validated_and_normalized_too():
 
 
 def test_the_normal_form_survives_json_and_validates_again():
-    config = PipelineConfig.from_params({"final_epochs": "4", "epochs": 3.0, "dropout": 0, "data_path": None})
+    config = PipelineConfig.from_params({"final_epochs": 4.0, "epochs": 3.0, "dropout": 0, "data_path": None})
     assert PipelineConfig.from_params(json.loads(json.dumps(config.to_dict()))) == config
 
 
@@ -161,6 +172,13 @@ def test_every_param_says_in_the_form_what_it_is_and_is_sendable_with_its_defaul
     assert "null" in PARAM_SPECS["data_path"]["type"]  # the form may be sent with it empty
 
 
+@pytest.mark.parametrize("value", ["auto", 1, 4, 4.0, 999, 0, 1000, 4.5, "4", "auto\n", True, None, math.nan])
+def test_final_epochs_compact_schema_accepts_exactly_the_forms_list(value):
+    listed = jsonschema.Draft202012Validator(PARAM_SPECS["final_epochs"]).is_valid(value)
+    assert jsonschema.Draft202012Validator(schema_of("final_epochs")).is_valid(value) == listed
+    assert "enum" in PARAM_SPECS["final_epochs"]  # the form offers the list: nothing else can be chosen
+
+
 def test_number_bounds_are_ones_the_trigger_form_applies():
     for name in NUMBER_PARAMS + INTEGER_PARAMS:
         schema = schema_of(name)
@@ -170,7 +188,8 @@ def test_number_bounds_are_ones_the_trigger_form_applies():
 # (param, value, accepted): the trigger (Airflow's Param) and the pipeline must agree on each.
 VERDICTS = [
     ("final_epochs", 4, True),
-    ("final_epochs", "4", True),
+    ("final_epochs", 4.0, True),
+    ("final_epochs", "4", False),  # a number is given as a number: the form sends one
     ("final_epochs", "auto", True),
     ("final_epochs", 999, True),
     ("final_epochs", "four", False),

@@ -53,7 +53,8 @@ def test_default_grid_is_the_books_experiments_bigrams_with_dropout_and_weighted
         ({"grid": [{"units": 0}]}, ["grid[0]['units']"]),
         ({"grid": [{"name": "a"}, {"name": "a", "units": 8}]}, ["two trials named 'a'"]),
         ({"grid": [{"final_epochs": "x"}]}, ["final_epochs"]),
-        ({"grid": [{"final_epochs": 0}]}, ["grid[0]['final_epochs']", "minimum"]),
+        ({"grid": [{"final_epochs": 0}]}, ["grid[0]['final_epochs']", "minimum of 1"]),
+        ({"grid": [{"activation": "softmax"}]}, ["grid[0]['activation']", "is not one of relu, tanh"]),
         ({"grid": [{"dropout": float("nan")}]}, ["grid[0]['dropout']", "NaN"]),
         (
             {"grid": [{"name": "too wide", "num_words": 1_000_000, "units": 4096}]},
@@ -76,11 +77,14 @@ def test_unnamed_trials_are_named_after_their_changes():
     ]
 
 
-def test_a_grid_entry_may_give_final_epochs_as_a_number_or_text():
+def test_a_grid_entry_gives_final_epochs_as_auto_or_a_number_and_the_refusal_is_short():
     trials = plan_trials(
-        {"grid": [{"name": "int", "final_epochs": 4}, {"name": "text", "final_epochs": "4"}]}
+        {"grid": [{"name": "int", "final_epochs": 4}, {"name": "auto", "final_epochs": "auto"}]}
     )
-    assert [trial.params["final_epochs"] for trial in trials] == [4, 4]
+    assert [trial.params["final_epochs"] for trial in trials] == [4, "auto"]
+    with pytest.raises(PipelineInputError) as caught:
+        plan_trials({"grid": [{"final_epochs": "4"}]})
+    assert 'given as a number (4, not "4")' in str(caught.value) and len(str(caught.value)) < 500
 
 
 def test_trials_keep_the_sweeps_shared_params_and_change_only_their_own():

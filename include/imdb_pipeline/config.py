@@ -7,7 +7,8 @@ The same JSON schema validates a trigger (the DAG turns ``PARAM_SPECS`` into Air
 and a stage (``PipelineConfig.from_params``), so a value the trigger accepts is a value the
 pipeline accepts, and a bad one gets the same message in both places. Rules are written in the
 keywords Airflow's trigger form applies where one exists (type, enum, minimum, maximum, maxLength),
-so most bad values are caught where they are typed; ``pattern`` and ``not`` are checked at the trigger.
+so bad values are caught where they are typed or cannot be chosen at all (``final_epochs`` is a list:
+auto or a number); ``pattern`` and ``not`` (control characters in a path, NaN) are checked at the trigger.
 """
 
 from __future__ import annotations
@@ -32,13 +33,12 @@ WEIGHTINGS = ("binary", "tfidf", "nb")
 MAX_FINAL_EPOCHS = 999
 MAX_PATH_LENGTH = 4096  # Linux's PATH_MAX
 
-# Python's "$" also matches before a final newline ("auto\n"); "(?!\n)" closes that, in Python and JS alike.
-FINAL_EPOCHS_PATTERN = r"^(auto|[1-9][0-9]{0,2})$(?!\n)"
+# Python's "$" also matches before a final newline ("a\n"); "(?!\n)" closes that, in Python and JS alike.
 NO_CONTROL_CHARACTERS = r"^[^\u0000-\u001f]*$(?!\n)"
-# What a value matching each pattern is, in words: the messages say this instead of the regex.
-_PATTERN_MEANINGS = {
-    FINAL_EPOCHS_PATTERN: f"auto or a whole number from 1 to {MAX_FINAL_EPOCHS}",
-    NO_CONTROL_CHARACTERS: f"a path of at most {MAX_PATH_LENGTH} characters, without control characters "
+# What the values of a param whose schema is long to read are, in words: its messages say this.
+_MEANINGS = {
+    "final_epochs": f'auto or a whole number from 1 to {MAX_FINAL_EPOCHS}, given as a number (4, not "4")',
+    "data_path": f"a path of at most {MAX_PATH_LENGTH} characters, without control characters "
     "(newline, tab, NUL)",
 }
 # NaN passes minimum and maximum (every comparison with it is false), so it is the one number valid
@@ -187,14 +187,12 @@ PARAM_SPECS: dict[str, dict[str, Any]] = {
     "final_epochs": {
         "default": "auto",
         "type": ["string", "integer"],
-        "pattern": FINAL_EPOCHS_PATTERN,  # for text
-        "maxLength": 4,
-        "minimum": 1,  # for a number
-        "maximum": MAX_FINAL_EPOCHS,
-        "examples": ["auto", "4"],
+        # A list, so the form offers a choice instead of a text field it cannot check.
+        "enum": ["auto", *range(1, MAX_FINAL_EPOCHS + 1)],
+        "values_display": {"auto": "auto (the epoch with the lowest validation loss)"},
         "title": "Epochs of the final fit",
         "description": "The fit on all training reviews: auto, the epoch with the lowest validation loss; "
-        f"or a whole number from 1 to {MAX_FINAL_EPOCHS} (the book: 4).",
+        f"or a whole number from 1 to {MAX_FINAL_EPOCHS} (the book: 4). Type a number to find it.",
     },
     "seed": {
         "default": 1,
@@ -241,11 +239,22 @@ GATE_PARAMS = ("min_accuracy", "max_regression", "force_promote")
 _DATA_SUFFIXES = (".tar.gz", ".tgz", ".tar.bz2", ".tbz2", ".tar.xz", ".txz", ".tar")
 # A worker-wide default for data_path: where a deployment keeps its local copy of the data.
 DATA_PATH_ENV = "IMDB_DATA_PATH"
-_FORM_KEYS = ("default", "title", "description", "examples")
+_FORM_KEYS = ("default", "title", "description", "examples", "values_display")
+
+
+# final_epochs' values without its list of 1,000 (the form's dropdown): short messages, short grid schema.
+_COMPACT_SCHEMAS = {
+    "final_epochs": {
+        "anyOf": [{"const": "auto"}, {"type": "integer", "minimum": 1, "maximum": MAX_FINAL_EPOCHS}]
+    },
+}
 
 
 def schema_of(name: str) -> dict[str, Any]:
-    """The JSON schema that validates parameter ``name``: its spec without what only the form shows."""
+    """The JSON schema that validates parameter ``name``: its spec without what only the form shows
+    (the same values, in fewer words, where a compact form exists)."""
+    if name in _COMPACT_SCHEMAS:
+        return _COMPACT_SCHEMAS[name]
     return {key: value for key, value in PARAM_SPECS[name].items() if key not in _FORM_KEYS}
 
 
@@ -348,19 +357,19 @@ class PipelineConfig:
 def _check_value(name: str, value: Any) -> None:
     """Raise PipelineInputError naming the parameter, its value and what is allowed."""
     validator = _VALIDATORS[name]
-    allowed = f"Use {_describe(validator.schema)} (default {PARAM_SPECS[name]['default']!r})."
+    allowed = f"Use {describe(name)} (default {PARAM_SPECS[name]['default']!r})."
     if isinstance(value, float) and not math.isfinite(value):
         raise PipelineInputError(f"parameter {name}={value!r} is not a finite number. {allowed}")
     error = jsonschema.exceptions.best_match(validator.iter_errors(value))
     if error is None:
         return
-    if error.validator == "pattern":
-        why = ""  # the regex says less than ``allowed``
+    if error.validator in ("pattern", "enum", "anyOf"):
+        why = ""  # the regex or the list says less than ``allowed``
     elif error.validator == "maxLength":
         why = f": {len(value)} characters"
     else:
-        why = f": {_shorten(error.message)}"
-    raise PipelineInputError(f"parameter {name}={_shorten(repr(value))} is invalid{why}. {allowed}")
+        why = f": {shorten(error.message)}"
+    raise PipelineInputError(f"parameter {name}={shorten(repr(value))} is invalid{why}. {allowed}")
 
 
 def _normal_form(name: str, value: Any) -> Any:
@@ -368,7 +377,7 @@ def _normal_form(name: str, value: Any) -> Any:
     if value is None:  # data_path: the trigger form sends null for an empty field
         return ""
     if name == "final_epochs":
-        return value if value == "auto" else int(value)  # "4", 4 and 4.0 alike
+        return value if value == "auto" else int(value)  # 4 and 4.0 alike
     kind = PARAM_SPECS[name]["type"]
     if kind == "integer" and isinstance(value, float):  # 3.0 is an integer to JSON Schema
         return int(value)
@@ -377,17 +386,19 @@ def _normal_form(name: str, value: Any) -> Any:
     return value
 
 
-def _describe(schema: dict[str, Any]) -> str:
+def describe(name: str) -> str:
+    """What parameter ``name`` accepts, in words (for messages)."""
+    schema = schema_of(name)
+    if name in _MEANINGS:
+        return _MEANINGS[name]
     if "enum" in schema:
         return "one of " + ", ".join(map(str, schema["enum"]))
-    if "pattern" in schema:
-        return _PATTERN_MEANINGS[schema["pattern"]]
     if schema["type"] == "boolean":
         return "true or false"
     kind = "an integer" if schema["type"] == "integer" else "a number"
     return f"{kind} from {schema['minimum']} to {schema['maximum']}"
 
 
-def _shorten(text: str, limit: int = 100) -> str:
+def shorten(text: str, limit: int = 100) -> str:
     """A value fit for a message: a hostile 4 MB string is not repeated into the log."""
     return text if len(text) <= limit else text[: limit - 3] + "..."

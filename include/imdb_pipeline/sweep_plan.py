@@ -13,7 +13,7 @@ from typing import Any
 
 import jsonschema
 
-from imdb_pipeline.config import GATE_PARAMS, PARAM_SPECS, PipelineConfig, schema_of
+from imdb_pipeline.config import GATE_PARAMS, PARAM_SPECS, PipelineConfig, describe, schema_of, shorten
 from imdb_pipeline.errors import PipelineInputError
 
 # What a sweep's trial may change. The data and the validation split (validation_size, seed) stay
@@ -118,8 +118,13 @@ def plan_trials(params: Mapping[str, Any]) -> list[Trial]:
         jsonschema.validate(grid, {k: v for k, v in SWEEP_PARAM_SPECS["grid"].items() if k != "default"})
     except jsonschema.ValidationError as err:
         where = "".join(f"[{part!r}]" for part in err.absolute_path)
+        path = list(err.absolute_path)
+        if err.validator in ("enum", "anyOf") and len(path) == 2:  # a list too long to repeat
+            message = f"{shorten(repr(err.instance))} is not {describe(path[1])}"
+        else:
+            message = shorten(err.message, 300)
         raise PipelineInputError(
-            f"parameter grid{where} is invalid: {err.message}. Give 1 to {MAX_TRIALS} objects, each with an "
+            f"parameter grid{where} is invalid: {message}. Give 1 to {MAX_TRIALS} objects, each with an "
             f"optional name and only these keys: {', '.join(TRIAL_PARAMS)}."
         ) from None
     trials, names = [], set()
