@@ -81,6 +81,14 @@ def test_params_are_typed_with_the_books_defaults(dag):
     assert dag.params["final_epochs"] == "auto" and dag.params["seed"] == 1
 
 
+def test_the_form_states_each_numbers_range_next_to_it(dag):
+    """The form moves a number outside its range to the nearest end without a message: the range
+    in the field's description says why."""
+    described = {name: dag.params.get_param(name).description for name in ("num_words", "learning_rate")}
+    assert described["num_words"].endswith("From 4 to 1,000,000.")
+    assert described["learning_rate"].endswith("From 0.000001 to 100.")
+
+
 @pytest.mark.parametrize(
     "conf",
     [

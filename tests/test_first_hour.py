@@ -199,7 +199,8 @@ def test_first_hour_in_the_ui(tmp_path_factory, tiny_aclimdb_tarball, browser): 
         for name, typed, held in CLAMPED:
             form = TriggerForm(browser, cluster)
             assert form.type(name, typed) == held, f"{name}={typed!r}"
-            assert not form.errors() and form.trigger_button.is_enabled(), form.errors()  # silently changed
+            assert not form.errors() and form.trigger_button.is_enabled(), form.errors()  # no message...
+            assert " From " in form.help_text(name)  # ...but the range is stated next to the field
             screenshot(browser, f"first_hour_2_{name}_{typed}.png")
         for name, typed, held in LETTERS_REFUSED:
             form = TriggerForm(browser, cluster)

@@ -49,11 +49,20 @@ TRAINING_POOL = "imdb_training"
 
 
 def params_from_specs(specs: Mapping[str, Mapping[str, Any]]) -> dict[str, Param]:
-    """Typed trigger-form Params from JSON-schema specs (``default`` + schema keys + title, description)."""
-    return {
-        name: Param(spec["default"], **{k: v for k, v in spec.items() if k != "default"})
-        for name, spec in specs.items()
-    }
+    """Typed trigger-form Params from JSON-schema specs (``default`` + schema keys + title, description).
+    A bounded number's description ends with its range: the form moves a value outside it to the
+    nearest end without a message, and the range next to the field says why."""
+    params = {}
+    for name, spec in specs.items():
+        schema = {k: v for k, v in spec.items() if k != "default"}
+        if {"minimum", "maximum"} <= set(schema) and "description" in schema:
+            low, high = (
+                f"{v:,}" if isinstance(v, int) else f"{v:f}".rstrip("0").rstrip(".")
+                for v in (spec["minimum"], spec["maximum"])
+            )
+            schema["description"] += f" From {low} to {high}."
+        params[name] = Param(spec["default"], **schema)
+    return params
 
 
 def current_run() -> tuple[Any, Path]:
