@@ -21,9 +21,16 @@ def split_of(sequences, labels):
 REVIEWS = [[3, 4, 5], [3, 4], [4, 3, 4], [6, 7]]
 
 
-def test_sorted_unique_equals_numpy_unique():
-    values = np.random.default_rng(0).integers(0, 50, 1000)
-    np.testing.assert_array_equal(features.sorted_unique(values), np.unique(values))
+@pytest.mark.parametrize(
+    ("low", "high"),
+    [(0, 50), (0, 2**32), (2**32 - 60, 2**32 + 60), (-30, 30), (2**62, 2**62 + 99)],
+    ids=["small", "all of uint32", "either side of uint32", "negative", "large"],
+)
+def test_sorted_unique_equals_numpy_unique(low, high):
+    values = np.random.default_rng(0).integers(low, high, 1000, dtype=np.int64)
+    got = features.sorted_unique(values)
+    np.testing.assert_array_equal(got, np.unique(values))
+    assert got.dtype == np.int64
     assert features.sorted_unique(np.array([], dtype=np.int64)).size == 0
 
 

@@ -9,7 +9,7 @@ import pytest
 
 from imdb_pipeline import artifacts, features, scorer, text, vectorize
 from imdb_pipeline.errors import PipelineInputError
-from imdb_pipeline.tokenized import TokenizedSplit
+from imdb_pipeline.tokenized import TokenizedSplit, load_split
 
 pytestmark = pytest.mark.slow
 
@@ -43,6 +43,34 @@ def test_raw_text_gets_the_rows_vectorize_makes_from_ingest_tokens(trained):
     probabilities = model.probabilities(REVIEWS)
     np.testing.assert_allclose(probabilities, model.model.predict(expected.matrix(), verbose=0).reshape(-1))
     assert model.probabilities([]).shape == (0,) and model.probabilities(["great"]).shape == (1,)
+
+
+def test_an_ngram_models_rows_are_those_vectorize_makes_through_its_feature_table(
+    tiny_run, trained, tmp_path
+):
+    """The model reads any 40 columns: a trigram table fitted on ingest's tokens makes it an n-gram model."""
+    outputs = tiny_run["outputs"]
+    vocabulary = len(json.loads(Path(outputs["ingest"]["word_index"]).read_text()))
+    table = features.FeatureTable.fit(
+        load_split(outputs["ingest"]["train_tokens"]),
+        40,
+        id_bound=vectorize.token_id_bound(vocabulary),
+        ngrams=3,
+    )
+    table.save(tmp_path / "features.npz")
+    model = scorer.Scorer(
+        model_folder(tmp_path, trained, **{"features.npz": (tmp_path / "features.npz").read_bytes()})
+    )
+    assert model.features is not None and (model.features.keys >= model.features.id_bound).any()
+    reviews = [*REVIEWS, "the movie was the best movie of the year", "ONE. two, ONE two!"]
+    tokens, offsets = text.encode_texts(reviews, model.word_rank)
+    expected = vectorize.multi_hot(
+        TokenizedSplit(tokens, offsets, np.zeros(len(reviews), np.uint8)), model.num_words, table
+    )
+    got = model.rows(reviews)
+    np.testing.assert_array_equal(got.indptr, expected.indptr)
+    np.testing.assert_array_equal(got.indices, expected.indices)
+    assert len(got.indices) > 3 * len(reviews)
 
 
 def test_a_file_changed_after_training_is_refused(trained, tmp_path):

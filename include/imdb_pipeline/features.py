@@ -181,10 +181,15 @@ def _valid_keys(keys: np.ndarray, id_bound: int, ngrams: int) -> bool:
 
 
 def sorted_unique(values: np.ndarray) -> np.ndarray:
-    """``np.unique`` for int arrays: numpy's default sort (SIMD-vectorized for integers, faster here
-    than a stable sort even on row-grouped keys) and a mask; faster than numpy 2's hash-based
-    ``np.unique``."""
-    ordered = np.sort(values)
+    """``np.unique`` for int arrays: numpy's default sort (faster here than a stable sort even on
+    row-grouped keys) and a mask; faster than numpy 2's hash-based ``np.unique``. Values that fit
+    in uint32 (a scoring chunk's (row, column) keys) are sorted as uint32: numpy sorts those faster."""
+    if values.size and values.min() >= 0 and values.max() <= np.iinfo(np.uint32).max:
+        return _unique_of_sorted(np.sort(values.astype(np.uint32))).astype(values.dtype)
+    return _unique_of_sorted(np.sort(values))
+
+
+def _unique_of_sorted(ordered: np.ndarray) -> np.ndarray:
     keep = np.empty(len(ordered), dtype=bool)
     keep[:1] = True
     np.not_equal(ordered[1:], ordered[:-1], out=keep[1:])

@@ -10,7 +10,7 @@ from __future__ import annotations
 import numpy as np
 
 _MULTIPLIER = np.uint64(0x9E3779B97F4A7C15)  # Fibonacci hashing: spreads nearby keys apart
-_EMPTY = -1  # a free slot's key: the indexed keys are >= 0
+_EMPTY = np.int64(-1)  # a free slot's key (the indexed keys are >= 0), and "not found"
 
 
 class KeyIndex:
@@ -41,15 +41,17 @@ class KeyIndex:
     def positions(self, keys: np.ndarray) -> np.ndarray:
         """Each key's position in the indexed keys, or -1 (int64)."""
         keys = np.asarray(keys, np.int64)
-        found = np.full(len(keys), _EMPTY, np.int64)
-        pending, slots = None, self._slots(keys)
-        while True:
+        slots = self._slots(keys)
+        held = self.slot_keys[slots]
+        match = held == keys
+        found = np.where(match, self.slot_positions[slots], _EMPTY)
+        pending = np.flatnonzero((held != _EMPTY) & ~match)  # another key's slot: probe on
+        slots = slots[pending]
+        while pending.size:
+            slots = (slots + np.uint64(1)) & self.mask
             held = self.slot_keys[slots]
-            queried = keys if pending is None else keys[pending]
-            hit = np.flatnonzero(held == queried)
-            found[hit if pending is None else pending[hit]] = self.slot_positions[slots[hit]]
-            more = np.flatnonzero((held != _EMPTY) & (held != queried))  # another key's slot: probe on
-            if not more.size:
-                return found
-            pending = more if pending is None else pending[more]
-            slots = (slots[more] + np.uint64(1)) & self.mask
+            hit = held == keys[pending]
+            found[pending[hit]] = self.slot_positions[slots[hit]]
+            more = (held != _EMPTY) & ~hit
+            pending, slots = pending[more], slots[more]
+        return found

@@ -8,7 +8,6 @@ every score), as is a word index, feature table or model that the pipeline canno
 
 from __future__ import annotations
 
-import itertools
 from pathlib import Path
 from typing import Any
 
@@ -108,8 +107,8 @@ class Scorer:
     """Review texts -> the model's multi-hot rows -> probabilities (a weighted model scales them
     itself: its column weights are part of the saved model).
 
-    A unigram model's rows are built straight from words (one dict lookup gives a word's column);
-    an n-gram model's from token ids through its ``FeatureTable``, exactly as ``vectorize`` does.
+    Words get their training ranks from a ``text.WordTable``, then columns as in ``vectorize``: a
+    word model's from the token ids, an n-gram model's through its ``FeatureTable``.
     """
 
     def __init__(self, model_path: Path):
@@ -118,19 +117,15 @@ class Scorer:
         model_path = Path(model_path).resolve()  # the champion link may move meanwhile: not its folder
         files = verified_files(model_path)
         self.word_rank = read_word_index(files["word_index"])
+        self.words = text.WordTable(self.word_rank)
         try:
             self.model = load_model(str(model_path))
         except Exception as err:  # Keras raises several types for a file that is not a model
             raise PipelineInputError(f"{model_path} could not be loaded as a Keras model ({err}).") from None
         self.num_words = input_width(self.model, model_path)
         self.features = None
-        self.column_of_word: dict[bytes, int] = {}
         if "features" in files:
             self.features = feature_table(files["features"], self.num_words, self.word_rank)
-        else:  # ranks past num_words share the OOV column
-            for word, rank in self.word_rank.items():
-                column = rank + text.INDEX_FROM
-                self.column_of_word[word] = column if column < self.num_words else text.OOV
         try:  # traces the compiled call once; a model that cannot take these rows fails here
             self.probabilities([""])
         except Exception as err:
@@ -140,30 +135,14 @@ class Scorer:
 
     def rows(self, reviews: list[str]) -> vectorize.MultiHot:
         """The reviews' multi-hot rows: those ``vectorize`` makes from ``ingest``'s tokens."""
-        if self.features is not None:
-            labels = np.zeros(len(reviews), dtype=np.uint8)
-            tokens, offsets = text.encode_texts(reviews, self.word_rank)
-            return vectorize.multi_hot(TokenizedSplit(tokens, offsets, labels), self.num_words, self.features)
-        return self.rows_of_columns(*self.word_columns(text.split_words(reviews)))
+        return self.rows_of_ranks(*self.words.lookup(reviews))
 
-    def word_columns(self, docs: list[text.Words]) -> tuple[np.ndarray, np.ndarray]:
-        """(each review's word count, each word's column) of a word model; 0 for a word never seen in
-        training, ``text.OOV`` for one past ``num_words``."""
-        lengths = np.fromiter(map(len, docs), dtype=np.int64, count=len(docs))
-        words = itertools.chain.from_iterable(docs)
-        columns = np.fromiter(
-            map(self.column_of_word.get, words, itertools.repeat(0)), dtype=np.int64, count=int(lengths.sum())
-        )
-        return lengths, columns
-
-    def rows_of_columns(self, lengths: np.ndarray, columns: np.ndarray) -> vectorize.MultiHot:
-        """Multi-hot rows from ``word_columns``: never-seen words skipped, START in every review."""
-        reviews = len(lengths)
-        rows = np.repeat(np.arange(reviews, dtype=np.int64), lengths)
-        known = columns > 0
-        rows = np.concatenate([rows[known], np.arange(reviews, dtype=np.int64)])
-        columns = np.concatenate([columns[known], np.full(reviews, text.START, dtype=np.int64)])
-        return vectorize.multi_hot_from_pairs(rows, columns, np.zeros(reviews, np.uint8), self.num_words)
+    def rows_of_ranks(self, lengths: np.ndarray, ranks: np.ndarray) -> vectorize.MultiHot:
+        """Multi-hot rows of reviews of these lengths (in words) from their words' ranks (0: a word
+        never seen in training, skipped as ``ingest`` skips it)."""
+        tokens, offsets = text.tokens_from_ranks(ranks, lengths)
+        split = TokenizedSplit(tokens, offsets, np.zeros(len(lengths), dtype=np.uint8))
+        return vectorize.multi_hot(split, self.num_words, self.features)
 
     def predict(self, rows: vectorize.MultiHot) -> np.ndarray:
         """P(positive) of each row (float32): the model called on large sparse batches."""
