@@ -17,6 +17,7 @@ from imdb_pipeline import artifacts, text, vectorize
 from imdb_pipeline.errors import PipelineInputError
 from imdb_pipeline.features import FeatureTable
 from imdb_pipeline.tokenized import TokenizedSplit
+from imdb_pipeline.word_table import WordTable
 
 PREDICT_BATCH = 8192
 MODEL_FILES = {"model": "model.keras", "word_index": "word_index.json", "features": "features.npz"}
@@ -107,7 +108,7 @@ class Scorer:
     """Review texts -> the model's multi-hot rows -> probabilities (a weighted model scales them
     itself: its column weights are part of the saved model).
 
-    Words get their training ranks from a ``text.WordTable``, then columns as in ``vectorize``: a
+    Words get their training ranks from a ``word_table.WordTable``, then columns as in ``vectorize``: a
     word model's from the token ids, an n-gram model's through its ``FeatureTable``.
     """
 
@@ -117,7 +118,7 @@ class Scorer:
         model_path = Path(model_path).resolve()  # the champion link may move meanwhile: not its folder
         files = verified_files(model_path)
         self.word_rank = read_word_index(files["word_index"])
-        self.words = text.WordTable(self.word_rank)
+        self.words = WordTable(self.word_rank)
         try:
             self.model = load_model(str(model_path))
         except Exception as err:  # Keras raises several types for a file that is not a model
