@@ -4,7 +4,6 @@ and the same verdict as the trigger's validation (Airflow's Param) on the same s
 import json
 import math
 
-import jsonschema
 import pytest
 
 from imdb_pipeline.config import PARAM_SPECS, PipelineConfig, infer_source, schema_of
@@ -17,7 +16,6 @@ INTEGER_PARAMS = [name for name, spec in PARAM_SPECS.items() if spec["type"] == 
 FORM_KEYWORDS = {
     "type",
     "enum",
-    "values_display",
     "minimum",
     "maximum",
     "maxLength",
@@ -36,7 +34,7 @@ def test_defaults_are_the_books_values():
         512,
         10000,
         20,
-        "auto",
+        None,  # auto: the epoch with the lowest validation loss
     )
     assert (config.ngrams, config.dropout) == (1, 0.0)  # the book: single words, no dropout
 
@@ -53,11 +51,11 @@ def test_the_config_has_exactly_the_schemas_parameters_with_its_defaults():
         ({"loss": "hinge"}, ["loss='hinge'", "binary_crossentropy"]),
         ({"optimizer": "lbfgs"}, ["optimizer='lbfgs'", "rmsprop"]),
         ({"learning_rate": 0}, ["learning_rate=0", "minimum"]),
-        ({"final_epochs": "best"}, ["final_epochs='best'", "auto or a whole number from 1 to 999"]),
-        ({"final_epochs": 0}, ["final_epochs=0", "auto or a whole number"]),
-        ({"final_epochs": 1000}, ["final_epochs=1000", "auto or a whole number from 1 to 999"]),
-        ({"final_epochs": "4"}, ["final_epochs='4'", 'given as a number (4, not "4")']),
-        ({"final_epochs": 4.5}, ["final_epochs=4.5", "auto or a whole number"]),
+        ({"final_epochs": "auto"}, ["final_epochs='auto'", "null (or leave it out) for auto"]),
+        ({"final_epochs": 0}, ["final_epochs=0", "minimum", "a whole number from 1 to 999"]),
+        ({"final_epochs": 1000}, ["final_epochs=1000", "maximum of 999"]),
+        ({"final_epochs": "4"}, ["final_epochs='4'", "is not of type 'null', 'integer'"]),
+        ({"final_epochs": 4.5}, ["final_epochs=4.5", "a whole number from 1 to 999"]),
         ({"final_epochs": True}, ["final_epochs=True"]),
         ({"epochs": True}, ["epochs=True", "integer"]),
         ({"epochs": 3.5}, ["epochs=3.5", "integer"]),
@@ -84,12 +82,11 @@ def test_bad_values_are_refused_with_a_message_naming_them(params, words):
 def test_final_epochs_as_a_number_is_stored_as_an_int_whether_json_wrote_4_or_4_0(given):
     config = PipelineConfig.from_params({"final_epochs": given})
     assert config.final_epochs == 4 and type(config.final_epochs) is int
-    assert config.fixed_final_epochs == 4
 
 
-def test_final_epochs_auto_leaves_the_choice_to_validation():
-    assert PipelineConfig.from_params({"final_epochs": "auto"}).fixed_final_epochs is None
-    assert PipelineConfig.from_params({}).fixed_final_epochs is None
+def test_final_epochs_not_given_leaves_the_choice_to_validation():
+    assert PipelineConfig.from_params({"final_epochs": None}).final_epochs is None
+    assert PipelineConfig.from_params({}).final_epochs is None
 
 
 @pytest.mark.parametrize("name", INTEGER_PARAMS)
@@ -129,7 +126,7 @@ def test_nan_and_infinity_are_refused_for_every_numeric_param(name, value):
 
 @pytest.mark.parametrize(
     ("name", "value"),
-    [("final_epochs", "auto\n"), ("final_epochs", "4\n"), ("data_path", "/data/a.tar.gz\n")],
+    [("data_path", "/data/a.tar.gz\n")],
 )
 def test_a_trailing_newline_does_not_slip_through_a_pattern(name, value):
     with pytest.raises(PipelineInputError, match=f"parameter {name}="):
@@ -167,16 +164,10 @@ def test_every_param_says_in_the_form_what_it_is_and_is_sendable_with_its_defaul
     for name, spec in PARAM_SPECS.items():
         assert spec.get("title") and len(spec.get("description", "")) > 20, name
         assert set(spec) - {"default"} <= FORM_KEYWORDS | SERVER_ONLY_KEYWORDS, name
-        # Airflow's form marks a param required unless its type admits null: no default may be null.
-        assert spec["default"] is not None, name
+        # Airflow's form marks a param required unless its type admits null: only such a param
+        # may default to null (the form then sends it empty).
+        assert spec["default"] is not None or "null" in spec["type"], name
     assert "null" in PARAM_SPECS["data_path"]["type"]  # the form may be sent with it empty
-
-
-@pytest.mark.parametrize("value", ["auto", 1, 4, 4.0, 999, 0, 1000, 4.5, "4", "auto\n", True, None, math.nan])
-def test_final_epochs_compact_schema_accepts_exactly_the_forms_list(value):
-    listed = jsonschema.Draft202012Validator(PARAM_SPECS["final_epochs"]).is_valid(value)
-    assert jsonschema.Draft202012Validator(schema_of("final_epochs")).is_valid(value) == listed
-    assert "enum" in PARAM_SPECS["final_epochs"]  # the form offers the list: nothing else can be chosen
 
 
 def test_number_bounds_are_ones_the_trigger_form_applies():
@@ -190,14 +181,14 @@ VERDICTS = [
     ("final_epochs", 4, True),
     ("final_epochs", 4.0, True),
     ("final_epochs", "4", False),  # a number is given as a number: the form sends one
-    ("final_epochs", "auto", True),
+    ("final_epochs", "auto", False),  # auto is null: an empty field
     ("final_epochs", 999, True),
     ("final_epochs", "four", False),
     ("final_epochs", "auto\n", False),
     ("final_epochs", 0, False),
     ("final_epochs", "0", False),
     ("final_epochs", 1000, False),
-    ("final_epochs", None, False),
+    ("final_epochs", None, True),
     ("dropout", 0.5, True),
     ("dropout", 1.5, False),
     ("dropout", math.nan, False),

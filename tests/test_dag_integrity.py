@@ -78,7 +78,7 @@ def test_the_dag_wires_the_pipeline_graph_and_nothing_else(dag):
 def test_params_are_typed_with_the_books_defaults(dag):
     assert set(dag.params) == set(PARAM_SPECS)
     assert {name: dag.params[name] for name in BOOK} == BOOK
-    assert dag.params["final_epochs"] == "auto" and dag.params["seed"] == 1
+    assert dag.params["final_epochs"] is None and dag.params["seed"] == 1  # None: auto
 
 
 def test_the_form_states_each_numbers_range_next_to_it(dag):

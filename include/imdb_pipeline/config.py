@@ -7,8 +7,8 @@ The same JSON schema validates a trigger (the DAG turns ``PARAM_SPECS`` into Air
 and a stage (``PipelineConfig.from_params``), so a value the trigger accepts is a value the
 pipeline accepts, and a bad one gets the same message in both places. Rules are written in the
 keywords Airflow's trigger form applies where one exists (type, enum, minimum, maximum, maxLength),
-so bad values are caught where they are typed or cannot be chosen at all (``final_epochs`` is a list:
-auto or a number); ``pattern`` and ``not`` (control characters in a path, NaN) are checked at the trigger.
+so bad values are caught where they are typed (``final_epochs`` is a number field, left empty for
+auto); ``pattern`` and ``not`` (control characters in a path, NaN) are checked at the trigger.
 """
 
 from __future__ import annotations
@@ -37,7 +37,8 @@ MAX_PATH_LENGTH = 4096  # Linux's PATH_MAX
 NO_CONTROL_CHARACTERS = r"^[^\u0000-\u001f]*$(?!\n)"
 # What the values of a param whose schema is long to read are, in words: its messages say this.
 _MEANINGS = {
-    "final_epochs": f'auto or a whole number from 1 to {MAX_FINAL_EPOCHS}, given as a number (4, not "4")',
+    "final_epochs": "null (or leave it out) for auto, the epoch with the lowest validation loss; or a whole "
+    f"number from 1 to {MAX_FINAL_EPOCHS}",
     "data_path": f"a path of at most {MAX_PATH_LENGTH} characters, without control characters "
     "(newline, tab, NUL)",
 }
@@ -185,14 +186,14 @@ PARAM_SPECS: dict[str, dict[str, Any]] = {
         "after about 4); try 10 for a quicker run.",
     },
     "final_epochs": {
-        "default": "auto",
-        "type": ["string", "integer"],
-        # A list, so the form offers a choice instead of a text field it cannot check.
-        "enum": ["auto", *range(1, MAX_FINAL_EPOCHS + 1)],
-        "values_display": {"auto": "auto (the epoch with the lowest validation loss)"},
+        # null is "not given": the form shows an empty number field, which it may send.
+        "default": None,
+        "type": ["null", "integer"],
+        "minimum": 1,
+        "maximum": MAX_FINAL_EPOCHS,
         "title": "Epochs of the final fit",
-        "description": "The fit on all training reviews: auto, the epoch with the lowest validation loss; "
-        f"or a whole number from 1 to {MAX_FINAL_EPOCHS} (the book: 4). Type a number to find it.",
+        "description": "The fit on all training reviews. Empty: auto, the epoch with the lowest validation "
+        "loss; or a number of epochs (the book: 4).",
     },
     "seed": {
         "default": 1,
@@ -239,22 +240,11 @@ GATE_PARAMS = ("min_accuracy", "max_regression", "force_promote")
 _DATA_SUFFIXES = (".tar.gz", ".tgz", ".tar.bz2", ".tbz2", ".tar.xz", ".txz", ".tar")
 # A worker-wide default for data_path: where a deployment keeps its local copy of the data.
 DATA_PATH_ENV = "IMDB_DATA_PATH"
-_FORM_KEYS = ("default", "title", "description", "examples", "values_display")
-
-
-# final_epochs' values without its list of 1,000 (the form's dropdown): short messages, short grid schema.
-_COMPACT_SCHEMAS = {
-    "final_epochs": {
-        "anyOf": [{"const": "auto"}, {"type": "integer", "minimum": 1, "maximum": MAX_FINAL_EPOCHS}]
-    },
-}
+_FORM_KEYS = ("default", "title", "description", "examples")
 
 
 def schema_of(name: str) -> dict[str, Any]:
-    """The JSON schema that validates parameter ``name``: its spec without what only the form shows
-    (the same values, in fewer words, where a compact form exists)."""
-    if name in _COMPACT_SCHEMAS:
-        return _COMPACT_SCHEMAS[name]
+    """The JSON schema that validates parameter ``name``: its spec without what only the form shows."""
     return {key: value for key, value in PARAM_SPECS[name].items() if key not in _FORM_KEYS}
 
 
@@ -283,7 +273,7 @@ def infer_source(data_path: str) -> str:
 @dataclasses.dataclass(frozen=True)
 class PipelineConfig:
     """One run's parameters, validated and in one normal form: integers as ``int``, numbers as
-    ``float``, ``final_epochs`` "auto" or an ``int``, ``data_path`` a string ("" when not given)."""
+    ``float``, ``final_epochs`` an ``int`` or None (auto), ``data_path`` a string ("" when not given)."""
 
     source: str = PARAM_SPECS["source"]["default"]
     data_path: str = PARAM_SPECS["data_path"]["default"]
@@ -301,7 +291,7 @@ class PipelineConfig:
     batch_size: int = PARAM_SPECS["batch_size"]["default"]
     validation_size: int = PARAM_SPECS["validation_size"]["default"]
     epochs: int = PARAM_SPECS["epochs"]["default"]
-    final_epochs: int | str = PARAM_SPECS["final_epochs"]["default"]
+    final_epochs: int | None = PARAM_SPECS["final_epochs"]["default"]
     seed: int = PARAM_SPECS["seed"]["default"]
     min_accuracy: float = PARAM_SPECS["min_accuracy"]["default"]
     max_regression: float = PARAM_SPECS["max_regression"]["default"]
@@ -345,11 +335,6 @@ class PipelineConfig:
         path = self.data_path or os.environ.get(DATA_PATH_ENV, "")
         return (infer_source(path) if self.source == "auto" else self.source), path
 
-    @property
-    def fixed_final_epochs(self) -> int | None:
-        """The final fit's epoch count when given as a number; None for ``auto``."""
-        return None if self.final_epochs == "auto" else int(self.final_epochs)
-
     def to_dict(self) -> dict[str, Any]:
         return dataclasses.asdict(self)
 
@@ -363,7 +348,7 @@ def _check_value(name: str, value: Any) -> None:
     error = jsonschema.exceptions.best_match(validator.iter_errors(value))
     if error is None:
         return
-    if error.validator in ("pattern", "enum", "anyOf"):
+    if error.validator in ("pattern", "enum"):
         why = ""  # the regex or the list says less than ``allowed``
     elif error.validator == "maxLength":
         why = f": {len(value)} characters"
@@ -374,10 +359,10 @@ def _check_value(name: str, value: Any) -> None:
 
 def _normal_form(name: str, value: Any) -> Any:
     """One spelling per value, whichever way JSON gave it (each value already valid)."""
+    if name == "final_epochs":
+        return None if value is None else int(value)  # 4 and 4.0 alike; None: auto
     if value is None:  # data_path: the trigger form sends null for an empty field
         return ""
-    if name == "final_epochs":
-        return value if value == "auto" else int(value)  # 4 and 4.0 alike
     kind = PARAM_SPECS[name]["type"]
     if kind == "integer" and isinstance(value, float):  # 3.0 is an integer to JSON Schema
         return int(value)

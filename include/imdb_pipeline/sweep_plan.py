@@ -119,7 +119,7 @@ def plan_trials(params: Mapping[str, Any]) -> list[Trial]:
     except jsonschema.ValidationError as err:
         where = "".join(f"[{part!r}]" for part in err.absolute_path)
         path = list(err.absolute_path)
-        if err.validator in ("enum", "anyOf") and len(path) == 2:  # a list too long to repeat
+        if err.validator == "enum" and len(path) == 2:  # the list, in the words of its message
             message = f"{shorten(repr(err.instance))} is not {describe(path[1])}"
         else:
             message = shorten(err.message, 300)

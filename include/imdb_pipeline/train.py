@@ -4,7 +4,7 @@
    validation rows: the loss/accuracy curves of the book, and the epoch where overfitting starts.
    (Each epoch is one compiled TensorFlow function from the plugin: ``imdb_model_training``.)
 2. Fit a fresh model (same seed) on all training reviews for ``final_epochs`` epochs: the epoch
-   with the lowest validation loss when ``auto``, else the given number (the book: 4).
+   with the lowest validation loss when not given (auto), else the given number (the book: 4).
 3. Save that model as ``model.keras`` and both histories as ``history.json``.
 """
 
@@ -161,7 +161,7 @@ def train(inputs: dict[str, str], config: PipelineConfig, out: artifacts.StageOu
         spec, config, data, partial, config.epochs, "validation run", held_out
     )[1:]
     chosen = best_epoch(validation_history["val_loss"])
-    final_epochs = config.fixed_final_epochs or chosen
+    final_epochs = config.final_epochs or chosen
     log.info(
         "lowest validation loss at epoch %d; final fit: %d epoch(s) on all %d reviews",
         chosen,
