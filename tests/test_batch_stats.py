@@ -23,19 +23,14 @@ def test_small_batches_keep_every_length():
 
 
 def test_batch_statistics_count_words_oov_and_predictions():
-    stats = batch_stats.BatchStats(frozenset({b"good", b"film"}))
-    stats.add_texts(text.split_words(["Good film!", "a zorblax film, good good"]))
+    stats = batch_stats.BatchStats()
+    stats.add_counts(np.array([2, 5]), oov_words=2)  # "good film", "a zorblax film good good"
     stats.add_probabilities(np.array([0.9, 0.2], dtype=np.float32))
     summary = stats.summary()
     assert (summary["rows"], summary["words"]) == (2, 7)
     assert summary["oov_share"] == round(2 / 7, 6)
     assert summary["positive_rate"] == 0.5 and abs(summary["mean_probability"] - 0.55) < 1e-6
     assert summary["length"]["p50"] == 3.5 and summary["length"]["max_sampled"] == 5
-
-
-def test_vocabulary_is_the_words_with_a_column_of_their_own():
-    # num_words 6: columns 0-2 are reserved, ranks 1-2 get columns 4-5... rank + 3 < 6
-    assert batch_stats.vocabulary({b"a": 1, b"b": 2, b"c": 3, b"d": 9}, 6) == {b"a", b"b"}
 
 
 def test_training_statistics_from_ingest_tokens():

@@ -13,13 +13,17 @@ pytestmark = pytest.mark.slow
 def test_probabilities_and_statistics_match_the_scorer_and_the_word_sets(tiny_run):
     model = Scorer(tiny_run["outputs"]["train"]["model"])
     texts = [*reviews(300), "zorblax quux", "A <br />film!", "the"]
-    vocabulary = batch_stats.vocabulary(model.word_rank, model.num_words)
-    fast = batch_stats.BatchStats(vocabulary)
+    fast = batch_stats.BatchStats()
     probabilities = chunk_scoring.score_chunk(model, texts, fast)
     np.testing.assert_allclose(probabilities, model.probabilities(texts), rtol=1e-6)
 
-    by_sets = batch_stats.BatchStats(vocabulary)
-    by_sets.add_texts(text.split_words(texts))
+    # The same statistics from the words themselves: a word is in the model's vocabulary when it has a
+    # column of its own (rank + INDEX_FROM < num_words).
+    vocabulary = {word for word, rank in model.word_rank.items() if rank + text.INDEX_FROM < model.num_words}
+    docs = text.split_words(texts)
+    by_sets = batch_stats.BatchStats()
+    lengths = np.array([len(doc) for doc in docs])
+    by_sets.add_counts(lengths, sum(word not in vocabulary for doc in docs for word in doc))
     by_sets.add_probabilities(model.probabilities(texts))
     assert fast.summary() == by_sets.summary()
     assert 0 < fast.summary()["oov_share"] < 1

@@ -9,8 +9,6 @@ so a batch of any size costs the same memory.
 
 from __future__ import annotations
 
-import itertools
-from collections.abc import Sequence
 from pathlib import Path
 from typing import Any
 
@@ -62,19 +60,13 @@ def length_summary(sample: np.ndarray) -> dict[str, float]:
 class BatchStats:
     """Accumulates a scoring batch's statistics chunk by chunk."""
 
-    def __init__(self, in_vocabulary: frozenset[bytes] | set[bytes]):
-        self.in_vocabulary = in_vocabulary
+    def __init__(self) -> None:
         self.rows = 0
         self.words = 0
         self.oov_words = 0
         self.positive = 0
         self.probability_sum = 0.0
         self.lengths = LengthSample()
-
-    def add_texts(self, docs: Sequence[text.Words]) -> None:
-        lengths = np.fromiter(map(len, docs), dtype=np.int64, count=len(docs))
-        known = sum(map(self.in_vocabulary.__contains__, itertools.chain.from_iterable(docs)))
-        self.add_counts(lengths, int(lengths.sum()) - known)
 
     def add_counts(self, lengths: np.ndarray, oov_words: int) -> None:
         """Reviews of these lengths (in words), ``oov_words`` of their words out of vocabulary."""
@@ -97,11 +89,6 @@ class BatchStats:
             "mean_probability": round(self.probability_sum / rows, 6),
             "length": length_summary(self.lengths.values()),
         }
-
-
-def vocabulary(word_rank: dict[bytes, int], num_words: int) -> frozenset[bytes]:
-    """The words that have a column of their own in a model ``num_words`` wide."""
-    return frozenset(word for word, rank in word_rank.items() if rank + text.INDEX_FROM < num_words)
 
 
 def training_statistics(split: TokenizedSplit, num_words: int) -> dict[str, Any]:

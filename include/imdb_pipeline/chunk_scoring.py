@@ -3,9 +3,8 @@
 Finding the words of raw text is the largest cost of scoring it, so the statistics (lengths,
 out-of-vocabulary words) and the rows come from the same ranks (``Scorer.words``): a word is out of
 vocabulary when the model has no column of its own for it, i.e. it was never seen in training
-(rank 0) or its token id is past ``num_words`` (the shared OOV column), as
-``batch_stats.vocabulary`` says. The rows come from ``Scorer.rows_of_ranks``, as ``Scorer.rows``
-makes them.
+(rank 0) or its token id is past ``num_words`` (the shared OOV column). The rows come from
+``Scorer.rows_of_ranks``, as ``Scorer.rows`` makes them.
 """
 
 from __future__ import annotations

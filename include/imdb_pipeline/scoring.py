@@ -36,7 +36,6 @@ class Champion:
 
     version: str
     scorer: Any
-    vocabulary: frozenset[bytes]
     reference: dict[str, Any] | None  # training statistics; None for a model saved without them
 
     @classmethod
@@ -48,10 +47,7 @@ class Champion:
             return None
         folder = champion.champion_dir(root).resolve()
         scorer = Scorer(folder / "model.keras")
-        vocabulary = batch_stats.vocabulary(scorer.word_rank, scorer.num_words)
-        return cls(
-            folder.name, scorer, vocabulary, batch_stats.training_reference(folder, info, scorer.num_words)
-        )
+        return cls(folder.name, scorer, batch_stats.training_reference(folder, info, scorer.num_words))
 
 
 def plan(
@@ -119,7 +115,7 @@ def _write_scores(
     path: Path, key: str, model: Champion, thresholds: drift.DriftThresholds, out: artifacts.StageOutput
 ) -> dict[str, Any]:
     counts = inbox.ReadCounts()
-    stats = batch_stats.BatchStats(model.vocabulary)
+    stats = batch_stats.BatchStats()
     started = dt.datetime.now(dt.UTC).isoformat(timespec="seconds")
     with open(out.path("scores", "scores.jsonl"), "w", encoding="utf-8") as scores:
         for chunk in inbox.read_chunks(path, counts):
