@@ -87,6 +87,10 @@ def test_the_form_states_each_numbers_range_next_to_it(dag):
     described = {name: dag.params.get_param(name).description for name in ("num_words", "learning_rate")}
     assert described["num_words"].endswith("From 4 to 1,000,000.")
     assert described["learning_rate"].endswith("From 0.000001 to 100.")
+    from imdb_model.imdb_model_dag_support import params_from_specs
+
+    spec = {"default": 1e-7, "type": "number", "minimum": 1e-7, "maximum": 1.5e6, "description": "d."}
+    assert params_from_specs({"x": spec})["x"].description == "d. From 0.0000001 to 1,500,000."
 
 
 @pytest.mark.parametrize(

@@ -9,6 +9,7 @@ from __future__ import annotations
 import logging
 from collections.abc import Mapping
 from datetime import timedelta
+from decimal import Decimal
 from pathlib import Path
 from typing import Any
 
@@ -56,13 +57,16 @@ def params_from_specs(specs: Mapping[str, Mapping[str, Any]]) -> dict[str, Param
     for name, spec in specs.items():
         schema = {k: v for k, v in spec.items() if k != "default"}
         if {"minimum", "maximum"} <= set(schema) and "description" in schema:
-            low, high = (
-                f"{v:,}" if isinstance(v, int) else f"{v:f}".rstrip("0").rstrip(".")
-                for v in (spec["minimum"], spec["maximum"])
-            )
-            schema["description"] += f" From {low} to {high}."
+            schema["description"] += f" From {_plain(spec['minimum'])} to {_plain(spec['maximum'])}."
         params[name] = Param(spec["default"], **schema)
     return params
+
+
+def _plain(number: float) -> str:
+    """A bound as people write it: 1,000,000; 0.99; 0.000001 (no exponent, no float noise)."""
+    if float(number).is_integer():
+        return f"{int(number):,}"
+    return format(Decimal(repr(number)), "f")
 
 
 def current_run() -> tuple[Any, Path]:
