@@ -14,6 +14,7 @@ auto); ``pattern`` and ``not`` (control characters in a path, NaN) are checked a
 from __future__ import annotations
 
 import dataclasses
+import json
 import math
 import os
 from collections.abc import Mapping
@@ -342,7 +343,7 @@ class PipelineConfig:
 def _check_value(name: str, value: Any) -> None:
     """Raise PipelineInputError naming the parameter, its value and what is allowed."""
     validator = _VALIDATORS[name]
-    allowed = f"Use {describe(name)} (default {PARAM_SPECS[name]['default']!r})."
+    allowed = f"Use {describe(name)} (default {json.dumps(PARAM_SPECS[name]['default'])})."
     if isinstance(value, float) and not math.isfinite(value):
         raise PipelineInputError(f"parameter {name}={value!r} is not a finite number. {allowed}")
     error = jsonschema.exceptions.best_match(validator.iter_errors(value))
