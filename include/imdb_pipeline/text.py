@@ -129,11 +129,18 @@ def reorder(tokens: np.ndarray, offsets: np.ndarray, order: np.ndarray) -> tuple
 
 def encode(docs: Sequence[Words], word_rank: dict[bytes, int]) -> tuple[np.ndarray, np.ndarray]:
     """Flat int32 token ids (start token first in each review) and int64 offsets (len n + 1)."""
-    lengths = np.fromiter(map(len, docs), dtype=np.int64, count=len(docs))
-    words = list(itertools.chain.from_iterable(docs))
-    ranks = np.fromiter(map(word_rank.get, words, itertools.repeat(0)), dtype=np.int64, count=len(words))
-    del words
+    lengths, ranks = ranks_of(docs, word_rank)
     return tokens_from_ranks(ranks, lengths)
+
+
+def ranks_of(docs: Sequence[Words], word_rank: dict[bytes, int]) -> tuple[np.ndarray, np.ndarray]:
+    """(each doc's word count, each word's rank; 0 for a word not in ``word_rank``), int64."""
+    lengths = np.fromiter(map(len, docs), dtype=np.int64, count=len(docs))
+    words = itertools.chain.from_iterable(docs)
+    ranks = np.fromiter(
+        map(word_rank.get, words, itertools.repeat(0)), dtype=np.int64, count=int(lengths.sum())
+    )
+    return lengths, ranks
 
 
 def tokens_from_ranks(ranks: np.ndarray, lengths: np.ndarray) -> tuple[np.ndarray, np.ndarray]:

@@ -60,13 +60,7 @@ class WordTable:
     def lookup(self, texts: Sequence[str]) -> tuple[np.ndarray, np.ndarray]:
         """(each text's number of words, each word's value): ``split_words`` then ``dict.get(word, 0)``."""
         if self._index is None:  # no multipliers gave distinct keys: one dict lookup per word
-            docs = text.split_words(texts)
-            lengths = np.fromiter(map(len, docs), dtype=np.int64, count=len(docs))
-            words = itertools.chain.from_iterable(docs)
-            values = np.fromiter(
-                map(self.by_word.get, words, itertools.repeat(0)), np.int64, int(lengths.sum())
-            )
-            return lengths, values
+            return text.ranks_of(text.split_words(texts), self.by_word)
         if not texts:
             return np.zeros(0, np.int64), np.zeros(0, np.int64)
         cleaned = text.cleaned_bytes(texts) + bytes(PACKED_BYTES)  # reads past the last word stay inside
