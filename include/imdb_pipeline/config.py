@@ -36,7 +36,7 @@ MAX_PATH_LENGTH = 4096  # Linux's PATH_MAX
 
 # Python's "$" also matches before a final newline ("a\n"); "(?!\n)" closes that, in Python and JS alike.
 NO_CONTROL_CHARACTERS = r"^[^\u0000-\u001f]*$(?!\n)"
-# What the values of a param whose schema is long to read are, in words: its messages say this.
+# What a param takes, in the words its schema lacks (null means auto; a pattern): its messages say this.
 _MEANINGS = {
     "final_epochs": "null (or leave it out) for auto, the epoch with the lowest validation loss; or a whole "
     f"number from 1 to {MAX_FINAL_EPOCHS}",
