@@ -76,8 +76,18 @@ def test_word_table_random_texts_and_vocabularies():
 def test_word_table_keys_shared_by_two_table_words_take_the_next_multipliers(monkeypatch):
     values = {word.encode(): rank for rank, word in enumerate(EDGE_WORDS, start=1)}
     texts = [" ".join(EDGE_WORDS), "abcdefgh1234567 nothing"]
-    monkeypatch.setattr(word_table, "KEY_MULTIPLIERS", ((0, 0), *word_table.KEY_MULTIPLIERS))  # every key 0
-    assert_lookup_is_split_and_get(texts, values)
+    real_multipliers = word_table.KEY_MULTIPLIERS
+    monkeypatch.setattr(word_table, "KEY_MULTIPLIERS", ((0, 0), *real_multipliers))  # every key 0
+    table = WordTable(values)
+    # The index was built, with the pair after the one that gave every word the same key...
+    assert table._index is not None
+    assert table._multipliers == tuple(map(np.uint64, real_multipliers[0]))
+    # ...and the lookup uses it: the dict fallback (text.ranks_of) is not called.
+    monkeypatch.setattr(text, "ranks_of", lambda *args: pytest.fail("the dict fallback was used"))
+    lengths, found = table.lookup(texts)
+    assert (lengths.tolist(), found.tolist()) == split_and_get(texts, values)
+    monkeypatch.undo()
+
     monkeypatch.setattr(word_table, "KEY_MULTIPLIERS", ((0, 0),))  # none left: a dict lookup per word
     assert WordTable(values)._index is None
     assert_lookup_is_split_and_get(texts, values)
