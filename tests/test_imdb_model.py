@@ -1,6 +1,8 @@
 """The plugin's model: the book's architecture, configurable, cheap to import, bounded in memory."""
 
 import dataclasses
+import itertools
+import json
 import os
 import subprocess
 import sys
@@ -122,16 +124,62 @@ def test_estimate_grows_with_every_size_and_is_capped_by_the_data():
     assert training_memory_mb(book_spec(), 65536, rows=1000) < training_memory_mb(book_spec(), 65536)
 
 
+# Each corner of the form's ranges of the sizes the estimate depends on (``optimizer``: no slots, two).
+FORM_ENDS = {
+    **{
+        name: (PARAM_SPECS[name]["minimum"], PARAM_SPECS[name]["maximum"])
+        for name in ("num_words", "hidden_layers", "units", "batch_size")
+    },
+    "ngrams": (min(PARAM_SPECS["ngrams"]["enum"]), max(PARAM_SPECS["ngrams"]["enum"])),
+    "optimizer": ("sgd", "adam"),
+}
+# Answers every corner in a fresh process, which must not have imported TensorFlow or Keras by then.
+ANSWER_CORNERS = """
+import json, sys, time
+from imdb_model import ModelSpec, memory_refusal
+corners = json.load(sys.stdin)
+start = time.perf_counter()
+answers = [
+    memory_refusal(ModelSpec.from_mapping(corner), corner["batch_size"], ngrams=corner["ngrams"])
+    for corner in corners
+]
+elapsed = time.perf_counter() - start
+assert "tensorflow" not in sys.modules and "keras" not in sys.modules, "an answer imported TensorFlow"
+print(json.dumps({"answers": answers, "seconds": elapsed}))
+"""
+
+
 def test_every_form_extreme_gets_an_answer_at_once():
-    """Each corner of the form's ranges is answered by the pure estimate (no TensorFlow, no work)."""
-    for num_words in (4, 1_000_000):
-        for hidden_layers in (0, 8):
-            for units in (1, 4096):
-                for batch_size in (1, 65536):
-                    spec = book_spec(num_words=num_words, hidden_layers=hidden_layers, units=units)
-                    answer = memory_refusal(spec, batch_size)
-                    assert answer is None or "worker limit" in answer
-    assert memory_refusal(book_spec(num_words=1_000_000, hidden_layers=8, units=4096), 65536)
+    """Each corner of the form's ranges is answered by the pure estimate (no TensorFlow, no work): a
+    refusal with the estimate when it is over the worker limit, nothing when it fits."""
+    corners = [
+        {**PipelineConfig().to_dict(), **dict(zip(FORM_ENDS, values, strict=True))}
+        for values in itertools.product(*FORM_ENDS.values())
+    ]
+    env = {key: value for key, value in os.environ.items() if key != WORKER_MEMORY_ENV}  # the default limit
+    result = subprocess.run(
+        [sys.executable, "-c", ANSWER_CORNERS],
+        input=json.dumps(corners),
+        capture_output=True,
+        text=True,
+        env=env,
+        timeout=120,
+    )
+    assert result.returncode == 0, result.stderr[-2000:]
+    answered = json.loads(result.stdout)
+    assert answered["seconds"] < 1.0, answered["seconds"]  # 64 answers: arithmetic, not a model
+    fits = refused = 0
+    for corner, answer in zip(corners, answered["answers"], strict=True):
+        estimate = training_memory_mb(book_spec(**corner), corner["batch_size"], ngrams=corner["ngrams"])
+        if estimate <= DEFAULT_WORKER_MEMORY_MB:
+            assert answer is None, (corner, estimate, answer)
+            fits += 1
+        else:
+            assert answer is not None, (corner, estimate)
+            assert f"about {estimate:,.0f} MB" in answer, (corner, answer)
+            assert f"above the worker limit of {DEFAULT_WORKER_MEMORY_MB:,} MB" in answer, (corner, answer)
+            refused += 1
+    assert fits and refused  # both answers occur among the corners: the comparison was exercised
 
 
 # --- the model itself (TensorFlow) ---------------------------------------------------------------
