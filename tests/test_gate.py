@@ -28,6 +28,22 @@ def test_the_first_model_above_the_minimum_is_blessed():
 
 
 @pytest.mark.parametrize(
+    ("accuracy", "blessed", "detail"),
+    [
+        (0.85, True, "test accuracy 0.85000 >= min_accuracy 0.85000"),  # exactly the minimum: enough
+        (0.84, False, "test accuracy 0.84000 < min_accuracy 0.85000"),
+    ],
+    ids=["at the minimum", "below it"],
+)
+def test_min_accuracy_is_a_bound_met_at_equality(accuracy, blessed, detail):
+    decision = judge({"test_accuracy": accuracy}, SAME, None, CONFIG)
+    (check,) = [check for check in decision["checks"] if check["check"] == "min_accuracy"]
+    assert decision["blessed"] is check["passed"] is blessed
+    assert check["detail"] == detail and detail in decision["reason"]
+    assert decision["reason"].startswith("blessed" if blessed else "not blessed")
+
+
+@pytest.mark.parametrize(
     ("accuracy", "data", "blessed", "rule", "words"),
     [
         # Same data as the champion (the same test set): only a better model replaces it.
