@@ -59,7 +59,10 @@ def test_promotions_switch_the_link_and_keep_the_previous_champion(tiny_run, art
     run_a, params, upstream = gated_run(tiny_run, artifact_root, "run-a")
     outputs = pipeline.run_stage("promote", params, run_a, upstream)
     first = champion.current()
-    assert was_promoted(outputs) == (True, promotion(outputs)["reason"])
+    promoted, reason = was_promoted(outputs)
+    accuracy = artifacts.read_json(upstream["evaluate"]["evaluation"])["test_accuracy"]
+    assert promoted is True
+    assert reason == f"blessed: test accuracy {accuracy:.5f} >= min_accuracy 0.50000; no champion yet"
     assert first["run"] == "run-a" and first["previous"] is None
     assert {"model.keras", "word_index.json", "evaluation.json", "champion.json"} <= set(
         os.listdir(champion.champion_dir())
@@ -67,7 +70,12 @@ def test_promotions_switch_the_link_and_keep_the_previous_champion(tiny_run, art
     artifacts.verify_outputs({"model": str(champion.champion_dir().resolve() / "model.keras")})
 
     run_b, params, upstream = scored_run(tiny_run, artifact_root, "run-b", 1.0)
-    pipeline.run_stage("promote", params, run_b, upstream)
+    promoted, reason = was_promoted(pipeline.run_stage("promote", params, run_b, upstream))
+    assert promoted is True and reason.startswith("blessed: test accuracy 1.00000 >= min_accuracy")
+    assert (
+        "new data (not the champion's): test accuracy 1.00000 is at or above the champion's "
+        f"{first['test_accuracy']:.5f} (champion {first['version']})"
+    ) in reason
     second = champion.current()
     assert second["run"] == "run-b" and second["previous"] == first["version"]
     assert champion.versions() == [first["version"], second["version"]]
