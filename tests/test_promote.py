@@ -133,10 +133,14 @@ def test_a_promotion_that_dies_while_copying_changes_nothing(tiny_run, artifact_
     with pytest.raises(OSError, match="disk full"):
         pipeline.run_stage("promote", params, run_b, upstream)
     assert (champion.current(), champion.versions()) == before
-    assert not (run_b / "promote").exists()  # the failed task left no promotion record either
+    # No half-copied version folder is left (not even for the next promotion's lock to remove)...
+    assert not list((artifact_root / champion.VERSIONS).glob(".*.partial-*"))
+    # ...and the failed task left no promotion record either, finished or partial.
+    assert not (run_b / "promote").exists() and not list(run_b.glob(".promote.partial-*"))
     monkeypatch.setattr(champion.shutil, "copyfile", real_copy)
     pipeline.run_stage("promote", params, run_b, upstream)
     assert champion.current()["run"] == "run-b"
+    assert not list((artifact_root / champion.VERSIONS).glob(".*.partial-*"))
 
 
 # Each process promotes its run; the install is slowed so that both are inside a promotion at once
