@@ -143,35 +143,82 @@ def test_a_promotion_that_dies_while_copying_changes_nothing(tiny_run, artifact_
     assert not list((artifact_root / champion.VERSIONS).glob(".*.partial-*"))
 
 
-# Each process promotes its run; the install is slowed so that both are inside a promotion at once
-# unless the lock keeps them apart.
-SLOW_PROMOTION = """
-import sys, time
+# Each process promotes its run with the store's lock and install instrumented. It appends a line to
+# a shared event log (an O_APPEND write: one order for both processes) when it asks for the lock,
+# holds it, and is about to let it go; and its install waits until the other process has asked for
+# the lock. So whichever process installs first, the other is promoting at the same time: with the
+# lock it waits for it; without the lock both would be inside a promotion at once.
+PROMOTE_WHILE_THE_OTHER_ASKS = """
+import contextlib, os, sys, time
 from imdb_pipeline import champion, pipeline
-install = champion.install
-champion.install = lambda *args, **kwargs: (time.sleep(1.5), install(*args, **kwargs))[1]
-sys.exit(pipeline.main(sys.argv[1:]))
+
+name, other, log = sys.argv[1:4]
+
+
+def event(what):
+    fd = os.open(log, os.O_WRONLY | os.O_APPEND | os.O_CREAT)
+    os.write(fd, f"{name} {what}\\n".encode())
+    os.close(fd)
+
+
+lock, install = champion.promotion_lock, champion.install
+
+
+@contextlib.contextmanager
+def logged_lock(*args, **kwargs):
+    event("asks")
+    with lock(*args, **kwargs):
+        event("holds")
+        try:
+            yield
+        finally:
+            event("lets go")
+
+
+def install_once_the_other_asks(*args, **kwargs):
+    deadline = time.monotonic() + 120
+    while f"{other} asks" not in open(log).read().splitlines():
+        assert time.monotonic() < deadline, f"{other} never asked for the promotion lock"
+        time.sleep(0.01)
+    return install(*args, **kwargs)
+
+
+champion.promotion_lock, champion.install = logged_lock, install_once_the_other_asks
+sys.exit(pipeline.main(sys.argv[4:]))
 """
 
 
-def test_two_processes_promoting_at_once_leave_one_consistent_history(tiny_run, artifact_root):
-    runs = [
-        scored_run(tiny_run, artifact_root, name, accuracy) for name, accuracy in (("a", 0.9), ("b", 0.9))
-    ]
+def test_two_processes_promoting_at_once_leave_one_consistent_history(tiny_run, artifact_root, tmp_path):
+    names = ("a", "b")
+    runs = [scored_run(tiny_run, artifact_root, name, 0.9) for name in names]
+    log = tmp_path / "events.log"
+    log.touch()
     env = {**os.environ, "IMDB_ARTIFACT_ROOT": str(artifact_root)}
     processes = [
         subprocess.Popen(
-            [sys.executable, "-c", SLOW_PROMOTION, "--run-dir", str(run_path), "--stage", "promote"]
-            + [f"--param={name}={json.dumps(value)}" for name, value in params.items()],
+            [sys.executable, "-c", PROMOTE_WHILE_THE_OTHER_ASKS, name, other, str(log)]
+            + ["--run-dir", str(run_path), "--stage", "promote"]
+            + [f"--param={key}={json.dumps(value)}" for key, value in params.items()],
             env=env,
             stdout=subprocess.DEVNULL,
             stderr=subprocess.PIPE,
             text=True,
         )
-        for run_path, params, _ in runs
+        for (run_path, params, _), name, other in zip(runs, names, names[::-1], strict=True)
     ]
     for process in processes:
         assert process.wait(timeout=300) == 0, process.stderr.read()[-2000:]
+    events = log.read_text().splitlines()
+    # The promotions overlapped: both had asked for the lock before the first one let it go...
+    first_let_go = next(i for i, event in enumerate(events) if event.endswith(" lets go"))
+    assert sorted(event for event in events[:first_let_go] if event.endswith(" asks")) == ["a asks", "b asks"]
+    # ...and the lock kept them apart: one held it and let it go, then the other.
+    held = [event for event in events if not event.endswith(" asks")]
+    one_then_the_other = [
+        [f"{one} holds", f"{one} lets go", f"{two} holds", f"{two} lets go"]
+        for one, two in (names, names[::-1])
+    ]
+    assert held in one_then_the_other, events
     first, second = champion.versions()  # both recorded, in promotion order
     current = champion.current()
     assert current["version"] == second and current["previous"] == first  # the second saw the first
