@@ -66,7 +66,7 @@ def runs(tiny_run, bigram_run, tiny_aclimdb_tarball, tmp_path_factory):
 
 
 @pytest.fixture(scope="module")
-def test_reviews(tiny_aclimdb_tarball, tmp_path_factory):
+def held_out_reviews(tiny_aclimdb_tarball, tmp_path_factory):
     """The tiny data's raw test reviews, one a line, in the order ingest (and so vectorize) keeps them."""
     test = sorted((r.path, r.raw) for r in iter_reviews(tiny_aclimdb_tarball) if r.split == "test")
     reviews = [raw.decode("utf-8") for _, raw in test]
@@ -101,9 +101,9 @@ def keras_predict_on_vectorized_test_rows(outputs) -> np.ndarray:
 
 
 @pytest.mark.parametrize("kind", ["unigram", "bigram", "trigram nb", "trigram tfidf", "trigram binary"])
-def test_the_command_scores_like_model_predict_on_vectorize_rows(runs, kind, test_reviews):
+def test_the_command_scores_like_model_predict_on_vectorize_rows(runs, kind, held_out_reviews):
     """Each weighting too: its weights travel inside the model, so raw text scores as vectorize's rows."""
-    code, stdout, stderr = run_cli("--model", runs[kind]["train"]["model"], "--input", test_reviews)
+    code, stdout, stderr = run_cli("--model", runs[kind]["train"]["model"], "--input", held_out_reviews)
     assert code == 0, stderr
     expected = keras_predict_on_vectorized_test_rows(runs[kind])
     got = scores(stdout)
@@ -122,15 +122,15 @@ def test_stdin_one_review_and_an_empty_line(runs):
 
 
 def test_without_model_the_champion_scores_and_an_edited_champion_is_refused(
-    runs, test_reviews, artifact_root
+    runs, held_out_reviews, artifact_root
 ):
-    code, _, stderr = run_cli("--input", test_reviews)
+    code, _, stderr = run_cli("--input", held_out_reviews)
     assert code == 2 and "there is no champion model yet" in stderr
 
     trained = runs["bigram"]["train"]
     files = {name: trained[name] for name in champion.MODEL_FILES if name in trained}
     champion.switch_to(champion.install(files, {"dag_id": "imdb_sentiment", "run": "bigram"}))
-    code, stdout, stderr = run_cli("--input", test_reviews)
+    code, stdout, stderr = run_cli("--input", held_out_reviews)
     assert code == 0, stderr
     np.testing.assert_allclose(
         scores(stdout), keras_predict_on_vectorized_test_rows(runs["bigram"]), atol=ROUNDING
@@ -139,14 +139,14 @@ def test_without_model_the_champion_scores_and_an_edited_champion_is_refused(
     word_index = champion.champion_dir() / "word_index.json"
     ranks = json.loads(word_index.read_text())
     word_index.write_text(json.dumps({word: ranks[word] + 1 for word in ranks}))
-    code, stdout, stderr = run_cli("--input", test_reviews)
+    code, stdout, stderr = run_cli("--input", held_out_reviews)
     assert (code, stdout) == (2, "")
     assert "word_index.json does not match the sha256" in stderr and "--rollback" in stderr
     assert "Traceback" not in stderr
 
     champion.champion_dir().unlink()
     champion.champion_dir().symlink_to("champions/gone")
-    code, _, stderr = run_cli("--input", test_reviews)
+    code, _, stderr = run_cli("--input", held_out_reviews)
     assert code == 2 and "champions/gone, which does not exist" in stderr
 
 
