@@ -46,7 +46,6 @@ CLAMPED = [
 # (field, typed, what it holds, required): the old value selected and deleted, no letter taken. An
 # empty required field stops the trigger; final_epochs empty is auto (its description says so).
 LETTERS_REFUSED = [("num_words", "abc", "", True), ("final_epochs", "four", "", False)]
-# (list field, typed, what it holds after Enter): a choice the list does not offer is not taken.
 
 
 def log_in(browser, cluster, next_url: str) -> None:  # noqa: F811 (the fixture)
