@@ -1,9 +1,11 @@
 """The folder reader: regular files inside the dataset only, sizes and counts within the limits."""
 
+import contextlib
 import os
 
 import pytest
 
+from imdb_pipeline import aclimdb_directory
 from imdb_pipeline.aclimdb_directory import iter_directory
 from imdb_pipeline.errors import PipelineInputError
 from imdb_pipeline.input_limits import InputLimits
@@ -65,10 +67,28 @@ def test_reviews_over_the_data_limit_are_refused(dataset):
         list(iter_directory(dataset, limits))
 
 
-def test_too_many_files_are_refused_before_they_are_listed_whole(dataset):
+def test_too_many_files_are_refused_before_they_are_listed_whole(dataset, monkeypatch):
+    crowded = dataset / "train" / "neg"  # the first folder read
+    for i in range(100):
+        (crowded / f"{i + 10}_2.txt").write_text("one more review")
+    listed, real_scandir = [], os.scandir
+
+    @contextlib.contextmanager
+    def counted_scandir(folder):
+        with real_scandir(folder) as listing:
+            yield (listed.append(entry.name) or entry for entry in listing)
+
+    opened, real_open = [], aclimdb_directory.open_regular_file
+    monkeypatch.setattr(os, "scandir", counted_scandir)
+    monkeypatch.setattr(
+        aclimdb_directory, "open_regular_file", lambda path: opened.append(path) or real_open(path)
+    )
     limits = InputLimits(data_bytes=1 << 20, review_bytes=1000, members=4)
     with pytest.raises(
         PipelineInputError,
         match=r"number of files in the review folders is over the limit of 4 .*IMDB_MAX_MEMBERS",
     ):
         list(iter_directory(dataset, limits))
+    # The listing stopped at the first file over the limit: 5 of the folder's 103, none of them read.
+    assert len(listed) == 5 and len(os.listdir(crowded)) == 103
+    assert opened == []

@@ -87,14 +87,23 @@ def test_garbage_is_not_an_archive(tmp_path):
         read(path)
 
 
-def test_a_review_over_the_size_limit_is_refused_before_it_is_read(tmp_path):
+def test_a_review_over_the_size_limit_is_refused_before_it_is_read(tmp_path, monkeypatch):
     path = tmp_path / "aclImdb.tar"
-    path.write_bytes(tar_bytes([*REVIEWS, ("aclImdb/train/pos/big_9.txt", b"x" * 2000)]))
+    path.write_bytes(tar_bytes([*REVIEWS, ("aclImdb/train/pos/big_9.txt", b"x" * (2 << 20))]))
+    extracted, real_extractfile = [], tarfile.TarFile.extractfile
+
+    def recorded_extractfile(archive, member, *args, **kwargs):
+        extracted.append(member.name)
+        return real_extractfile(archive, member, *args, **kwargs)
+
+    monkeypatch.setattr(tarfile.TarFile, "extractfile", recorded_extractfile)
+    # Its 2 MiB, had they been read, would have broken the 1 MiB data limit first (another message).
     with pytest.raises(
         PipelineInputError,
         match=r"review aclImdb/train/pos/big_9\.txt is over the limit of 1,000 .*IMDB_MAX_REVIEW_BYTES",
     ):
         read(path, InputLimits(data_bytes=1 << 20, review_bytes=1000, members=100))
+    assert extracted == [name for name, _ in REVIEWS]  # the reviews before it were read, not it
 
 
 def test_too_many_members_are_refused(tmp_path):

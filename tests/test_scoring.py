@@ -9,7 +9,7 @@ import numpy as np
 import pytest
 from scoring_support import drop, install_champion, reviews
 
-from imdb_pipeline import artifacts, batch_stats, chunk_scoring, drift, scored_store, scoring
+from imdb_pipeline import artifacts, batch_stats, chunk_scoring, drift, scored_store, scoring, tokenized
 from imdb_pipeline.errors import PipelineInputError
 
 KEYS = {"a.txt": "a__1", "b.jsonl": "b__2", "c.txt": "c__3"}
@@ -158,11 +158,13 @@ def test_training_statistics_come_from_the_champion_or_its_training_run(tiny_run
     folder.mkdir()
     num_words = tiny_run["params"]["num_words"]
     from_run = batch_stats.training_reference(folder, {"run_dir": str(tiny_run["path"])}, num_words)
-    assert from_run["rows"] > 0 and from_run["num_words"] == num_words
+    # Computed from that run's ingest output: its training split's statistics.
+    train_split = tokenized.load_split(outputs["ingest"]["train_tokens"])
+    assert from_run == batch_stats.training_statistics(train_split, num_words)
+    assert from_run["rows"] == len(train_split) > 0 and from_run["num_words"] == num_words
     assert batch_stats.training_reference(folder, {"run_dir": str(tmp_path / "pruned")}, num_words) is None
     assert batch_stats.training_reference(folder, {}, num_words) is None
     artifacts.write_json(folder / "data_stats.json", {"saved": True})
     assert batch_stats.training_reference(folder, {"run_dir": str(tiny_run["path"])}, num_words) == {
         "saved": True
     }
-    assert outputs["ingest"]["train_tokens"].startswith(str(tiny_run["path"]))
