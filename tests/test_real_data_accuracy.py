@@ -1,5 +1,6 @@
-"""Beyond the linear baselines on the real data (issue #12): the default grid's logistic regressions
-on Naive-Bayes-weighted 1M n-grams, each task in its own process, as under a real executor.
+"""Beyond the linear baselines on the real data (issue #12): the sweep's winner, a logistic regression
+on Naive-Bayes-weighted 1M uni+bigrams, passes 0.915 on the test set with every task in its own
+process (as under a real executor) within the memory goal.
 
 Skipped (with the reason) when the real data is absent. A few minutes on 2 cores.
 """
