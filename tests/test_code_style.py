@@ -1,7 +1,10 @@
 """The code keeps its shape: ruff's lint and format, and the import contracts of pyproject.toml
-(the library never imports Airflow, no cycles between its modules, thin DAG files)."""
+(the library never imports Airflow, no cycles between its modules, thin DAG files); and the docs
+cite tests that exist."""
 
+import ast
 import os
+import re
 import shutil
 import subprocess
 import sys
@@ -48,3 +51,43 @@ def test_modules_are_small_or_say_why():
     assert not long, (
         f"split these modules by job, or say '{LONG_MODULE_REASON} ...' in their docstring: {long}"
     )
+
+
+DOCS = [PROJECT / "README.md", *sorted((PROJECT / "docs").glob("*.md"))]
+# A test file (tests/test_x.py or test_x.py), a test in it (test_x.py::test_y), or another test in
+# the file last named on the same line (`::test_z`, as the tables write it).
+CITATION = re.compile(r"(?:tests/)?\b(test_\w+\.py)(?:::(\w+))?|`::(\w+)")
+
+
+def cited_tests():
+    """(where, file, test or None) for every test file and test the docs name."""
+    for doc in DOCS:
+        for number, line in enumerate(doc.read_text().splitlines(), start=1):
+            file = None
+            for match in CITATION.finditer(line):
+                file = match[1] or file
+                yield f"{doc.relative_to(PROJECT)}:{number}", file, match[2] or match[3]
+
+
+def collected_tests(path: Path) -> set[str]:
+    """The test functions pytest collects from a module: top level, or methods of Test classes."""
+    tree = ast.parse(path.read_text())
+    functions = [node for node in tree.body if isinstance(node, ast.FunctionDef | ast.AsyncFunctionDef)]
+    for node in tree.body:
+        if isinstance(node, ast.ClassDef) and node.name.startswith("Test"):
+            functions += [item for item in node.body if isinstance(item, ast.FunctionDef)]
+    return {function.name for function in functions if function.name.startswith("test")}
+
+
+def test_every_test_the_docs_cite_exists():
+    citations = list(cited_tests())
+    assert sum(name is not None for *_, name in citations) > 0  # the pattern finds the docs' citations
+    stale = []
+    for where, file, name in citations:
+        if file is None:
+            stale.append(f"{where}: ::{name} follows no test file on its line")
+        elif not (PROJECT / "tests" / file).is_file():
+            stale.append(f"{where}: tests/{file} does not exist")
+        elif name is not None and name not in collected_tests(PROJECT / "tests" / file):
+            stale.append(f"{where}: {file}::{name} is not a test in tests/{file}")
+    assert not stale, "the docs cite tests that do not exist:\n" + "\n".join(stale)
