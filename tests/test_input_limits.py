@@ -16,10 +16,12 @@ def test_defaults_and_environment_overrides(monkeypatch):
     assert InputLimits.from_env().data_bytes == 2_000_000_000
 
 
-@pytest.mark.parametrize("value", ["-1", "0", "1e9", "lots"])
+@pytest.mark.parametrize("value", ["-1", "0", "1e9", "lots", "99999999999999999999", "2147483649", "²"])
 def test_a_bad_limit_value_names_the_variable(monkeypatch, value):
     monkeypatch.setenv("IMDB_MAX_MEMBERS", value)
-    with pytest.raises(PipelineInputError, match=r"IMDB_MAX_MEMBERS=.* is not a positive whole number"):
+    with pytest.raises(
+        PipelineInputError, match=r"IMDB_MAX_MEMBERS=.* is not a whole number of .* from 1 to 2,147,483,648"
+    ):
         InputLimits.from_env()
 
 

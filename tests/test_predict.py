@@ -119,6 +119,25 @@ def test_stdin_one_review_and_an_empty_line(runs):
     code, two, stderr = run_cli("--model", model, stdin="superb and moving\r\n\n")
     assert code == 0, stderr
     assert one.splitlines() == two.splitlines()[:1] and len(two.splitlines()) == 2
+    assert json.loads(two.splitlines()[1]) == {"probability": None, "label": None, "blank": True}
+
+
+def test_blank_and_nul_lines_are_read_as_the_inbox_reads_them(runs):
+    model = runs["bigram"]["train"]["model"]
+    code, out, stderr = run_cli("--model", model, stdin="superb\n \t \nawful\n")
+    assert code == 0, stderr
+    assert [json.loads(line)["label"] for line in out.splitlines()] == ["positive", None, "negative"]
+    code, out, stderr = run_cli("--model", model, stdin="superb\n\0\0\0\n")
+    assert code == 2 and "line 2 of stdin holds NUL bytes: it is not a text file" in stderr
+
+
+@pytest.mark.parametrize("value", ["0", "99999999999999999999", str((1 << 30) + 1)])
+def test_an_absurd_review_limit_is_refused_with_a_message(runs, value):
+    code, _, stderr = run_cli(
+        "--model", runs["bigram"]["train"]["model"], "--max-review-bytes", value, stdin="ok\n"
+    )
+    assert code == 2 and "--max-review-bytes" in stderr and "from 1 to 1,073,741,824" in stderr
+    assert "Traceback" not in stderr
 
 
 def test_without_model_the_champion_scores_and_an_edited_champion_is_refused(
@@ -147,7 +166,7 @@ def test_without_model_the_champion_scores_and_an_edited_champion_is_refused(
     champion.champion_dir().unlink()
     champion.champion_dir().symlink_to("champions/gone")
     code, _, stderr = run_cli("--input", held_out_reviews)
-    assert code == 2 and "champions/gone, which does not exist" in stderr
+    assert code == 2 and "champions/gone, which is missing" in stderr
 
 
 @pytest.mark.parametrize("source", ["stdin", "file"])
@@ -167,7 +186,7 @@ def test_a_line_past_the_limit_stops_the_run_without_reading_it_whole(runs, tmp_
     code, _, stderr = run_cli("--model", model, "--input", "/dev/zero")  # endless: one line, never ending
     assert (
         code == 2
-        and "line 1 of /dev/zero is longer than 1048576 bytes" in stderr
+        and "line 1 of /dev/zero is longer than 1,048,576 bytes" in stderr
         and "--max-review-bytes" in stderr
     )
     path = tmp_path / "reviews.txt"
@@ -203,8 +222,8 @@ def test_chunks_of_any_size_give_the_same_scores(runs, monkeypatch):
     scorer = Scorer(Path(runs["bigram"]["train"]["model"]))
     reviews = b"superb film\n\nawful, dull\nthe plot\nloved it\n"
     whole = io.StringIO()
-    assert predict.write_scores(scorer, predict.review_chunks(io.BytesIO(reviews), "test"), whole) == 5
-    monkeypatch.setattr(predict, "CHUNK_LINES", 2)  # chunks of 2, 2 and 1 reviews
+    assert predict.write_scores(scorer, predict.review_chunks(io.BytesIO(reviews), "test"), whole) == 4
+    monkeypatch.setattr(predict, "CHUNK_LINES", 2)  # chunks of 2, 2 and 1 lines
     chunked = io.StringIO()
-    assert predict.write_scores(scorer, predict.review_chunks(io.BytesIO(reviews), "test"), chunked) == 5
-    assert chunked.getvalue() == whole.getvalue()
+    assert predict.write_scores(scorer, predict.review_chunks(io.BytesIO(reviews), "test"), chunked) == 4
+    assert chunked.getvalue() == whole.getvalue() and len(whole.getvalue().splitlines()) == 5

@@ -21,12 +21,13 @@ class Limit:
     env: str
     default: int
     unit: str
+    ceiling: int  # a larger value is a typo, not a setting: refused (it would not fit a read's size either)
 
 
 LIMITS = {
-    "data_bytes": Limit("IMDB_MAX_DATA_BYTES", 512 << 20, "uncompressed bytes of data"),
-    "review_bytes": Limit("IMDB_MAX_REVIEW_BYTES", 1 << 20, "bytes in one review"),
-    "members": Limit("IMDB_MAX_MEMBERS", 250_000, "archive members, folder entries or reviews"),
+    "data_bytes": Limit("IMDB_MAX_DATA_BYTES", 512 << 20, "uncompressed bytes of data", 1 << 40),
+    "review_bytes": Limit("IMDB_MAX_REVIEW_BYTES", 1 << 20, "bytes in one review", 1 << 30),
+    "members": Limit("IMDB_MAX_MEMBERS", 250_000, "archive members, folder entries or reviews", 1 << 31),
 }
 
 
@@ -55,12 +56,23 @@ def _value(limit: Limit) -> int:
     raw = os.environ.get(limit.env, "").strip()
     if not raw:
         return limit.default
-    if not raw.isdigit() or int(raw) == 0:
+    if not (raw.isascii() and raw.isdigit() and len(raw) < 20 and 1 <= int(raw) <= limit.ceiling):
         raise PipelineInputError(
-            f"{limit.env}={raw!r} in the worker's environment is not a positive whole number of "
-            f"{limit.unit}: set it to one (default {limit.default:,}) or unset it."
+            f"{limit.env}={raw[:40]!r} in the worker's environment is not a whole number of {limit.unit} "
+            f"from 1 to {limit.ceiling:,}: set it to one (default {limit.default:,}) or unset it."
         )
     return int(raw)
+
+
+def check_setting(name: str, value: int, flag: str) -> int:
+    """A command-line override of limit ``name``, refused outside 1..ceiling like the variable."""
+    limit = LIMITS[name]
+    if not 1 <= value <= limit.ceiling:
+        raise PipelineInputError(
+            f"{flag} {value} is not a number of {limit.unit} from 1 to {limit.ceiling:,} "
+            f"(default {limit.default:,}, or {limit.env})."
+        )
+    return value
 
 
 _KINDS = {

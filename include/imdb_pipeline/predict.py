@@ -4,14 +4,15 @@
     echo "A wonderful, moving film." | python -m imdb_pipeline.predict --model RUN/train/model.keras
 
 The model is loaded by ``scorer.Scorer``, which checks its folder's manifest first. The input is
-read as UTF-8 in chunks of bounded size, so memory does not grow with the input; a line longer than
-``--max-review-bytes`` or one that is not UTF-8 stops the run with a message naming the line.
+read as the inbox reads it (``review_lines``), in chunks of bounded size, so memory does not grow
+with the input; a line longer than ``--max-review-bytes``, one that is not UTF-8 or one holding NUL
+bytes stops the run with a message naming the line. A blank line is not a review: its output line
+has a null probability and label, so output lines stay in step with input lines.
 """
 
 from __future__ import annotations
 
 import argparse
-import codecs
 import contextlib
 import json
 import os
@@ -22,41 +23,37 @@ from typing import BinaryIO, TextIO
 
 from imdb_pipeline import champion
 from imdb_pipeline.errors import PipelineInputError
+from imdb_pipeline.input_limits import InputLimits, check_setting
+from imdb_pipeline.review_lines import review_lines
 from imdb_pipeline.scorer import Scorer
 
-MAX_REVIEW_BYTES = 1 << 20
 # A chunk ends at whichever limit comes first. Its words are Python objects, many times the size of
 # the text: small chunks keep the memory above TensorFlow's own small, and cost no speed.
 CHUNK_LINES = 2000
 CHUNK_BYTES = 4 << 20
+BLANK = None  # a blank line's place in a chunk: answered with a null score, never scored
 
 
 def review_chunks(
-    stream: BinaryIO, name: str, max_review_bytes: int = MAX_REVIEW_BYTES
-) -> Iterator[list[str]]:
-    """The input's lines as decoded reviews, a chunk at a time (bounded by CHUNK_LINES and CHUNK_BYTES)."""
-    chunk: list[str] = []
+    stream: BinaryIO, name: str, max_review_bytes: int | None = None
+) -> Iterator[list[str | None]]:
+    """The input's lines as decoded reviews (``BLANK`` for a blank one), a chunk at a time (bounded
+    by CHUNK_LINES and CHUNK_BYTES). Lines are read as the inbox reads them (``review_lines``)."""
+    limit = max_review_bytes or InputLimits.from_env().review_bytes
+    hint = "allow longer reviews with --max-review-bytes (or IMDB_MAX_REVIEW_BYTES)"
+    chunk: list[str | None] = []
     size = 0
-    number = 0
-    while line := stream.readline(max_review_bytes + 1):
-        number += 1
-        review = line[:-1] if line.endswith(b"\n") else line
-        if len(review) > max_review_bytes:
-            raise PipelineInputError(
-                f"line {number} of {name} is longer than {max_review_bytes} bytes: give one review per "
-                "line, or allow longer reviews with --max-review-bytes."
-            )
-        if number == 1 and review.startswith(codecs.BOM_UTF8):
-            review = review[len(codecs.BOM_UTF8) :]
+    for number, line in enumerate(review_lines(stream, name, limit, hint), start=1):
         try:
-            chunk.append(review.decode("utf-8"))
+            review = line.decode("utf-8")
         except UnicodeDecodeError as err:
             raise PipelineInputError(
-                f"line {number} of {name} is not UTF-8 text (byte 0x{review[err.start]:02x} at byte "
+                f"line {number} of {name} is not UTF-8 text (byte 0x{line[err.start]:02x} at byte "
                 f"{err.start + 1} of the line): convert the input to UTF-8, e.g. with "
                 "`iconv -f latin1 -t utf-8`."
             ) from None
-        size += len(review)
+        chunk.append(review if review.strip() else BLANK)
+        size += len(line)
         if len(chunk) >= CHUNK_LINES or size >= CHUNK_BYTES:
             yield chunk
             chunk, size = [], 0
@@ -64,34 +61,34 @@ def review_chunks(
         yield chunk
 
 
-def write_scores(scorer: Scorer, chunks: Iterable[list[str]], out: TextIO) -> int:
-    """One JSON line per review (``probability``, ``label``); returns how many were scored."""
+def write_scores(scorer: Scorer, chunks: Iterable[list[str | None]], out: TextIO) -> int:
+    """One JSON line per input line (``probability``, ``label``; both null for a blank line, which
+    is not a review); returns how many reviews were scored."""
     scored = 0
     for chunk in chunks:
+        reviews = [review for review in chunk if review is not BLANK]
+        probabilities = iter(scorer.probabilities(reviews).tolist() if reviews else [])
         lines = []
-        for probability in scorer.probabilities(chunk):
-            value = float(probability)
+        for review in chunk:
+            if review is BLANK:
+                lines.append(json.dumps({"probability": None, "label": None, "blank": True}) + "\n")
+                continue
+            value = float(next(probabilities))
             label = "positive" if value >= 0.5 else "negative"
             lines.append(json.dumps({"probability": round(value, 6), "label": label}) + "\n")
         out.write("".join(lines))
-        scored += len(chunk)
+        scored += len(reviews)
     return scored
 
 
 def champion_model() -> Path:
     """The champion's model, the default for scoring: resolved once, so a promotion while this
     runs changes nothing for it. (Its folder's files are checked by ``Scorer``.)"""
-    link = champion.champion_dir()
-    if not link.is_symlink() and not link.exists():
+    folder = champion.resolve()
+    if folder is None:
         raise PipelineInputError(
-            f"there is no champion model yet ({link}): run the imdb_sentiment DAG until a model is "
-            "blessed, or give --model."
-        )
-    folder = link.resolve()
-    if not folder.is_dir():
-        raise PipelineInputError(
-            f"the champion link {link} points at {folder}, which does not exist: promote a model again, "
-            "or give --model."
+            f"there is no champion model yet ({champion.champion_dir()}): run the imdb_sentiment DAG until a "
+            "model is blessed, or give --model."
         )
     return folder / "model.keras"
 
@@ -123,15 +120,14 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument(
         "--max-review-bytes",
         type=int,
-        default=MAX_REVIEW_BYTES,
-        help=f"refuse longer lines (default {MAX_REVIEW_BYTES})",
+        help="refuse longer lines (default: IMDB_MAX_REVIEW_BYTES, else 1 MiB)",
     )
     args = parser.parse_args(argv)
-    if args.max_review_bytes < 1:
-        parser.error("--max-review-bytes must be a positive number of bytes")
     os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "2")
     name = str(args.input or "stdin")
     try:
+        if args.max_review_bytes is not None:
+            check_setting("review_bytes", args.max_review_bytes, "--max-review-bytes")
         scorer = Scorer(args.model or champion_model())
         with open_input(args.input) as source:
             scored = write_scores(scorer, review_chunks(source, name, args.max_review_bytes), sys.stdout)
