@@ -26,7 +26,14 @@ def test_there_is_no_champion_until_one_is_switched_to(artifact_root, evaluation
     version = install(evaluation_file, "r1", test_accuracy=0.88)
     assert champion.current() is None and champion.versions() == [version]
     champion.switch_to(version)
-    assert champion.current() == {"dag_id": "d", "run": "r1", "test_accuracy": 0.88, "version": version}
+    folder = str(artifact_root / champion.VERSIONS / version)
+    assert champion.current() == {
+        "dag_id": "d",
+        "run": "r1",
+        "test_accuracy": 0.88,
+        "version": version,
+        "folder": folder,
+    }
     link = champion.champion_dir()
     assert link.is_symlink() and not os.path.isabs(os.readlink(link))  # the root may be mounted elsewhere
 

@@ -11,6 +11,8 @@ link moves, so a reader sees the old champion or the new one, never a mix. Earli
 (the last ``KEEP_VERSIONS``) for rollback: ``python -m imdb_pipeline.champion --rollback``.
 Whoever changes the store holds ``promotion_lock`` (the ``promote`` stage, rollback). This module
 decides nothing about which model deserves it: that is the gate's and the promote stage's job.
+Long because the link's one reader (``resolve``, which refuses what no promotion made) and its
+writers (``switch_to``, ``rollback``) belong in one place.
 
     python -m imdb_pipeline.champion            # show the champion and the versions kept
 """
@@ -25,6 +27,7 @@ import json
 import logging
 import os
 import shutil
+import stat
 import sys
 from collections.abc import Iterator
 from pathlib import Path
@@ -32,6 +35,7 @@ from typing import Any
 
 from imdb_pipeline import artifacts
 from imdb_pipeline.errors import PipelineInputError
+from imdb_pipeline.input_limits import file_kind
 
 log = logging.getLogger(__name__)
 
@@ -48,31 +52,79 @@ def champion_dir(root: Path | None = None) -> Path:
     return (root or artifacts.artifact_root()) / LINK
 
 
-def current(root: Path | None = None) -> dict[str, Any] | None:
-    """The champion's ``champion.json`` (with its ``version``), or None when there is none yet. Its
-    folder is checked against its manifest: a missing, edited or damaged champion is an error."""
+ROLLBACK = "`python -m imdb_pipeline.champion --rollback` links the newest intact version"
+
+
+def resolve(root: Path | None = None) -> Path | None:
+    """The champion's version folder, from one read of the link; None when there is no champion.
+    Only what ``switch_to`` writes is accepted: a link ``champions/<version>`` to a real folder. A
+    real folder named ``champion``, a link elsewhere or a link loop is refused."""
+    root = root or artifacts.artifact_root()
     link = champion_dir(root)
-    if not link.is_symlink() and not link.exists():
-        return None
-    folder = link.resolve()
     try:
-        info = artifacts.read_json(artifacts.read_stage(folder.parent, folder.name)["info"])
-    except (PipelineInputError, OSError, KeyError, ValueError) as err:
+        mode = os.lstat(link).st_mode
+    except FileNotFoundError:
+        return None
+    if not stat.S_ISLNK(mode):
         raise PipelineInputError(
-            f"the champion link {link} points at {folder}, which is missing or damaged ({err}): "
-            "`python -m imdb_pipeline.champion --rollback` switches to the newest intact version, or remove "
-            "the link to start without a champion."
-        ) from None
-    return {**info, "version": folder.name}
+            f"{link} is a {file_kind(mode)}, not the champion link: move it away; {ROLLBACK}."
+        )
+    target = Path(os.readlink(link))
+    folder = root / VERSIONS / target.name
+    if target != Path(VERSIONS) / target.name or target.name in ("", ".", ".."):
+        where = f"{str(target)[:200]!r}, not at a version under {VERSIONS}/: no promotion made it"
+    elif not stat.S_ISDIR(_mode(folder)):
+        where = f"{folder}, which is missing or not a folder"
+    else:
+        return folder
+    raise PipelineInputError(f"the champion link {link} points at {where}; {ROLLBACK}.")
+
+
+def _mode(path: Path) -> int:
+    try:
+        return os.lstat(path).st_mode
+    except FileNotFoundError:
+        return 0
+
+
+def current(root: Path | None = None) -> dict[str, Any] | None:
+    """The champion's ``champion.json`` with its ``version`` and ``folder``, or None when there is none
+    yet. Its folder is checked against its manifest: a missing, edited or damaged champion is an error."""
+    folder = resolve(root)
+    if folder is None:
+        return None
+    problem = _problem(folder)
+    if problem is not None:
+        raise PipelineInputError(
+            f"the champion {folder} is missing or damaged ({problem}): {ROLLBACK}, or remove the link "
+            "to start without a champion."
+        )
+    info = artifacts.read_json(folder / INFO)
+    return {**info, "version": folder.name, "folder": str(folder)}
+
+
+def _problem(folder: Path) -> str | None:
+    """What is wrong with a version folder (gone, a file missing or edited), or None if it is intact."""
+    if not folder.is_dir() or folder.is_symlink():
+        return "its folder is missing"
+    try:
+        manifest = artifacts.read_manifest(folder)
+        for filename, entry in manifest["files"].items():
+            path = folder / filename
+            if path.is_symlink() or not path.is_file():
+                return f"{filename} is missing"
+            if not isinstance(entry, dict) or artifacts.sha256_file(path) != entry.get("sha256"):
+                return f"{filename} does not match its manifest"
+        if not isinstance(artifacts.read_json(folder / INFO), dict):
+            return f"{INFO} is not an object"
+    except (PipelineInputError, OSError, ValueError):
+        return f"its {artifacts.MANIFEST} or {INFO} is missing or damaged"
+    return None
 
 
 def intact(version: str, root: Path | None = None) -> bool:
     """Whether a version's folder still matches its manifest."""
-    try:
-        artifacts.read_stage((root or artifacts.artifact_root()) / VERSIONS, version)
-    except (PipelineInputError, OSError, ValueError):
-        return False
-    return True
+    return _problem((root or artifacts.artifact_root()) / VERSIONS / version) is None
 
 
 def versions(root: Path | None = None) -> list[str]:
@@ -116,6 +168,8 @@ def switch_to(version: str, root: Path | None = None) -> None:
         raise PipelineInputError(
             f"{link} is a real folder, not the champion link: move it away, then promote again."
         )
+    if version in ("", ".", "..") or "/" in version:
+        raise PipelineInputError(f"{version!r} is not a champion version name.")
     staged = root / f".{LINK}.link-{os.getpid()}"
     with contextlib.suppress(FileNotFoundError):
         staged.unlink()
@@ -148,21 +202,42 @@ def prune(root: Path | None = None, keep: int = KEEP_VERSIONS) -> None:
 
 
 def rollback(root: Path | None = None) -> str:
-    """Switch back to the previous champion, or, when the champion is missing or damaged, to the newest
-    intact version; returns the version now in use."""
+    """Switch back to the previous champion or, when it is damaged or gone, to the newest intact older
+    version; when the champion itself is damaged, to the newest intact version. Returns the version
+    now in use; says which versions were tried and why each was refused when none is left."""
     root = root or artifacts.artifact_root()
     with promotion_lock(root):
+        kept = list(reversed(versions(root)))  # newest first
         try:
             champion = current(root)
-            candidates = [champion.get("previous")] if champion else []
         except PipelineInputError:  # broken: any intact version beats none
-            broken = champion_dir(root).resolve().name
-            candidates = [version for version in reversed(versions(root)) if version != broken]
+            linked = _linked_name(root)
+            candidates = [version for version in kept if version != linked]
+        else:
+            now = champion["version"] if champion else None
+            previous = champion.get("previous") if champion else None
+            older = [version for version in kept if now is not None and version < now]
+            candidates = list(dict.fromkeys([previous, *older] if previous else older))
+        refused = []
         for version in candidates:
-            if version and intact(version, root):
+            problem = _problem(root / VERSIONS / version)
+            if problem is None:
                 switch_to(version, root)
                 return version
-        raise PipelineInputError("there is no previous champion to roll back to.")
+            refused.append(f"{version}: {problem}")
+        if not refused:
+            raise PipelineInputError(
+                "there is no previous champion to roll back to (no earlier version is kept)."
+            )
+        raise PipelineInputError(
+            "no intact earlier version to roll back to; tried " + "; ".join(refused)[:2000]
+        )
+
+
+def _linked_name(root: Path) -> str | None:
+    with contextlib.suppress(OSError):
+        return Path(os.readlink(champion_dir(root))).name
+    return None
 
 
 def main(argv: list[str] | None = None) -> int:
