@@ -5,7 +5,7 @@
 
 The model (a train stage's folder) becomes the champion of a fresh artifact root under ``--work``,
 with the training statistics of ``--train-tokens``. ``throughput``: an inbox file of ``--reviews``
-lines (the 25,000 test reviews repeated) is scored by ``scoring.score_file`` in a fresh process per
+lines (the 25,000 test reviews repeated) is scored by ``batch_scoring.score_file`` in a fresh process per
 run; reviews/s counts from after the model is loaded (also per CPU second: on a shared machine
 wall time depends on the neighbours), peak RSS is the process's. ``drift``: the
 test reviews are shuffled and halved; batches of the held-back half must not be flagged (the
@@ -30,15 +30,15 @@ SCORE_ONE = """
 import json, resource, sys, time
 from pathlib import Path
 started = time.perf_counter()
-from imdb_pipeline import drift, scored_store, scoring
+from imdb_pipeline import batch_scoring
 root, path = Path(sys.argv[1]), Path(sys.argv[2])
-model = scoring.Champion.load(root)
+model = batch_scoring.Champion.load(root)
 model.scorer.probabilities(["warm up the traced batch"] * 10)
 def cpu():
     usage = resource.getrusage(resource.RUSAGE_SELF)
     return usage.ru_utime + usage.ru_stime
 loaded, loaded_cpu = time.perf_counter(), cpu()
-result = scoring.score_file(path, scored_store.batch_key(path), model, drift.DriftThresholds(), root)
+result = batch_scoring.score_file(path, None, model, batch_scoring.Policy(), root)
 done, done_cpu = time.perf_counter(), cpu()
 result.update(load_seconds=loaded - started, score_seconds=done - loaded, cpu_seconds=done_cpu - loaded_cpu,
               peak_rss_mb=resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024)
@@ -127,16 +127,16 @@ def other_text(count: int) -> list[str]:
 
 
 def false_alarms(reviews: list[tuple[str, int]], root: Path, batch: int, seeds: int) -> dict:
-    from imdb_pipeline import drift, scored_store, scoring
+    from imdb_pipeline import batch_scoring, scored_store
 
-    model = scoring.Champion.load(root)
+    model = batch_scoring.Champion.load(root)
     inbox = root / "drift-inbox"
     inbox.mkdir(exist_ok=True)
 
     def score(name: str, lines: list[str]) -> dict:
         path = inbox / name
         path.write_text("".join(line + "\n" for line in lines), encoding="utf-8")
-        result = scoring.score_file(path, scored_store.batch_key(path), model, drift.DriftThresholds(), root)
+        result = batch_scoring.score_file(path, None, model, batch_scoring.Policy(), root)
         stats = json.loads((Path(result["folder"]) / scored_store.STATS).read_text())
         return {
             "rows": stats["rows"],

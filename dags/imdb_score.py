@@ -77,6 +77,12 @@ PARAMS = {
     "min_rows": Param(
         100, type="integer", minimum=1, title="min_rows", description="Smaller batches are not tested"
     ),
+    "duplicate_ids": Param(
+        "count",
+        enum=["count", "quarantine"],
+        title="Repeated ids in a .jsonl file",
+        description="Count them in the batch's stats.json, or quarantine the file.",
+    ),
 }
 
 
@@ -113,21 +119,22 @@ def imdb_score():
 
         context, run_path = current_run()
         outputs, summary = scoring.score_for_run(dict(context["params"]), run_path)
-        lines = scoring.describe(summary)
-        for line in lines:
-            (log.warning if "DRIFTED" in line or line.startswith("quarantined") else log.info)(line)
+        described = scoring.describe(summary)
+        for level, line in described:
+            log.log(level, line)
+        headline = described[0][1]
         statuses = [batch["status"] for batch in summary["batches"]]
         context["outlet_events"][SCORED].extra = {
             "model_version": summary["model_version"],
             "scored": statuses.count("scored"),
             "quarantined": statuses.count("quarantined"),
             "drifted": sum(bool(batch.get("drifted")) for batch in summary["batches"]),
-            "headline": lines[0],
+            "headline": headline,
         }
         # The inbox's watermark, kept on the asset (Airflow's asset state store, not a Variable).
         store = context.get("asset_state_store")
         if store is not None:
-            store[INBOX].set("last_scoring", {"run_id": context["run_id"], "headline": lines[0]})
+            store[INBOX].set("last_scoring", {"run_id": context["run_id"], "headline": headline})
         return outputs
 
     @task(task_display_name="Flag drift", outlets=[DRIFT])

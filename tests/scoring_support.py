@@ -36,7 +36,7 @@ def reviews(count: int, seed: int = 0) -> list[str]:
 def drop(folder: Path, name: str, data: bytes, age: int = 0) -> Path:
     """Write a file into the inbox the way producers should: a hidden name, then a rename."""
     folder.mkdir(parents=True, exist_ok=True)
-    hidden = folder / f".{name}.writing"
+    hidden = folder / ".writing"  # short: the name itself may be as long as the file system allows
     hidden.write_bytes(data)
     os.utime(hidden, (1_000_000 + age, 1_000_000 + age))
     return hidden.rename(folder / name)

@@ -81,3 +81,49 @@ def test_a_run_scores_the_inbox_and_flags_drift(dag, airflow_db, tiny_run, artif
     assert again.state == "success" and task_states(again)["flag_drift"] == "skipped"
     summary = artifacts.read_json(artifact_root / "imdb_score" / again.run_id / "score" / "summary.json")
     assert summary["batches"] == []  # nothing twice for the same champion
+
+
+@pytest.mark.slow
+def test_under_dags_test_a_poison_file_among_good_ones_fails_nothing(airflow_db, tiny_run, artifact_root):
+    """`airflow dags test imdb_score` as a developer runs it: the poison is set aside, the good files
+    scored, and the score task succeeds on its first try (no retry, no failure)."""
+    import json
+    import os
+    import subprocess
+    import sys
+
+    from airflow.models.taskinstance import TaskInstance
+    from airflow.utils.session import create_session
+
+    install_champion(tiny_run["outputs"], artifact_root, tiny_run["params"]["num_words"])
+    inbox = artifact_root / "inbox"
+    drop(inbox, "first.txt", ("\n".join(reviews(120)) + "\n").encode(), age=1)
+    drop(
+        inbox,
+        "poison.jsonl",
+        b'{"id": 1, "text": "\\ud800"}\n{"id": 2, "text": ' + b"[" * 1200 + b"]" * 1200 + b"}\n",
+        age=2,
+    )
+    (inbox / "passwd.txt").symlink_to("/etc/passwd")
+    drop(inbox, "last.txt", ("\n".join(reviews(120, seed=1)) + "\n").encode(), age=3)
+    result = subprocess.run(
+        [sys.executable, "-m", "airflow", "dags", "test", "imdb_score", "2026-03-01"],
+        capture_output=True,
+        text=True,
+        timeout=600,
+        env={**os.environ, "IMDB_ARTIFACT_ROOT": str(artifact_root)},
+    )
+    assert result.returncode == 0, (result.stdout + result.stderr)[-4000:]
+    with create_session() as session:
+        rows = session.query(TaskInstance).filter_by(dag_id="imdb_score", task_id="score").all()
+        [score] = [ti for ti in rows if ti.dag_run.logical_date == pendulum.datetime(2026, 3, 1, tz="UTC")]
+        assert (score.state, score.try_number) == ("success", 1)
+        run_id = score.run_id
+    summary = json.loads((artifact_root / "imdb_score" / run_id / "score" / "summary.json").read_text())
+    status = {batch["file"]: batch["status"] for batch in summary["batches"]}
+    assert status == {
+        "first.txt": "scored",
+        "poison.jsonl": "quarantined",
+        "passwd.txt": "quarantined",
+        "last.txt": "scored",
+    }

@@ -5,16 +5,17 @@ import os
 
 import pytest
 
-from imdb_pipeline import inbox
+from imdb_pipeline import inbox, inbox_file, inbox_rows
 from imdb_pipeline.input_limits import InputLimits
 
 
 def read_all(path, limits=None):
-    counts = inbox.ReadCounts()
+    counts = inbox_rows.ReadCounts()
     ids, texts = [], []
-    for chunk in inbox.read_chunks(path, counts, limits):
-        ids += chunk.ids
-        texts += chunk.texts
+    with inbox_file.BatchFile(path) as batch:
+        for chunk in batch.chunks(counts, limits):
+            ids += chunk.ids
+            texts += chunk.texts
     return ids, texts, counts
 
 
@@ -25,14 +26,30 @@ def test_inbox_is_the_env_folder_else_under_the_artifact_root(tmp_path, monkeypa
     assert inbox.inbox_dir(tmp_path) == tmp_path / "drop"
 
 
-def test_waiting_files_are_txt_and_jsonl_oldest_first_hidden_ones_not(tmp_path):
+def test_entries_are_txt_and_jsonl_names_oldest_first_of_any_kind_never_followed(tmp_path):
     for age, name in enumerate(["new.txt", "old.jsonl", ".writing.txt", "notes.md", "mid.txt"]):
         path = tmp_path / name
         path.write_text("x\n")
         os.utime(path, (1000 - age * 10, 1000 - age * 10))
     (tmp_path / "folder.txt").mkdir()
-    assert [path.name for path in inbox.waiting_files(tmp_path)] == ["mid.txt", "old.jsonl", "new.txt"]
-    assert inbox.waiting_files(tmp_path / "missing") == []
+    os.utime(tmp_path / "folder.txt", (2000, 2000))
+    (tmp_path / "passwd.txt").symlink_to("/etc/passwd")
+    os.utime(tmp_path / "passwd.txt", (3000, 3000), follow_symlinks=False)
+    found = [(entry.path.name, entry.kind) for entry in inbox.entries(tmp_path)]
+    assert found == [
+        ("mid.txt", "regular file"),
+        ("old.jsonl", "regular file"),
+        ("new.txt", "regular file"),
+        ("folder.txt", "folder"),
+        ("passwd.txt", "symbolic link"),  # the link's own time: lstat, not its target's
+    ]
+    assert inbox.entries(tmp_path / "missing") == []
+
+
+def test_names_print_on_one_line_whatever_their_bytes(tmp_path):
+    assert inbox.printable("a\nb.txt") == "a\\nb.txt"
+    assert inbox.printable(os.fsdecode(b"caf\xe9.txt")) == "caf\\xe9.txt"
+    assert inbox.printable("café.txt") == "café.txt"
 
 
 def test_txt_ids_are_line_numbers_and_blank_lines_are_counted_not_scored(tmp_path):
@@ -79,7 +96,9 @@ def test_a_few_undecodable_bytes_are_counted_and_replaced(tmp_path):
 def test_binary_junk_is_quarantined(tmp_path):
     nul = tmp_path / "nul.txt"
     nul.write_bytes(b"ok\n" + bytes(range(256)) * 4)
-    with pytest.raises(inbox.QuarantineError, match=r"NUL bytes \(line 2\): it is not a text file"):
+    with pytest.raises(
+        inbox.QuarantineError, match=r"line 2 of nul\.txt holds NUL bytes: it is not a text file"
+    ):
         read_all(nul)
     latin = tmp_path / "latin.txt"
     latin.write_bytes(b"\xe9\xe8\xe0 \xff\xfe\n" * 10)
@@ -95,13 +114,17 @@ def test_a_line_over_the_review_limit_and_a_non_file_are_quarantined(tmp_path):
     os.mkfifo(tmp_path / "pipe.txt")
     with pytest.raises(inbox.QuarantineError, match="not a regular file"):
         read_all(tmp_path / "pipe.txt")
-    with pytest.raises(inbox.QuarantineError, match="cannot be read"):
+    (tmp_path / "link.txt").symlink_to(tmp_path / "long.txt")
+    with pytest.raises(inbox.QuarantineError, match="is a symbolic link: links are never followed"):
+        read_all(tmp_path / "link.txt")
+    with pytest.raises(FileNotFoundError):  # gone: skipped by the run, not quarantined
         read_all(tmp_path / "gone.txt")
 
 
 def test_chunks_are_bounded(tmp_path, monkeypatch):
-    monkeypatch.setattr(inbox, "CHUNK_LINES", 3)
+    monkeypatch.setattr(inbox_rows, "CHUNK_LINES", 3)
     path = tmp_path / "a.txt"
     path.write_text("".join(f"review {i}\n" for i in range(10)))
-    sizes = [len(chunk.texts) for chunk in inbox.read_chunks(path, inbox.ReadCounts())]
+    with inbox_file.BatchFile(path) as batch:
+        sizes = [len(chunk.texts) for chunk in batch.chunks(inbox_rows.ReadCounts())]
     assert sizes == [3, 3, 3, 1]

@@ -7,12 +7,18 @@ from imdb_pipeline import artifacts, scored_store
 
 
 def test_batch_key_names_the_file_and_its_content(tmp_path):
-    first = tmp_path / "a b.txt"
-    first.write_text("one\n")
-    key = scored_store.batch_key(first)
-    assert key.startswith("a%20b.txt__") and len(key.rsplit("__", 1)[1]) == 16
-    first.write_text("two\n")
-    assert scored_store.batch_key(first) != key
+    key = scored_store.batch_key("a b.txt", "0123456789abcdef" * 4)
+    assert key == "a%20b.txt__0123456789abcdef"
+    assert scored_store.batch_key("a b.txt", "f" * 64) != key
+
+
+def test_any_file_name_gets_a_key_that_is_one_folder_name():
+    odd = [os.fsdecode(b"\xff\xfe.txt"), "new\nline.txt", "-rf.txt", "é" * 120 + ".txt", ".." + "x" * 250]
+    keys = [scored_store.batch_key(name, "ab" * 32) for name in odd]
+    assert len(set(keys)) == len(keys)
+    for key in keys:
+        assert "/" not in key and "\n" not in key and not key.startswith(".")
+        assert len(os.fsencode(f".{key}.claim")) <= 255 and key.isascii()
 
 
 def _hold_claim(folder, key, ready, release):

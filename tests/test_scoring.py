@@ -9,7 +9,15 @@ import numpy as np
 import pytest
 from scoring_support import drop, install_champion, reviews
 
-from imdb_pipeline import artifacts, batch_stats, chunk_scoring, drift, scored_store, scoring, tokenized
+from imdb_pipeline import (
+    artifacts,
+    batch_scoring,
+    batch_stats,
+    chunk_scoring,
+    scored_store,
+    scoring,
+    tokenized,
+)
 from imdb_pipeline.errors import PipelineInputError
 
 KEYS = {"a.txt": "a__1", "b.jsonl": "b__2", "c.txt": "c__3"}
@@ -103,8 +111,8 @@ def test_other_text_is_flagged_as_drifted(champion_root):
 
 
 @pytest.mark.slow
-def test_a_failure_mid_batch_leaves_nothing_and_the_retry_scores_once(champion_root, monkeypatch):
-    from imdb_pipeline import inbox as inbox_module
+def test_a_failure_mid_batch_leaves_nothing_and_the_next_run_scores_once(champion_root, monkeypatch):
+    from imdb_pipeline import inbox_rows as inbox_module
 
     monkeypatch.setattr(inbox_module, "CHUNK_LINES", 50)
     drop(champion_root / "inbox", "a.txt", ("\n".join(reviews(200)) + "\n").encode())
@@ -118,8 +126,9 @@ def test_a_failure_mid_batch_leaves_nothing_and_the_retry_scores_once(champion_r
         return real(*args)
 
     monkeypatch.setattr(chunk_scoring, "score_chunk", failing)
-    with pytest.raises(RuntimeError, match="worker lost"):
-        scoring.score_inbox(root=champion_root)
+    [failed] = scoring.score_inbox(root=champion_root)["batches"]  # the file's failure, not the run's
+    assert (failed["status"], failed["reason"]) == ("failed", "RuntimeError: worker lost")
+    assert (champion_root / "inbox" / "a.txt").is_file()  # left for the next run, not quarantined
     version_dir = next(scored_store.scored_dir(champion_root).iterdir())
     assert [path.name for path in version_dir.iterdir() if not path.name.endswith(".claim")] == []
     monkeypatch.setattr(chunk_scoring, "score_chunk", real)
@@ -130,14 +139,14 @@ def test_a_failure_mid_batch_leaves_nothing_and_the_retry_scores_once(champion_r
 @pytest.mark.slow
 def test_a_batch_claimed_by_another_run_is_left_to_it(champion_root):
     path = drop(champion_root / "inbox", "a.txt", b"good film\n")
-    model = scoring.Champion.load(champion_root)
-    key = scored_store.batch_key(path)
+    model = batch_scoring.Champion.load(champion_root)
+    key = scored_store.batch_key(path.name, artifacts.sha256_file(path))
     version_dir = scored_store.scored_dir(champion_root) / model.version
     with scored_store.claim(version_dir, key):
         result = {}
         thread = threading.Thread(
             target=lambda: result.update(
-                scoring.score_file(path, key, model, drift.DriftThresholds(), champion_root)
+                batch_scoring.score_file(path, None, model, batch_scoring.Policy(), champion_root)
             )
         )
         thread.start()

@@ -48,17 +48,19 @@ def cache_dir(root: Path | None = None) -> Path:
     return (root or artifact_root()) / "cache"
 
 
-def safe_name(name: str) -> str:
-    """A run id or DAG id as one path component that cannot climb out of its parent, one-to-one:
-    other characters than letters, digits and ``._-~:+`` are %-escaped (``%`` too), a leading dot
-    is ``%2E``, and a name too long for a folder ends in its sha256 instead."""
+def safe_name(name: str, max_bytes: int = _MAX_NAME) -> str:
+    """A run id, DAG id or file name as one path component that cannot climb out of its parent,
+    one-to-one: other bytes than letters, digits and ``._-~:+`` are %-escaped (``%`` too, and a file
+    name's bytes that are not UTF-8), a leading dot is ``%2E``, and a name longer than ``max_bytes``
+    ends in its sha256 instead."""
     if not name:
         raise PipelineInputError("an empty name cannot name an artifact folder.")
-    escaped = urllib.parse.quote(name, safe=":+")
+    raw = os.fsencode(name)
+    escaped = urllib.parse.quote(raw, safe=":+")
     if escaped.startswith("."):
         escaped = "%2E" + escaped[1:]
-    if len(escaped) > _MAX_NAME:
-        escaped = escaped[: _MAX_NAME - 65] + "~" + hashlib.sha256(name.encode()).hexdigest()
+    if len(escaped) > max_bytes:
+        escaped = escaped[: max_bytes - 65] + "~" + hashlib.sha256(raw).hexdigest()
     return escaped
 
 

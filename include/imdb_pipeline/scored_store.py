@@ -4,10 +4,11 @@ Layout under the artifact root::
 
     scored/<champion version>/<batch key>/   scores.jsonl, stats.json, manifest.json  (finished)
     scored/<champion version>/.<batch key>.claim                                     (a lock file)
-    quarantine/<batch key>/                  the input file, reason.json
+    quarantine/<batch key>[~N]/              the inbox entry itself (never what a link points to), reason.json
 
 A batch key names one input file by name *and* content (``<name>__<sha256 prefix>``): the same
-name dropped again with other reviews is a new batch. Whoever scores a (key, version) holds an
+name dropped again with other reviews is a new batch. An entry that cannot be hashed (a link, a
+FIFO, an unreadable file) is keyed by its name and kind. Whoever scores a (key, version) holds an
 exclusive ``flock`` on its claim file; a second run finds it held and leaves the batch alone, and a
 killed worker's claim is released by the kernel. The output folder is written privately and swapped
 in whole (``artifacts.stage_writer``), and a finished one is never written again: retries, kills
@@ -22,17 +23,21 @@ import errno
 import fcntl
 import os
 import shutil
+import stat
+import tempfile
 from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
 
 from imdb_pipeline import artifacts
+from imdb_pipeline.inbox import printable
 
 SCORED = "scored"
 QUARANTINE = "quarantine"
 STATS = "stats.json"
 REASON = "reason.json"
 _KEY_HASH = 16
+_KEY_NAME_BYTES = 180  # the name's share of a key: room for __<hash> and a claim's dot
 
 
 def scored_dir(root: Path | None = None) -> Path:
@@ -43,9 +48,14 @@ def quarantine_dir(root: Path | None = None) -> Path:
     return (root or artifacts.artifact_root()) / QUARANTINE
 
 
-def batch_key(path: Path) -> str:
-    """``<file name>__<first 16 hex of its sha256>``, safe as a folder name."""
-    return f"{artifacts.safe_name(path.name)}__{artifacts.sha256_file(path)[:_KEY_HASH]}"
+def batch_key(name: str, sha256: str) -> str:
+    """``<file name>__<first 16 hex of its sha256>``, safe as a folder name for any file name."""
+    return f"{artifacts.safe_name(name, _KEY_NAME_BYTES)}__{sha256[:_KEY_HASH]}"
+
+
+def entry_key(name: str, kind: str) -> str:
+    """The key of an entry whose content is not read (a link, a FIFO, an unreadable file)."""
+    return f"{artifacts.safe_name(name, _KEY_NAME_BYTES)}__{kind.split()[0].lower()}"
 
 
 def is_finished(folder: Path) -> bool:
@@ -83,32 +93,104 @@ def claim(version_dir: Path, key: str) -> Iterator[bool]:
             fcntl.flock(handle, fcntl.LOCK_UN)
 
 
-def quarantine(path: Path, key: str, reason: str, version: str, root: Path | None = None) -> Path | None:
-    """Set the input file aside with the reason (written first); None if it is gone already
-    (another run quarantined it)."""
-    folder = quarantine_dir(root) / key
-    if not path.exists():
+class CannotMove(Exception):
+    """The entry cannot be taken out of the inbox (permissions, another file system): it stays."""
+
+
+def quarantine(
+    path: Path,
+    key: str,
+    reason: str,
+    version: str | None,
+    root: Path | None = None,
+    inode: int | None = None,
+) -> Path | None:
+    """Move the inbox entry itself into ``quarantine/<key>/`` beside ``reason.json``: a link moves as
+    a link, a FIFO is never opened. Built in a hidden folder and renamed in whole (``<key>~2``... when
+    the same bytes were quarantined before). Returns the folder; None when the entry is gone (another
+    run moved it). ``inode``: the file that was judged; when the name holds another one now (replaced
+    meanwhile), that one goes back and ``FileChanged`` is raised. ``CannotMove``: it must stay."""
+    base = quarantine_dir(root)
+    base.mkdir(parents=True, exist_ok=True)
+    moving = Path(tempfile.mkdtemp(prefix=f".{key}.moving-", dir=base))
+    try:
+        _move_entry(path, moving / path.name, inode)
+    except FileNotFoundError:
+        shutil.rmtree(moving, ignore_errors=True)
         return None
+    except BaseException:
+        shutil.rmtree(moving, ignore_errors=True)
+        raise
     artifacts.write_json(
-        folder / REASON,
+        moving / REASON,
         {
-            "file": path.name,
+            "file": printable(path.name),
+            "key": key,
             "reason": reason,
             "model_version": version,
             "quarantined_at": dt.datetime.now(dt.UTC).isoformat(timespec="seconds"),
         },
     )
-    target = folder / path.name
+    for attempt in range(1, 1000):
+        folder = base / (key if attempt == 1 else f"{key}~{attempt}")
+        try:
+            os.rename(moving, folder)  # never onto a finished folder: it is not empty
+            return folder
+        except OSError as err:
+            if err.errno not in (errno.ENOTEMPTY, errno.EEXIST):
+                raise
+    raise CannotMove(f"quarantine/{key} is taken 999 times: clean up {base}")
+
+
+class FileChanged(Exception):
+    """The name holds another file than the one judged: it was put back, for the next run."""
+
+
+def _move_entry(path: Path, target: Path, inode: int | None) -> None:
     try:
-        os.replace(path, target)
+        os.rename(path, target)  # the entry itself, whatever it is
     except FileNotFoundError:
-        return None
+        raise
     except OSError as err:
         if err.errno != errno.EXDEV:
-            raise
-        shutil.copyfile(path, target)  # another file system: copy, then drop the original
-        path.unlink(missing_ok=True)
-    return folder
+            raise CannotMove(f"it cannot be moved out of the inbox ({err.strerror})") from None
+        _copy_across(path, target, inode)
+        return
+    if inode is not None and os.lstat(target).st_ino != inode:
+        try:
+            os.link(target, path)  # back under its name (never over a newer file)
+        except OSError:
+            return  # the name is taken again: keep this one here rather than lose it
+        os.unlink(target)
+        raise FileChanged()
+
+
+def _copy_across(path: Path, target: Path, inode: int | None) -> None:
+    """Another file system: a link is re-made as a link, a regular file copied through a no-follow
+    descriptor (never a link's target), then the original removed; anything else stays."""
+    info = os.lstat(path)
+    if stat.S_ISLNK(info.st_mode):
+        os.symlink(os.readlink(path), target)
+        os.unlink(path)
+        return
+    if not stat.S_ISREG(info.st_mode):
+        raise CannotMove("it is not a regular file and lies on another file system than the quarantine")
+    try:
+        source = os.open(path, os.O_RDONLY | os.O_NOFOLLOW | os.O_NONBLOCK | os.O_CLOEXEC)
+    except OSError as err:
+        raise CannotMove(f"it cannot be copied to the quarantine ({err.strerror})") from None
+    with os.fdopen(source, "rb") as reader:
+        copied = os.fstat(source)
+        if not stat.S_ISREG(copied.st_mode) or (inode is not None and copied.st_ino != inode):
+            raise FileChanged()
+        with open(os.open(target, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o600), "wb") as writer:
+            shutil.copyfileobj(reader, writer)
+    try:
+        if os.lstat(path).st_ino == copied.st_ino:
+            os.unlink(path)
+    except OSError as err:
+        target.unlink()
+        raise CannotMove(f"it cannot be removed from the inbox ({err.strerror})") from None
 
 
 def recent_batches(root: Path | None = None, limit: int = 50) -> list[dict[str, Any]]:
