@@ -26,10 +26,14 @@ from pathlib import Path
 RUN_ONE = """
 import sys
 from pathlib import Path
-from imdb_pipeline import ingest
+try:
+    from imdb_pipeline.stages import ingest
+    from imdb_pipeline.stages.runner import run_stage
+except ImportError:  # an older version of the library (--code), from before the subpackages
+    from imdb_pipeline import ingest
+    from imdb_pipeline.pipeline import run_stage
 if sys.argv[3] == "serial" and hasattr(ingest, "PARALLEL_MIN_BYTES"):
     ingest.PARALLEL_MIN_BYTES = 1 << 62
-from imdb_pipeline.pipeline import run_stage
 run_stage("ingest", {"data_path": sys.argv[1]}, Path(sys.argv[2]))
 """
 

@@ -24,16 +24,17 @@ import numpy as np
 import scipy.sparse
 from sklearn.linear_model import LogisticRegression
 
-from imdb_pipeline import artifacts, text
-from imdb_pipeline.pipeline import run_stage
-from imdb_pipeline.tokenized import TokenizedSplit, load_split
+from imdb_pipeline.features import tokenizer
+from imdb_pipeline.features.tokenized import TokenizedSplit, load_split
+from imdb_pipeline.stages.runner import run_stage
+from imdb_pipeline.store import artifacts
 
 
 def ngram_rows(split: TokenizedSplit, ngrams: int, id_bound: int) -> tuple[np.ndarray, np.ndarray]:
     """(row, key) of every word and run of 2..ngrams words inside a review (START, OOV excluded)."""
     tokens = split.tokens.astype(np.int64)
     rows = np.repeat(np.arange(len(split)), np.diff(split.offsets))
-    word = tokens >= text.INDEX_FROM  # START begins each review, so no run spans two reviews
+    word = tokens >= tokenizer.INDEX_FROM  # START begins each review, so no run spans two reviews
     all_rows, all_keys = [rows[word]], [tokens[word]]
     for n in range(2, ngrams + 1):
         count = len(tokens) - n + 1
@@ -83,7 +84,7 @@ def main() -> None:
         started = time.perf_counter()
         outputs = run_stage("ingest", {"data_path": args.data}, Path(folder))
         train, test = load_split(outputs["train_tokens"]), load_split(outputs["test_tokens"])
-        id_bound = len(artifacts.read_json(outputs["word_index"])) + text.INDEX_FROM + 1
+        id_bound = len(artifacts.read_json(outputs["word_index"])) + tokenizer.INDEX_FROM + 1
         ingest_seconds = time.perf_counter() - started
     for ngrams in args.ngrams:
         started = time.perf_counter()

@@ -1,4 +1,4 @@
-"""Scoring throughput of ``imdb_pipeline.predict`` on raw reviews, after the model is loaded.
+"""Scoring throughput of ``imdb_pipeline.serving.predict`` on raw reviews, after the model is loaded.
 
 Scores the file ``--runs`` times in one process (the model loaded once) and reports the best and
 every run's reviews/s, the process's CPU seconds per run (TensorFlow may use both cores) and its
@@ -20,9 +20,11 @@ import time
 
 import numpy as np
 
-from imdb_pipeline import predict, text, vectorize
-from imdb_pipeline.scorer import Scorer
-from imdb_pipeline.tokenized import TokenizedSplit
+from imdb_pipeline.features import tokenizer
+from imdb_pipeline.features.tokenized import TokenizedSplit
+from imdb_pipeline.serving import predict
+from imdb_pipeline.serving.scorer import Scorer
+from imdb_pipeline.stages import vectorize
 
 
 def cpu_seconds() -> float:
@@ -83,7 +85,7 @@ def main() -> None:
     printed = np.array([json.loads(line)["probability"] for line in output.splitlines()])
 
     exact = scorer.probabilities(reviews)
-    tokens, offsets = text.encode_texts(reviews, scorer.word_rank)
+    tokens, offsets = tokenizer.encode_texts(reviews, scorer.word_rank)
     split = TokenizedSplit(tokens, offsets, np.zeros(len(reviews), np.uint8))
     rows = vectorize.multi_hot(split, scorer.num_words, scorer.features)
     keras_predict = scorer.model.predict(rows.matrix(), batch_size=512, verbose=0).reshape(-1)

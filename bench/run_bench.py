@@ -28,9 +28,12 @@ from pathlib import Path
 
 import psutil
 
-from imdb_pipeline import aclimdb, sample_data
+from imdb_pipeline.data import aclimdb
 
 PROJECT = Path(__file__).resolve().parents[1]
+sys.path.insert(0, str(PROJECT / "tests"))  # sample_data: the tests' generated datasets
+import sample_data  # noqa: E402
+
 SAMPLE_SECONDS = 0.02
 TASKS = ("ingest", "vectorize", "train", "evaluate", "report")
 
@@ -77,7 +80,7 @@ def prepare(data: Path, work: Path, env: dict[str, str]) -> tuple[Path, Path]:
         [
             sys.executable,
             "-m",
-            "imdb_pipeline.pipeline",
+            "imdb_pipeline.stages.runner",
             "--run-dir",
             str(prep),
             "--stage",

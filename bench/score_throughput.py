@@ -30,7 +30,7 @@ SCORE_ONE = """
 import json, resource, sys, time
 from pathlib import Path
 started = time.perf_counter()
-from imdb_pipeline import batch_scoring
+from imdb_pipeline.serving import batch_scoring
 root, path = Path(sys.argv[1]), Path(sys.argv[2])
 model = batch_scoring.Champion.load(root)
 model.scorer.probabilities(["warm up the traced batch"] * 10)
@@ -47,7 +47,7 @@ print(json.dumps(result))
 
 
 def test_reviews(data: Path) -> list[tuple[str, int]]:
-    from imdb_pipeline import aclimdb
+    from imdb_pipeline.data import aclimdb
 
     return [
         (" ".join(review.raw.decode("utf-8").split()), review.label)
@@ -57,22 +57,24 @@ def test_reviews(data: Path) -> list[tuple[str, int]]:
 
 
 def make_champion(model: Path, train_tokens: Path, root: Path) -> str:
-    from imdb_pipeline import artifacts, batch_stats, champion, scorer
-    from imdb_pipeline.tokenized import load_split
+    from imdb_pipeline.features import review_stats
+    from imdb_pipeline.features.tokenized import load_split
+    from imdb_pipeline.serving import scorer
+    from imdb_pipeline.store import artifacts, model_store
 
     num_words = json.loads((model.parent / "history.json").read_text()).get("num_words")
     if num_words is None:  # the width is the model's: read it the way scoring does
         num_words = scorer.Scorer(model).num_words
-    stats_path = root / batch_stats.DATA_STATS
-    artifacts.write_json(stats_path, batch_stats.training_statistics(load_split(train_tokens), num_words))
+    stats_path = root / review_stats.DATA_STATS
+    artifacts.write_json(stats_path, review_stats.training_statistics(load_split(train_tokens), num_words))
     files = {
         "model": str(model),
         "word_index": str(model.parent / "word_index.json"),
         "data_stats": str(stats_path),
     }
-    with champion.promotion_lock(root):
-        version = champion.install(files, {"dag_id": "bench", "run": "score_throughput"}, root)
-        champion.switch_to(version, root)
+    with model_store.promotion_lock(root):
+        version = model_store.install(files, {"dag_id": "bench", "run": "score_throughput"}, root)
+        model_store.switch_to(version, root)
     return version
 
 
@@ -127,7 +129,8 @@ def other_text(count: int) -> list[str]:
 
 
 def false_alarms(reviews: list[tuple[str, int]], root: Path, batch: int, seeds: int) -> dict:
-    from imdb_pipeline import batch_scoring, scored_store
+    from imdb_pipeline.serving import batch_scoring
+    from imdb_pipeline.store import scored_batches
 
     model = batch_scoring.Champion.load(root)
     inbox = root / "drift-inbox"
@@ -137,7 +140,7 @@ def false_alarms(reviews: list[tuple[str, int]], root: Path, batch: int, seeds: 
         path = inbox / name
         path.write_text("".join(line + "\n" for line in lines), encoding="utf-8")
         result = batch_scoring.score_file(path, None, model, batch_scoring.Policy(), root)
-        stats = json.loads((Path(result["folder"]) / scored_store.STATS).read_text())
+        stats = json.loads((Path(result["folder"]) / scored_batches.STATS).read_text())
         return {
             "rows": stats["rows"],
             "drifted": stats["drift"]["drifted"],

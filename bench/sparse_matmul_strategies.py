@@ -23,7 +23,7 @@ STRATEGIES = ("slices", "split", "single", "custom", "segment", "current")
 def _patch(strategy: str) -> None:
     import tensorflow as tf
 
-    from imdb_model import imdb_model_layers
+    from imdb_model import layers
 
     block = 24
 
@@ -70,7 +70,7 @@ def _patch(strategy: str) -> None:
         return tf.reshape(summed, [-1, kernel.shape[-1]])
 
     if strategy != "current":
-        imdb_model_layers.sparse_matmul = {
+        layers.sparse_matmul = {
             "slices": slices,
             "split": split,
             "single": single,
@@ -83,8 +83,8 @@ def run_one(args) -> dict:
     import numpy as np
 
     from imdb_model import ModelSpec, build_model
-    from imdb_model.imdb_model_training import CompiledTrainer, MultiHotRows
-    from imdb_pipeline.config import PipelineConfig
+    from imdb_model.training import CompiledTrainer, MultiHotRows
+    from imdb_pipeline.core.parameters import PipelineConfig
 
     _patch(args.strategy)
     data = np.load(args.train)

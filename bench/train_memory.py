@@ -5,8 +5,8 @@ re-run). Prints one JSON line per run: the parameters, wall seconds, peak RSS of
 ``wait4``), seconds per epoch, and the plugin's estimate at the trigger (``training_memory_mb``).
 Runs get ``IMDB_WORKER_MEMORY_MB=100000`` unless it is set, so that the estimate does not refuse them.
 
-    python -m imdb_pipeline.pipeline --run-dir R --stage ingest --param data_path=DATA
-    python -m imdb_pipeline.pipeline --run-dir R --stage vectorize --param data_path=DATA
+    python -m imdb_pipeline.stages.runner --run-dir R --stage ingest --param data_path=DATA
+    python -m imdb_pipeline.stages.runner --run-dir R --stage vectorize --param data_path=DATA
     python bench/train_memory.py --prepared R --data DATA --set units=16 --set units=1024,optimizer=adam
 """
 
@@ -36,12 +36,12 @@ def parse_set(text: str) -> dict:
 
 def run_train(prepared: Path, data: str, params: dict, work: Path) -> dict:
     from imdb_model import ModelSpec, training_memory_mb
-    from imdb_pipeline.config import PARAM_SPECS
+    from imdb_pipeline.core.parameters import PARAM_SPECS
 
     run = Path(tempfile.mkdtemp(prefix="run-", dir=work))
     for stage in ("ingest", "vectorize"):
         shutil.copytree(prepared / stage, run / stage)
-    command = [sys.executable, "-m", "imdb_pipeline.pipeline", "--run-dir", str(run), "--stage", "train"]
+    command = [sys.executable, "-m", "imdb_pipeline.stages.runner", "--run-dir", str(run), "--stage", "train"]
     command += ["--param", f"data_path={data}"]
     command += [f"--param={name}={json.dumps(value)}" for name, value in params.items()]
     env = {**os.environ, "IMDB_WORKER_MEMORY_MB": os.environ.get("IMDB_WORKER_MEMORY_MB", "100000")}

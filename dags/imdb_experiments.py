@@ -32,14 +32,14 @@ import os
 import pendulum
 from airflow.sdk import dag, task
 
-from imdb_model.imdb_model_dag_support import (
+from imdb_airflow.dag_support import (
     DEFAULT_ARGS,
     TRAINING_POOL,
     Outputs,
     current_run,
     params_from_specs,
 )
-from imdb_pipeline.sweep_plan import SWEEP_PARAM_SPECS
+from imdb_pipeline.sweep.plan import SWEEP_PARAM_SPECS
 
 # Trainings of one sweep at a time: each already uses both cores of a small worker.
 TRAININGS_AT_ONCE = int(os.environ.get("IMDB_SWEEP_TRAININGS_AT_ONCE", "1"))
@@ -62,27 +62,27 @@ def imdb_experiments():
     @task(task_display_name="Plan trials")
     def plan() -> list[dict]:
         """Validate the `grid` and the shared params; one record (name + full params) per trial."""
-        from imdb_pipeline import sweep
+        from imdb_pipeline.sweep import steps
 
         context, _ = current_run()
-        return sweep.plan(context["params"])
+        return steps.plan(context["params"])
 
     @task(task_display_name="Ingest reviews")
     def ingest() -> Outputs:
         """Read and tokenize the reviews once for every trial."""
-        from imdb_pipeline import sweep
+        from imdb_pipeline.sweep import steps
 
         context, run_path = current_run()
-        return sweep.ingest(context["params"], run_path, context["dag"].dag_id)
+        return steps.ingest(context["params"], run_path, context["dag"].dag_id)
 
     @task(task_display_name="Vectorize (per feature set)")
     def vectorize(ingested: Outputs | None, trials: list[dict] | None) -> dict[str, Outputs]:
         """One multi-hot dataset per distinct (`num_words`, `ngrams`) of the trials."""
-        from imdb_pipeline import sweep
+        from imdb_pipeline.sweep import steps
 
         context, run_path = current_run()
-        trials = sweep.trials_of(trials, context["params"])
-        return sweep.vectorize_all(trials, run_path, context["dag"].dag_id, ingested)
+        trials = steps.trials_of(trials, context["params"])
+        return steps.vectorize_all(trials, run_path, context["dag"].dag_id, ingested)
 
     @task(
         task_display_name="Train trial",
@@ -94,22 +94,22 @@ def imdb_experiments():
         doc_md="The book's protocol with this trial's parameters: validation run, best epoch, final fit.",
     )
     def train(trial: dict, ingested: Outputs | None, vectorized: dict[str, Outputs] | None) -> Outputs:
-        from imdb_pipeline import sweep
+        from imdb_pipeline.sweep import steps
 
         context, run_path = current_run()
-        (trial,) = sweep.trials_of([trial], context["params"])
-        return sweep.train_trial(trial, run_path, context["dag"].dag_id, ingested, vectorized)
+        (trial,) = steps.trials_of([trial], context["params"])
+        return steps.train_trial(trial, run_path, context["dag"].dag_id, ingested, vectorized)
 
     @task(task_display_name="Evaluate the winner")
     def evaluate_winner(
         trials: list[dict] | None, trained: list[Outputs] | None, vectorized: dict[str, Outputs] | None
     ) -> Outputs:
         """Pick the best validation accuracy (never looking at the test set); score it on the test set."""
-        from imdb_pipeline import sweep
+        from imdb_pipeline.sweep import steps
 
         context, run_path = current_run()
-        trials = sweep.trials_of(trials, context["params"])
-        return sweep.evaluate_winner(
+        trials = steps.trials_of(trials, context["params"])
+        return steps.evaluate_winner(
             trials, run_path, context["dag"].dag_id, trained and list(trained), vectorized
         )
 
@@ -118,13 +118,13 @@ def imdb_experiments():
         trials: list[dict] | None, trained: list[Outputs] | None, evaluated: Outputs | None
     ) -> Outputs:
         """Table of trials, overlaid validation curves, the winner's test scores, `report.html`."""
-        from imdb_pipeline import sweep
+        from imdb_pipeline.sweep import steps
 
         context, run_path = current_run()
         params = context["params"]
         trained = trained and list(trained)
-        return sweep.report(
-            sweep.trials_of(trials, params), params, run_path, context["dag"].dag_id, trained, evaluated
+        return steps.report(
+            steps.trials_of(trials, params), params, run_path, context["dag"].dag_id, trained, evaluated
         )
 
     trials = plan()

@@ -27,8 +27,8 @@ import pendulum
 from airflow.providers.standard.triggers.file import DirectoryFileDeleteTrigger
 from airflow.sdk import Asset, AssetOrTimeSchedule, AssetWatcher, CronTriggerTimetable, Param, dag, task
 
-from imdb_model.imdb_model_dag_support import CHAMPION, DEFAULT_ARGS, Outputs, current_run
-from imdb_pipeline.inbox import inbox_dir
+from imdb_airflow.dag_support import CHAMPION, DEFAULT_ARGS, Outputs, current_run
+from imdb_pipeline.serving.inbox import inbox_dir
 
 log = logging.getLogger(__name__)
 
@@ -115,11 +115,11 @@ def imdb_score():
     )
     def score() -> Outputs:
         """Score every inbox file this champion has not scored yet (and what `rescore` asks)."""
-        from imdb_pipeline import scoring
+        from imdb_pipeline.serving import inbox_scoring
 
         context, run_path = current_run()
-        outputs, summary = scoring.score_for_run(dict(context["params"]), run_path)
-        described = scoring.describe(summary)
+        outputs, summary = inbox_scoring.score_for_run(dict(context["params"]), run_path)
+        described = inbox_scoring.describe(summary)
         for level, line in described:
             log.log(level, line)
         headline = described[0][1]
@@ -142,10 +142,10 @@ def imdb_score():
         """Succeeds with an `imdb_review_drift` event when a batch drifted; *skipped* when none did."""
         from airflow.sdk.exceptions import AirflowSkipException
 
-        from imdb_pipeline import scoring
+        from imdb_pipeline.serving import inbox_scoring
 
         context, run_path = current_run()
-        summary = scoring.run_summary(score, run_path, context["dag"].dag_id)
+        summary = inbox_scoring.run_summary(score, run_path, context["dag"].dag_id)
         drifted = [batch for batch in summary["batches"] if batch.get("drifted")]
         if not drifted:
             raise AirflowSkipException("no batch drifted")

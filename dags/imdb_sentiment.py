@@ -8,7 +8,7 @@ multi-hot vectors of the top `num_words` words → Dense(16, relu) → Dense(16,
 
 The **gate** blesses the model when its test accuracy is at least `min_accuracy` and not more than
 `max_regression` below the current champion's; **promote** then makes it the champion
-(`$IMDB_ARTIFACT_ROOT/champion/`, the model `python -m imdb_pipeline.predict` scores with). A model
+(`$IMDB_ARTIFACT_ROOT/champion/`, the model `python -m imdb_pipeline.serving.predict` scores with). A model
 that is not blessed leaves `promote` *skipped*, with the reason in its log and in the report.
 
 Each task runs one plain-Python stage of `imdb_pipeline` and passes **paths**, never arrays, to the
@@ -26,7 +26,7 @@ import os
 import pendulum
 from airflow.sdk import dag, task
 
-from imdb_model.imdb_model_dag_support import (
+from imdb_airflow.dag_support import (
     CHAMPION,
     DEFAULT_ARGS,
     TRAINING_DATA,
@@ -37,7 +37,7 @@ from imdb_model.imdb_model_dag_support import (
     skip_scheduled_run_without_data,
     skip_unless_promoted,
 )
-from imdb_pipeline.config import PARAM_SPECS
+from imdb_pipeline.core.parameters import PARAM_SPECS
 
 # Weekly retraining by default; IMDB_SCHEDULE overrides it per deployment (a cron expression,
 # a preset like "@daily", or "none" for manual runs only).

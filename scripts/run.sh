@@ -23,7 +23,7 @@ airflow dags test imdb_sentiment "$logical_date" --conf "$conf"
 python - "$logical_date" <<'PY'
 import json, sys
 from pathlib import Path
-from imdb_pipeline.artifacts import artifact_root
+from imdb_pipeline.store.artifacts import artifact_root
 
 runs = sorted((artifact_root() / "imdb_sentiment").glob("*/report/metrics.json"), key=lambda p: p.stat().st_mtime)
 if not runs:

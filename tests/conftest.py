@@ -13,9 +13,8 @@ import tempfile
 from pathlib import Path
 
 import pytest
+from sample_data import tar_directory, write_aclimdb, write_keras_npz
 from stage_runs import PROJECT, REAL_DATA, TINY_PARAMS
-
-from imdb_pipeline.sample_data import tar_directory, write_aclimdb, write_keras_npz
 
 _home = Path(tempfile.mkdtemp(prefix="imdb-tests-airflow-"))
 os.environ["AIRFLOW_HOME"] = str(_home)
@@ -46,7 +45,8 @@ def tiny_keras_npz_file(tmp_path_factory) -> Path:
 @pytest.fixture
 def tiny_keras_npz(tiny_keras_npz_file, monkeypatch) -> Path:
     """The tiny pickled npz, registered as trusted the way Keras' published checksum is."""
-    from imdb_pipeline import artifacts, ingest
+    from imdb_pipeline.stages import ingest
+    from imdb_pipeline.store import artifacts
 
     monkeypatch.setattr(
         ingest,
@@ -82,7 +82,7 @@ def real_data() -> Path:
 @pytest.fixture(scope="session")
 def tiny_run(tiny_aclimdb_tarball, tmp_path_factory) -> dict:
     """One finished pipeline run on the tiny tarball, shared by the tests that read its outputs."""
-    from imdb_pipeline.pipeline import run_pipeline
+    from imdb_pipeline.stages.runner import run_pipeline
 
     run_path = tmp_path_factory.mktemp("tiny-run")
     params = {**TINY_PARAMS, "data_path": str(tiny_aclimdb_tarball)}

@@ -7,23 +7,24 @@ import shutil
 from pathlib import Path
 
 import numpy as np
+from sample_data import make_review
 
-from imdb_pipeline import artifacts, batch_stats, champion, scored_store
-from imdb_pipeline.sample_data import make_review
-from imdb_pipeline.tokenized import load_split
+from imdb_pipeline.features import review_stats
+from imdb_pipeline.features.tokenized import load_split
+from imdb_pipeline.store import artifacts, model_store, scored_batches
 
 
 def install_champion(outputs: dict, root: Path, num_words: int, run: str = "r1") -> str:
     """A finished run's model as the champion of ``root``, with its training statistics."""
-    stats = batch_stats.training_statistics(load_split(outputs["ingest"]["train_tokens"]), num_words)
-    stats_path = root / f".stats-{run}" / batch_stats.DATA_STATS
+    stats = review_stats.training_statistics(load_split(outputs["ingest"]["train_tokens"]), num_words)
+    stats_path = root / f".stats-{run}" / review_stats.DATA_STATS
     artifacts.write_json(stats_path, stats)
     files = {name: outputs["train"][name] for name in ("model", "word_index")}
-    with champion.promotion_lock(root):
-        version = champion.install(
+    with model_store.promotion_lock(root):
+        version = model_store.install(
             {**files, "data_stats": str(stats_path)}, {"dag_id": "t", "run": run}, root
         )
-        champion.switch_to(version, root)
+        model_store.switch_to(version, root)
     shutil.rmtree(stats_path.parent)
     return version
 
@@ -48,9 +49,9 @@ def promote(root: Path, run: str, accuracy: float, previous: str | None = None) 
     model.parent.mkdir(parents=True)
     model.write_bytes(run.encode())
     info = {"dag_id": "imdb_sentiment", "run": run, "test_accuracy": accuracy, "previous": previous}
-    info["promoted_at"] = f"2026-01-0{len(champion.versions(root)) + 1}T00:00:00+00:00"
-    version = champion.install({"model": str(model)}, info, root)
-    champion.switch_to(version, root)
+    info["promoted_at"] = f"2026-01-0{len(model_store.versions(root)) + 1}T00:00:00+00:00"
+    version = model_store.install({"model": str(model)}, info, root)
+    model_store.switch_to(version, root)
     return version
 
 
@@ -62,6 +63,6 @@ def evaluated(root: Path, run: str, accuracy: float) -> None:
 
 def scored(root: Path, version: str, key: str, drift: dict) -> None:
     """A finished scoring batch with its statistics."""
-    with artifacts.stage_writer(scored_store.scored_dir(root) / version, key) as out:
+    with artifacts.stage_writer(scored_batches.scored_dir(root) / version, key) as out:
         stats = {"file": key, "key": key, "model_version": version, "rows": 10, "positive_rate": 0.4}
-        artifacts.write_json(out.path("stats", scored_store.STATS), {**stats, "drift": drift})
+        artifacts.write_json(out.path("stats", scored_batches.STATS), {**stats, "drift": drift})

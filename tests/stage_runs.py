@@ -12,8 +12,9 @@ import subprocess
 import sys
 from pathlib import Path
 
-from imdb_pipeline.pipeline import STAGES as PIPELINE_STAGES
-from imdb_pipeline.sample_data import SMALL_PARAMS
+from sample_data import SMALL_PARAMS
+
+from imdb_pipeline.stages.runner import STAGES as PIPELINE_STAGES
 
 PROJECT = Path(__file__).resolve().parents[1]
 REAL_DATA = Path(
@@ -30,7 +31,7 @@ def run_stages_in_processes(
     data_path: Path, run_path: Path, artifact_root: Path, params: dict | None = None
 ) -> dict:
     """Every stage in its own process, as under a real executor; returns the run's metrics.json."""
-    from imdb_pipeline import artifacts
+    from imdb_pipeline.store import artifacts
 
     env = {**os.environ, "IMDB_ARTIFACT_ROOT": str(artifact_root), "TF_CPP_MIN_LOG_LEVEL": "2"}
     for stage in STAGES:
@@ -38,7 +39,7 @@ def run_stages_in_processes(
             [
                 sys.executable,
                 "-m",
-                "imdb_pipeline.pipeline",
+                "imdb_pipeline.stages.runner",
                 "--run-dir",
                 str(run_path),
                 "--stage",

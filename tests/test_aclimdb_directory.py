@@ -4,12 +4,12 @@ import contextlib
 import os
 
 import pytest
+from sample_data import write_aclimdb
 
-from imdb_pipeline import aclimdb_directory
-from imdb_pipeline.aclimdb_directory import iter_directory
-from imdb_pipeline.errors import PipelineInputError
-from imdb_pipeline.input_limits import InputLimits
-from imdb_pipeline.sample_data import write_aclimdb
+from imdb_pipeline.core.errors import PipelineInputError
+from imdb_pipeline.data import aclimdb_directory
+from imdb_pipeline.data.aclimdb_directory import iter_directory
+from imdb_pipeline.data.input_limits import InputLimits
 
 LIMITS = InputLimits.from_env()
 

@@ -15,9 +15,9 @@ import zlib
 
 import pytest
 
-from imdb_pipeline.aclimdb_tarball import iter_tarball
-from imdb_pipeline.errors import PipelineInputError
-from imdb_pipeline.input_limits import InputLimits
+from imdb_pipeline.core.errors import PipelineInputError
+from imdb_pipeline.data.aclimdb_tarball import iter_tarball
+from imdb_pipeline.data.input_limits import InputLimits
 
 LIMITS = InputLimits.from_env()
 REVIEWS = [
@@ -160,7 +160,7 @@ BOMB_RUN = textwrap.dedent(
     """
     import pathlib, resource, sys
     resource.setrlimit(resource.RLIMIT_AS, (400 << 20, 400 << 20))
-    from imdb_pipeline.pipeline import run_stage
+    from imdb_pipeline.stages.runner import run_stage
     run_stage("ingest", {"data_path": sys.argv[1]}, pathlib.Path(sys.argv[2]))
     """
 )

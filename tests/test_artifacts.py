@@ -8,8 +8,8 @@ import sys
 import numpy as np
 import pytest
 
-from imdb_pipeline import artifacts, staging
-from imdb_pipeline.errors import MissingUpstreamError, PipelineInputError
+from imdb_pipeline.core.errors import MissingUpstreamError, PipelineInputError
+from imdb_pipeline.store import artifacts, staging
 
 
 def test_root_comes_from_the_environment_or_airflow_home(monkeypatch, tmp_path):
@@ -120,7 +120,7 @@ def test_a_second_writer_leaves_a_live_partial_folder_alone(tmp_path):
 
 def test_a_killed_writers_partial_folder_is_removed_by_the_next_writer(tmp_path):
     script = (
-        "import os, sys; from pathlib import Path; from imdb_pipeline import artifacts\n"
+        "import os, sys; from pathlib import Path; from imdb_pipeline.store import artifacts\n"
         "with artifacts.stage_writer(Path(sys.argv[1]), 'stage') as out:\n"
         "    out.path('v', 'v.json').write_text('1'); os.kill(os.getpid(), 9)\n"
     )

@@ -2,12 +2,12 @@
 
 import numpy as np
 
-from imdb_pipeline import batch_stats, text
-from imdb_pipeline.tokenized import TokenizedSplit
+from imdb_pipeline.features import review_stats, tokenizer
+from imdb_pipeline.features.tokenized import TokenizedSplit
 
 
 def test_length_sample_is_bounded_and_evenly_spread():
-    sample = batch_stats.LengthSample(limit=100)
+    sample = review_stats.LengthSample(limit=100)
     for first in range(0, 10_000, 700):  # blocks of uneven size
         sample.add(np.arange(first, min(first + 700, 10_000)))
     values = sample.values()
@@ -17,13 +17,13 @@ def test_length_sample_is_bounded_and_evenly_spread():
 
 
 def test_small_batches_keep_every_length():
-    sample = batch_stats.LengthSample()
+    sample = review_stats.LengthSample()
     sample.add(np.array([3, 1, 2]))
     assert sample.values().tolist() == [3, 1, 2]
 
 
 def test_batch_statistics_count_words_oov_and_predictions():
-    stats = batch_stats.BatchStats()
+    stats = review_stats.BatchStats()
     stats.add_counts(np.array([2, 5]), oov_words=2)  # "good film", "a zorblax film good good"
     stats.add_probabilities(np.array([0.9, 0.2], dtype=np.float32))
     summary = stats.summary()
@@ -34,9 +34,9 @@ def test_batch_statistics_count_words_oov_and_predictions():
 
 
 def test_training_statistics_from_ingest_tokens():
-    tokens, offsets = text.with_start_tokens(np.array([4, 5, 20, 4, 30, 31, 6]), np.array([3, 0, 4]))
+    tokens, offsets = tokenizer.with_start_tokens(np.array([4, 5, 20, 4, 30, 31, 6]), np.array([3, 0, 4]))
     split = TokenizedSplit(tokens, offsets, np.array([1, 0, 1], dtype=np.uint8))
-    stats = batch_stats.training_statistics(split, num_words=10)
+    stats = review_stats.training_statistics(split, num_words=10)
     assert (stats["rows"], stats["words"]) == (3, 7)
     assert stats["oov_share"] == round(3 / 7, 6)  # ids 20, 30, 31 are beyond num_words
     assert stats["positive_rate"] == round(2 / 3, 6)

@@ -6,8 +6,8 @@ import math
 
 import pytest
 
-from imdb_pipeline.config import PARAM_SPECS, PipelineConfig, infer_source, schema_of
-from imdb_pipeline.errors import PipelineInputError
+from imdb_pipeline.core.errors import PipelineInputError
+from imdb_pipeline.core.parameters import PARAM_SPECS, PipelineConfig, infer_source, schema_of
 
 NUMBER_PARAMS = [name for name, spec in PARAM_SPECS.items() if spec["type"] == "number"]
 INTEGER_PARAMS = [name for name, spec in PARAM_SPECS.items() if spec["type"] == "integer"]

@@ -9,7 +9,7 @@ import pendulum
 import pytest
 from stage_runs import PROJECT, TINY_PARAMS
 
-from imdb_pipeline import artifacts
+from imdb_pipeline.store import artifacts
 
 pytestmark = pytest.mark.slow
 STAGES = ["ingest", "vectorize", "train", "evaluate", "gate", "report"]
@@ -63,21 +63,21 @@ def test_a_blessed_run_becomes_champion_and_a_bad_one_does_not(
 ):
     """The issue's scenario: run 1 is blessed and promoted; run 2 (learning_rate 10) is not, and its
     promote task is skipped with the champion unchanged."""
-    from imdb_pipeline import champion
+    from imdb_pipeline.store import model_store
 
     conf = {**TINY_PARAMS, "data_path": str(tiny_aclimdb_tarball), "min_accuracy": 0.6}
     good = dag.test(run_conf=conf, logical_date=pendulum.datetime(2026, 1, 8, tz="UTC"))
     assert good.state == "success" and task_states(good)["promote"] == "success"
-    first = champion.current()
+    first = model_store.current()
     assert first["run"] == good.run_id and first["previous"] is None
-    assert (champion.champion_dir() / "model.keras").is_file()
+    assert (model_store.champion_dir() / "model.keras").is_file()
 
     bad = dag.test(
         run_conf={**conf, "learning_rate": 10}, logical_date=pendulum.datetime(2026, 1, 9, tz="UTC")
     )
     assert bad.state == "success"  # a model that is not blessed is an outcome, not a failure
     assert task_states(bad)["promote"] == "skipped"
-    assert champion.current() == first
+    assert model_store.current() == first
     metrics = artifacts.read_json(artifact_root / "imdb_sentiment" / bad.run_id / "report" / "metrics.json")
     assert metrics["gate"]["blessed"] is False
     assert "not blessed" in metrics["gate"]["reason"] and first["version"] in metrics["gate"]["reason"]

@@ -9,9 +9,9 @@ import sys
 import pytest
 from stage_runs import PROJECT
 
-from imdb_pipeline import pipeline
-from imdb_pipeline.config import PARAM_SPECS
-from imdb_pipeline.sweep_plan import SWEEP_PARAM_SPECS
+from imdb_pipeline.core.parameters import PARAM_SPECS
+from imdb_pipeline.stages import runner
+from imdb_pipeline.sweep.plan import SWEEP_PARAM_SPECS
 
 # The book's values (DLwP 3.4), written out here rather than read from the schema under test.
 BOOK = {
@@ -67,8 +67,8 @@ def test_sweep_maps_one_capped_training_per_trial(dag_bag):
 
 
 def test_the_dag_wires_the_pipeline_graph_and_nothing_else(dag):
-    assert set(dag.task_ids) == set(pipeline.STAGES)
-    for stage, upstream in pipeline.GRAPH.items():
+    assert set(dag.task_ids) == set(runner.STAGES)
+    for stage, upstream in runner.GRAPH.items():
         assert dag.get_task(stage).upstream_task_ids == set(upstream), stage
         # The task hands each upstream's XCom to the argument named after that stage.
         passed = dag.get_task(stage).op_kwargs
@@ -89,7 +89,7 @@ def test_the_form_states_each_numbers_range_next_to_it(dag):
     described = {name: dag.params.get_param(name).description for name in ("num_words", "learning_rate")}
     assert described["num_words"].endswith("From 4 to 1,000,000.")
     assert described["learning_rate"].endswith("From 0.000001 to 100.")
-    from imdb_model.imdb_model_dag_support import params_from_specs
+    from imdb_airflow.dag_support import params_from_specs
 
     spec = {"default": 1e-7, "type": "number", "minimum": 1e-7, "maximum": 1.5e6, "description": "d."}
     assert params_from_specs({"x": spec})["x"].description == "d. From 0.0000001 to 1,500,000."
@@ -121,7 +121,7 @@ def test_every_task_retries_but_not_on_bad_input(any_dag):
         assert task.retries >= 1, task.task_id
         assert task.retry_exponential_backoff > 0
         rule = task.retry_policy.rules[0]
-        assert rule.exception == "imdb_pipeline.errors.PipelineInputError"
+        assert rule.exception == "imdb_pipeline.core.errors.PipelineInputError"
         assert rule.action.value == "fail"
 
 

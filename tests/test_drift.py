@@ -3,8 +3,8 @@
 import numpy as np
 import pytest
 
-from imdb_pipeline import drift
-from imdb_pipeline.errors import PipelineInputError
+from imdb_pipeline.core.errors import PipelineInputError
+from imdb_pipeline.serving import drift
 
 RNG = np.random.default_rng(0)
 REFERENCE = {

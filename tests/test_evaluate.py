@@ -3,9 +3,10 @@
 import numpy as np
 import pytest
 
-from imdb_pipeline import artifacts, evaluate
-from imdb_pipeline.errors import PipelineInputError
-from imdb_pipeline.vectorize import MultiHot
+from imdb_pipeline.core.errors import PipelineInputError
+from imdb_pipeline.stages import evaluate
+from imdb_pipeline.stages.vectorize import MultiHot
+from imdb_pipeline.store import artifacts
 
 
 def test_an_empty_or_one_class_test_split_is_refused():

@@ -5,14 +5,16 @@ import itertools
 import numpy as np
 import pytest
 
-from imdb_pipeline import artifacts, features, text, vectorize
-from imdb_pipeline.errors import PipelineInputError
-from imdb_pipeline.tokenized import TokenizedSplit
+from imdb_pipeline.core.errors import PipelineInputError
+from imdb_pipeline.features import ngram_features, tokenizer
+from imdb_pipeline.features.tokenized import TokenizedSplit
+from imdb_pipeline.stages import vectorize
+from imdb_pipeline.store import artifacts
 
 
 def split_of(sequences, labels):
     """Reviews given as token ids after START (which the split adds, as ingest does)."""
-    tokens, offsets = text.with_start_tokens(
+    tokens, offsets = tokenizer.with_start_tokens(
         np.array([t for s in sequences for t in s], np.int64), np.array([len(s) for s in sequences])
     )
     return TokenizedSplit(tokens, offsets, np.array(labels, np.uint8))
@@ -28,10 +30,10 @@ REVIEWS = [[3, 4, 5], [3, 4], [4, 3, 4], [6, 7]]
 )
 def test_sorted_unique_equals_numpy_unique(low, high):
     values = np.random.default_rng(0).integers(low, high, 1000, dtype=np.int64)
-    got = features.sorted_unique(values)
+    got = ngram_features.sorted_unique(values)
     np.testing.assert_array_equal(got, np.unique(values))
     assert got.dtype == np.int64
-    assert features.sorted_unique(np.array([], dtype=np.int64)).size == 0
+    assert ngram_features.sorted_unique(np.array([], dtype=np.int64)).size == 0
 
 
 def bigram_reference(sequences, num_words, id_bound):
@@ -41,23 +43,23 @@ def bigram_reference(sequences, num_words, id_bound):
         keys = set(sequence) | {a * id_bound + b for a, b in itertools.pairwise(sequence)}
         for key in keys:
             frequency[key] = frequency.get(key, 0) + 1
-    ranked = sorted(frequency, key=lambda key: (-frequency[key], key))[: num_words - text.INDEX_FROM]
+    ranked = sorted(frequency, key=lambda key: (-frequency[key], key))[: num_words - tokenizer.INDEX_FROM]
     return sorted(ranked)
 
 
 def test_bigram_features_are_the_most_frequent_words_and_pairs():
-    table = features.FeatureTable.fit(split_of(REVIEWS, [1, 0, 1, 0]), num_words=7, id_bound=10)
+    table = ngram_features.FeatureTable.fit(split_of(REVIEWS, [1, 0, 1, 0]), num_words=7, id_bound=10)
     assert table.keys.tolist() == bigram_reference(REVIEWS, 7, 10)
     assert 3 * 10 + 4 in table.keys  # "3 4" is in three reviews
 
 
 def test_bigram_rows_hold_start_known_words_oov_and_known_pairs():
     split = split_of(REVIEWS, [1, 0, 1, 0])
-    table = features.FeatureTable.fit(split, num_words=7, id_bound=10)
+    table = ngram_features.FeatureTable.fit(split, num_words=7, id_bound=10)
     matrix = vectorize.multi_hot(split, 7, table).matrix().toarray()
-    column = {int(key): position + text.INDEX_FROM for position, key in enumerate(table.keys)}
+    column = {int(key): position + tokenizer.INDEX_FROM for position, key in enumerate(table.keys)}
     for row, sequence in zip(matrix, REVIEWS, strict=True):
-        expected = {text.START} | {column.get(t, text.OOV) for t in sequence}
+        expected = {tokenizer.START} | {column.get(t, tokenizer.OOV) for t in sequence}
         expected |= {column[a * 10 + b] for a, b in itertools.pairwise(sequence) if a * 10 + b in column}
         assert set(np.flatnonzero(row)) == expected, sequence
 
@@ -66,17 +68,17 @@ def test_bigram_features_in_chunks_equal_one_pass(monkeypatch):
     rng = np.random.default_rng(3)
     sequences = [list(rng.integers(3, 40, rng.integers(1, 30))) for _ in range(60)]
     split = split_of(sequences, [0, 1] * 30)
-    whole = features.FeatureTable.fit(split, 50, 43)
-    monkeypatch.setattr(features, "CHUNK_REVIEWS", 7)
-    chunked = features.FeatureTable.fit(split, 50, 43)
+    whole = ngram_features.FeatureTable.fit(split, 50, 43)
+    monkeypatch.setattr(ngram_features, "CHUNK_REVIEWS", 7)
+    chunked = ngram_features.FeatureTable.fit(split, 50, 43)
     np.testing.assert_array_equal(whole.keys, chunked.keys)
     assert whole.keys.tolist() == bigram_reference(sequences, 50, 43)
 
 
 def test_a_saved_table_loads_as_it_was(tmp_path):
-    table = features.FeatureTable.fit(split_of(REVIEWS, [1, 0, 1, 0]), num_words=7, id_bound=10)
+    table = ngram_features.FeatureTable.fit(split_of(REVIEWS, [1, 0, 1, 0]), num_words=7, id_bound=10)
     table.save(tmp_path / "features.npz")
-    loaded = features.FeatureTable.load(tmp_path / "features.npz")
+    loaded = ngram_features.FeatureTable.load(tmp_path / "features.npz")
     np.testing.assert_array_equal(loaded.keys, table.keys)
     assert (loaded.id_bound, loaded.num_words) == (10, 7)
 
@@ -112,7 +114,7 @@ def test_a_malformed_table_is_refused_with_one_message(tmp_path, arrays, reason)
     else:
         artifacts.save_arrays(path, **{name: value for name, value in arrays.items() if value is not None})
     with pytest.raises(PipelineInputError, match="is not a feature table") as caught:
-        features.FeatureTable.load(path)
+        ngram_features.FeatureTable.load(path)
     assert reason in str(caught.value) and "rerun vectorize and train" in str(caught.value)
 
 
@@ -129,7 +131,7 @@ def ngram_reference(sequences, num_words, id_bound, ngrams):
                 keys.add(key)
         for key in keys:
             frequency[key] = frequency.get(key, 0) + 1
-    ranked = sorted(frequency, key=lambda key: (-frequency[key], key))[: num_words - text.INDEX_FROM]
+    ranked = sorted(frequency, key=lambda key: (-frequency[key], key))[: num_words - tokenizer.INDEX_FROM]
     return sorted(ranked)
 
 
@@ -137,11 +139,11 @@ def test_trigram_features_are_the_most_frequent_words_pairs_and_triples(monkeypa
     rng = np.random.default_rng(4)
     sequences = [list(rng.integers(3, 12, rng.integers(1, 30))) for _ in range(60)]
     split = split_of(sequences, [0, 1] * 30)
-    whole = features.FeatureTable.fit(split, 200, 13, ngrams=3)
+    whole = ngram_features.FeatureTable.fit(split, 200, 13, ngrams=3)
     assert whole.keys.tolist() == ngram_reference(sequences, 200, 13, 3)
     assert (whole.keys >= 3 * 13 * 13).any()  # trigrams are among them
-    monkeypatch.setattr(features, "CHUNK_REVIEWS", 7)
-    np.testing.assert_array_equal(features.FeatureTable.fit(split, 200, 13, ngrams=3).keys, whole.keys)
+    monkeypatch.setattr(ngram_features, "CHUNK_REVIEWS", 7)
+    np.testing.assert_array_equal(ngram_features.FeatureTable.fit(split, 200, 13, ngrams=3).keys, whole.keys)
 
 
 def triples(sequence):
@@ -150,11 +152,11 @@ def triples(sequence):
 
 def test_trigram_rows_hold_their_known_triples_and_none_across_reviews():
     split = split_of(REVIEWS, [1, 0, 1, 0])
-    table = features.FeatureTable.fit(split, num_words=100, id_bound=10, ngrams=3)
+    table = ngram_features.FeatureTable.fit(split, num_words=100, id_bound=10, ngrams=3)
     matrix = vectorize.multi_hot(split, 100, table).matrix().toarray()
-    column = {int(key): position + text.INDEX_FROM for position, key in enumerate(table.keys)}
+    column = {int(key): position + tokenizer.INDEX_FROM for position, key in enumerate(table.keys)}
     for row, sequence in zip(matrix, REVIEWS, strict=True):
-        expected = {text.START} | {column[t] for t in sequence}
+        expected = {tokenizer.START} | {column[t] for t in sequence}
         expected |= {column[a * 10 + b] for a, b in itertools.pairwise(sequence)}
         expected |= {column[(a * 10 + b) * 10 + c] for a, b, c in triples(sequence)}
         assert set(np.flatnonzero(row)) == expected, sequence
@@ -162,13 +164,17 @@ def test_trigram_rows_hold_their_known_triples_and_none_across_reviews():
 
 
 def test_a_saved_trigram_table_loads_as_it_was(tmp_path):
-    table = features.FeatureTable.fit(split_of(REVIEWS, [1, 0, 1, 0]), num_words=100, id_bound=10, ngrams=3)
+    table = ngram_features.FeatureTable.fit(
+        split_of(REVIEWS, [1, 0, 1, 0]), num_words=100, id_bound=10, ngrams=3
+    )
     table.save(tmp_path / "features.npz")
-    loaded = features.FeatureTable.load(tmp_path / "features.npz")
+    loaded = ngram_features.FeatureTable.load(tmp_path / "features.npz")
     np.testing.assert_array_equal(loaded.keys, table.keys)
     assert (loaded.id_bound, loaded.num_words, loaded.ngrams) == (10, 100, 3)
 
 
 def test_a_vocabulary_too_large_for_trigram_keys_is_refused():
     with pytest.raises(PipelineInputError, match="too large for 3-gram features"):
-        features.FeatureTable.fit(split_of(REVIEWS, [1, 0, 1, 0]), 100, features.MAX_ID_BOUND[3] + 1, 3)
+        ngram_features.FeatureTable.fit(
+            split_of(REVIEWS, [1, 0, 1, 0]), 100, ngram_features.MAX_ID_BOUND[3] + 1, 3
+        )

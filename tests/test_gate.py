@@ -2,9 +2,9 @@
 
 import pytest
 
-from imdb_pipeline.config import PipelineConfig
-from imdb_pipeline.errors import PipelineInputError
-from imdb_pipeline.gate import judge
+from imdb_pipeline.core.errors import PipelineInputError
+from imdb_pipeline.core.parameters import PipelineConfig
+from imdb_pipeline.stages.gate import judge
 
 CONFIG = PipelineConfig.from_params({"min_accuracy": 0.85, "max_regression": 0.01})
 CHAMPION = {"version": "v1", "test_accuracy": 0.88, "data_fingerprint": "data-1"}

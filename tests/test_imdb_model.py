@@ -10,8 +10,8 @@ import sys
 import pytest
 
 from imdb_model import ModelSpec, build_model, count_parameters, memory_refusal, training_memory_mb
-from imdb_model.imdb_model_builder import DEFAULT_WORKER_MEMORY_MB, WORKER_MEMORY_ENV
-from imdb_pipeline.config import PARAM_SPECS, PipelineConfig
+from imdb_model.builder import DEFAULT_WORKER_MEMORY_MB, WORKER_MEMORY_ENV
+from imdb_pipeline.core.parameters import PARAM_SPECS, PipelineConfig
 
 
 def book_spec(**changes) -> ModelSpec:
@@ -43,7 +43,7 @@ def test_importing_the_plugin_does_not_import_tensorflow():
 def test_importing_tensorflow_through_the_plugin_writes_nothing_to_stderr():
     """TensorFlow's start-up INFO records (absl pre-init notice, oneDNN, CPU features) are dropped."""
     env = {k: v for k, v in os.environ.items() if k not in ("TF_CPP_MIN_LOG_LEVEL", "TF_ENABLE_ONEDNN_OPTS")}
-    code = "import imdb_model.imdb_model_training, warnings; warnings.warn('a real warning stays')"
+    code = "import imdb_model.training, warnings; warnings.warn('a real warning stays')"
     result = subprocess.run(
         [sys.executable, "-c", code], capture_output=True, text=True, env=env, timeout=120
     )
@@ -55,7 +55,7 @@ def test_importing_tensorflow_through_the_plugin_writes_nothing_to_stderr():
 
 
 def test_startup_noise_filter_keeps_warnings_and_errors():
-    from imdb_model.imdb_model_tf_quiet import startup_noise_removed
+    from imdb_model.quiet_tensorflow import startup_noise_removed
 
     text = (
         "WARNING: All log messages before absl::InitializeLog() is called are written to STDERR\n"
@@ -220,13 +220,16 @@ def test_airflow_plugin_loading_imports_no_tensorflow():
         "import sys; from airflow import plugins_manager as pm; pm.ensure_plugins_loaded();"
         "errors = pm.get_import_errors(); assert not errors, errors;"
         "assert 'tensorflow' not in sys.modules and 'keras' not in sys.modules, 'TensorFlow imported';"
-        "assert 'imdb_model_builder' in sys.modules, 'the plugin folder was not scanned'"
+        "assert 'imdb_plugins' in sys.modules, 'the plugin folder was not scanned';"
+        # .airflowignore keeps the packages' files from being imported again under their bare names
+        "bare = {'builder', 'layers', 'training', 'dag_support', 'report_tab', 'models_page'};"
+        "assert not bare & set(sys.modules), bare & set(sys.modules)"
     )
     subprocess.run([sys.executable, "-c", code], check=True, timeout=120)
 
 
 def test_column_blocks_are_the_fewest_of_at_most_24_columns():
-    from imdb_model.imdb_model_layers import MATMUL_BLOCK_COLUMNS, column_blocks
+    from imdb_model.layers import MATMUL_BLOCK_COLUMNS, column_blocks
 
     assert column_blocks(16) == [16]
     assert column_blocks(24) == [24]
@@ -243,7 +246,7 @@ def test_sparse_first_layer_computes_what_dense_computes(units):
     import numpy as np
     import tensorflow as tf
 
-    from imdb_model.imdb_model_training import csr_to_sparse_tensor
+    from imdb_model.training import csr_to_sparse_tensor
 
     model = build_model(book_spec(num_words=50, units=units), seed=3)
     indptr = np.array([0, 3, 3, 5])
@@ -266,7 +269,7 @@ def test_wide_kernel_gradient_is_not_one_kernel_sized_tensor_per_block():
     strided slice per block would give 43 of them at 1,024 units, summed at the end)."""
     import tensorflow as tf
 
-    from imdb_model.imdb_model_layers import column_blocks, sparse_matmul
+    from imdb_model.layers import column_blocks, sparse_matmul
 
     kernel = tf.Variable(tf.zeros([1000, 1024]))
 
@@ -294,7 +297,7 @@ def test_wide_kernel_gradient_is_not_one_kernel_sized_tensor_per_block():
 def test_compiled_training_is_seeded_and_learns():
     import numpy as np
 
-    from imdb_model.imdb_model_training import CompiledTrainer, MultiHotRows
+    from imdb_model.training import CompiledTrainer, MultiHotRows
 
     rng = np.random.default_rng(0)
     labels = rng.integers(0, 2, 400).astype(np.uint8)
@@ -340,7 +343,7 @@ def weighted_model(seed=5, **changes):
 def sample_rows():
     import numpy as np
 
-    from imdb_model.imdb_model_training import csr_to_sparse_tensor
+    from imdb_model.training import csr_to_sparse_tensor
 
     return csr_to_sparse_tensor(np.array([1, 4, 40, 2, 7, 9]), np.array([0, 3, 3, 6]), 50)
 

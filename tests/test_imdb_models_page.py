@@ -9,7 +9,7 @@ from fastapi.testclient import TestClient
 from scoring_support import evaluated, promote, scored
 from stage_runs import airflow_plugins
 
-from imdb_model.imdb_models_page import URL_PREFIX, app
+from imdb_airflow.models_page import URL_PREFIX, app
 
 pytestmark = pytest.mark.filterwarnings("ignore::jwt.warnings.InsecureKeyLengthWarning")
 
@@ -59,7 +59,7 @@ def test_the_page_shows_champions_plot_and_batches(client, tokens, artifact_root
     page = client.get(URL_PREFIX + "/", headers=auth)
     assert page.status_code == 200 and page.headers["content-type"] == "text/html; charset=utf-8"
     assert page.text.count('<tr class="champion">') == 2 and "(current)" in page.text
-    assert "python -m imdb_pipeline.champion --rollback" in page.text
+    assert "python -m imdb_pipeline.store.model_store --rollback" in page.text
     assert '<svg id="accuracy-plot"' in page.text and page.text.count("<circle") == 2
     assert page.text.count('<tr class="batch">') == 1 and '<td class="drift">length</td>' in page.text
 

@@ -5,8 +5,9 @@ import os
 
 import pytest
 
-from imdb_pipeline import inbox, inbox_file, inbox_rows
-from imdb_pipeline.input_limits import InputLimits
+from imdb_pipeline.data.input_limits import InputLimits
+from imdb_pipeline.serving import inbox, inbox_file, inbox_rows
+from imdb_pipeline.store import artifacts
 
 
 def read_all(path, limits=None):
@@ -47,9 +48,9 @@ def test_entries_are_txt_and_jsonl_names_oldest_first_of_any_kind_never_followed
 
 
 def test_names_print_on_one_line_whatever_their_bytes(tmp_path):
-    assert inbox.printable("a\nb.txt") == "a\\nb.txt"
-    assert inbox.printable(os.fsdecode(b"caf\xe9.txt")) == "caf\\xe9.txt"
-    assert inbox.printable("café.txt") == "café.txt"
+    assert artifacts.printable("a\nb.txt") == "a\\nb.txt"
+    assert artifacts.printable(os.fsdecode(b"caf\xe9.txt")) == "caf\\xe9.txt"
+    assert artifacts.printable("café.txt") == "café.txt"
 
 
 def test_txt_ids_are_line_numbers_and_blank_lines_are_counted_not_scored(tmp_path):

@@ -9,14 +9,16 @@ import tarfile
 
 import numpy as np
 import pytest
+from sample_data import write_aclimdb
 
-from imdb_pipeline import artifacts, ingest, text
-from imdb_pipeline.config import PipelineConfig
-from imdb_pipeline.errors import PipelineInputError
-from imdb_pipeline.input_limits import InputLimits
-from imdb_pipeline.pipeline import run_stage
-from imdb_pipeline.sample_data import write_aclimdb
-from imdb_pipeline.tokenized import load_split
+from imdb_pipeline.core.errors import PipelineInputError
+from imdb_pipeline.core.parameters import PipelineConfig
+from imdb_pipeline.data.input_limits import InputLimits
+from imdb_pipeline.features import tokenizer
+from imdb_pipeline.features.tokenized import load_split
+from imdb_pipeline.stages import ingest
+from imdb_pipeline.stages.runner import run_stage
+from imdb_pipeline.store import artifacts
 
 
 def run_ingest(tmp_path, **params):
@@ -40,7 +42,7 @@ def test_aclimdb_arrays_are_compact_keras_style_sequences(tiny_aclimdb_dir, tmp_
     train = load_split(outputs["train_tokens"])
     assert (train.tokens.dtype, train.offsets.dtype, train.labels.dtype) == (np.int32, np.int64, np.uint8)
     assert len(train) == 120 and train.labels.sum() == 60  # unsup/ ignored
-    assert (train.tokens[train.offsets[:-1]] == text.START).all()
+    assert (train.tokens[train.offsets[:-1]] == tokenizer.START).all()
     word_rank = artifacts.read_json(outputs["word_index"])
     assert "br" not in word_rank and "really" in word_rank  # <br /> removed, punctuation stripped
     assert word_rank[max(word_rank, key=lambda w: -word_rank[w])] == 1
@@ -53,7 +55,7 @@ def test_keras_npz_is_flattened_with_start_and_offset(tiny_keras_npz, tmp_path, 
     train = load_split(outputs["train_tokens"])
     raw = np.load(tiny_keras_npz, allow_pickle=True)["x_train"]
     first = train.tokens[train.offsets[0] : train.offsets[1]]
-    assert first.tolist() == [text.START] + [rank + text.INDEX_FROM for rank in raw[0]]
+    assert first.tolist() == [tokenizer.START] + [rank + tokenizer.INDEX_FROM for rank in raw[0]]
     assert len(train) == len(raw)
 
 
@@ -169,10 +171,10 @@ def test_config_is_validated_before_anything_is_read(tmp_path, artifact_root):
 
 
 def test_download_without_network_fails_with_advice(tmp_path, artifact_root, monkeypatch):
-    from imdb_pipeline import download
+    from imdb_pipeline.store import downloads
 
-    monkeypatch.setattr(download, "KERAS_ORIGIN", "http://127.0.0.1:9/")  # discard port: refused
-    with pytest.raises(download.DownloadError, match="set data_path to a local copy"):
+    monkeypatch.setattr(downloads, "KERAS_ORIGIN", "http://127.0.0.1:9/")  # discard port: refused
+    with pytest.raises(downloads.DownloadError, match="set data_path to a local copy"):
         ingest.locate_data(PipelineConfig.from_params({}), artifacts.cache_dir(), InputLimits.from_env())
     assert list(artifacts.cache_dir().glob("*.partial")) == []
 

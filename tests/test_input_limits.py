@@ -4,8 +4,9 @@ import os
 
 import pytest
 
-from imdb_pipeline.errors import PipelineInputError
-from imdb_pipeline.input_limits import LIMITS, InputLimits, open_regular_file
+from imdb_pipeline.core.errors import PipelineInputError
+from imdb_pipeline.core.files import open_regular_file
+from imdb_pipeline.data.input_limits import LIMITS, InputLimits
 
 
 def test_defaults_and_environment_overrides(monkeypatch):

@@ -7,10 +7,10 @@ import zipfile
 import numpy as np
 import pytest
 
-from imdb_pipeline import text
-from imdb_pipeline.errors import PipelineInputError
-from imdb_pipeline.input_limits import InputLimits
-from imdb_pipeline.keras_npz import keras_word_index, read_keras_npz
+from imdb_pipeline.core.errors import PipelineInputError
+from imdb_pipeline.data.input_limits import InputLimits
+from imdb_pipeline.data.keras_npz import keras_word_index, read_keras_npz
+from imdb_pipeline.features import tokenizer
 
 LIMITS = InputLimits.from_env()
 X = np.array([[5, 6, 7], [8, 9, 10], [11, 12, 13], [1, 2, 3]], dtype=np.int32)
@@ -29,7 +29,7 @@ def read(path, limits=LIMITS):
 
 def test_padded_2d_sequences_are_read_with_start_tokens_and_offset_ranks(tmp_path):
     train = read(write_npz(tmp_path / "imdb.npz"))["train"]
-    assert train.tokens[train.offsets[0] : train.offsets[1]].tolist() == [text.START, 8, 9, 10]
+    assert train.tokens[train.offsets[0] : train.offsets[1]].tolist() == [tokenizer.START, 8, 9, 10]
     assert train.labels.tolist() == [0, 1, 1, 0] and train.labels.dtype == np.uint8
 
 

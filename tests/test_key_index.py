@@ -3,7 +3,7 @@
 import numpy as np
 import pytest
 
-from imdb_pipeline.key_index import KeyIndex
+from imdb_pipeline.features.key_index import KeyIndex
 
 
 @pytest.mark.parametrize("size", [0, 1, 7, 1000, 50000])

@@ -2,7 +2,8 @@
 
 from scoring_support import evaluated, promote, scored
 
-from imdb_pipeline import models_overview, scored_store
+from imdb_airflow import models_overview
+from imdb_pipeline.store import scored_batches
 
 
 def test_champion_history_newest_first_with_rollback_on_the_current(artifact_root):
@@ -35,7 +36,7 @@ def test_batches_with_drift_flags_and_their_statistics_path(artifact_root):
     assert rows["odd.txt__2"]["drifted"] and rows["odd.txt__2"]["drift_flags"] == ["length"]
     assert not rows["ok.txt__1"]["drifted"] and rows["ok.txt__1"]["rows"] == 10
     path = models_overview.batch_stats_path("v1", "ok.txt__1", artifact_root)
-    assert path == scored_store.scored_dir(artifact_root) / "v1" / "ok.txt__1" / "stats.json"
+    assert path == scored_batches.scored_dir(artifact_root) / "v1" / "ok.txt__1" / "stats.json"
     for version, key in [
         ("v1", ".."),
         ("..", "v1"),

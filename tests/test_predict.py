@@ -11,10 +11,12 @@ import numpy as np
 import pytest
 from stage_runs import TINY_PARAMS
 
-from imdb_pipeline import champion, predict, vectorize
-from imdb_pipeline.aclimdb import iter_reviews
-from imdb_pipeline.pipeline import run_stage
-from imdb_pipeline.scorer import Scorer
+from imdb_pipeline.data.aclimdb import iter_reviews
+from imdb_pipeline.serving import predict
+from imdb_pipeline.serving.scorer import Scorer
+from imdb_pipeline.stages import vectorize
+from imdb_pipeline.stages.runner import run_stage
+from imdb_pipeline.store import model_store
 
 pytestmark = pytest.mark.slow
 ROUNDING = 5e-7  # the command prints probabilities with 6 decimals
@@ -77,7 +79,7 @@ def held_out_reviews(tiny_aclimdb_tarball, tmp_path_factory):
 
 def run_cli(*args, stdin: bytes | str = b""):
     result = subprocess.run(
-        [sys.executable, "-m", "imdb_pipeline.predict", *map(str, args)],
+        [sys.executable, "-m", "imdb_pipeline.serving.predict", *map(str, args)],
         input=stdin.encode() if isinstance(stdin, str) else stdin,
         capture_output=True,
         timeout=300,
@@ -147,15 +149,15 @@ def test_without_model_the_champion_scores_and_an_edited_champion_is_refused(
     assert code == 2 and "there is no champion model yet" in stderr
 
     trained = runs["bigram"]["train"]
-    files = {name: trained[name] for name in champion.MODEL_FILES if name in trained}
-    champion.switch_to(champion.install(files, {"dag_id": "imdb_sentiment", "run": "bigram"}))
+    files = {name: trained[name] for name in model_store.MODEL_FILES if name in trained}
+    model_store.switch_to(model_store.install(files, {"dag_id": "imdb_sentiment", "run": "bigram"}))
     code, stdout, stderr = run_cli("--input", held_out_reviews)
     assert code == 0, stderr
     np.testing.assert_allclose(
         scores(stdout), keras_predict_on_vectorized_test_rows(runs["bigram"]), atol=ROUNDING
     )
 
-    word_index = champion.champion_dir() / "word_index.json"
+    word_index = model_store.champion_dir() / "word_index.json"
     ranks = json.loads(word_index.read_text())
     word_index.write_text(json.dumps({word: ranks[word] + 1 for word in ranks}))
     code, stdout, stderr = run_cli("--input", held_out_reviews)
@@ -163,8 +165,8 @@ def test_without_model_the_champion_scores_and_an_edited_champion_is_refused(
     assert "word_index.json does not match the sha256" in stderr and "--rollback" in stderr
     assert "Traceback" not in stderr
 
-    champion.champion_dir().unlink()
-    champion.champion_dir().symlink_to("champions/gone")
+    model_store.champion_dir().unlink()
+    model_store.champion_dir().symlink_to("champions/gone")
     code, _, stderr = run_cli("--input", held_out_reviews)
     assert code == 2 and "champions/gone, which is missing" in stderr
 

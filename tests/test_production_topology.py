@@ -23,7 +23,7 @@ import requests
 from airflow_cluster import CELERY, FAB, READ_ONLY_DAG, USERS, compose_auth_manager, postgres, running_cluster
 from stage_runs import TINY_PARAMS
 
-from imdb_pipeline import artifacts
+from imdb_pipeline.store import artifacts
 
 pytestmark = [pytest.mark.slow, pytest.mark.integration]
 
@@ -218,7 +218,7 @@ def test_report_pages_answer_each_role_by_its_dag_permissions(cluster, runs, cli
 
 
 def test_the_models_page_answers_each_role(cluster, runs, clients):
-    """The plugin's other page (imdb_models_page.py) shows imdb_sentiment's champions: the admin's,
+    """The plugin's other page (imdb_airflow/models_page.py) shows imdb_sentiment's champions: the admin's,
     refused to the reader and the outsider, a login asked of an anonymous caller."""
     url = f"{cluster.base}/imdb-models/"
     for user, ways in clients.items():

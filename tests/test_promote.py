@@ -8,7 +8,8 @@ import sys
 import pytest
 from stage_runs import tiny_params
 
-from imdb_pipeline import artifacts, champion, pipeline
+from imdb_pipeline.stages import runner
+from imdb_pipeline.store import artifacts, model_store
 
 pytestmark = pytest.mark.slow
 
@@ -19,7 +20,7 @@ def gated_run(tiny_run, artifact_root, name, **params):
     params = {**tiny_run["params"], "min_accuracy": 0.5, **params}
     evaluated = tiny_run["outputs"]["evaluate"]
     ingested = tiny_run["outputs"]["ingest"]
-    gated = pipeline.run_stage("gate", params, run_path, {"ingest": ingested, "evaluate": evaluated})
+    gated = runner.run_stage("gate", params, run_path, {"ingest": ingested, "evaluate": evaluated})
     return run_path, params, {"train": tiny_run["outputs"]["train"], "evaluate": evaluated, "gate": gated}
 
 
@@ -42,7 +43,7 @@ def scored_run(tiny_run, artifact_root, name, accuracy, same_data=False, **param
         artifacts.write_json(out.path("evaluation", "evaluation.json"), scores)
         evaluated = out.final_paths()
     params = {**tiny_run["params"], **params}
-    gated = pipeline.run_stage("gate", params, run_path, {"ingest": ingested, "evaluate": evaluated})
+    gated = runner.run_stage("gate", params, run_path, {"ingest": ingested, "evaluate": evaluated})
     return run_path, params, {"train": trained, "evaluate": evaluated, "gate": gated}
 
 
@@ -57,51 +58,51 @@ def was_promoted(outputs):
 
 def test_promotions_switch_the_link_and_keep_the_previous_champion(tiny_run, artifact_root):
     run_a, params, upstream = gated_run(tiny_run, artifact_root, "run-a")
-    outputs = pipeline.run_stage("promote", params, run_a, upstream)
-    first = champion.current()
+    outputs = runner.run_stage("promote", params, run_a, upstream)
+    first = model_store.current()
     promoted, reason = was_promoted(outputs)
     accuracy = artifacts.read_json(upstream["evaluate"]["evaluation"])["test_accuracy"]
     assert promoted is True
     assert reason == f"blessed: test accuracy {accuracy:.5f} >= min_accuracy 0.50000; no champion yet"
     assert first["run"] == "run-a" and first["previous"] is None
     assert {"model.keras", "word_index.json", "evaluation.json", "champion.json"} <= set(
-        os.listdir(champion.champion_dir())
+        os.listdir(model_store.champion_dir())
     )
-    artifacts.verify_outputs({"model": str(champion.champion_dir().resolve() / "model.keras")})
+    artifacts.verify_outputs({"model": str(model_store.champion_dir().resolve() / "model.keras")})
 
     run_b, params, upstream = scored_run(tiny_run, artifact_root, "run-b", 1.0)
-    promoted, reason = was_promoted(pipeline.run_stage("promote", params, run_b, upstream))
+    promoted, reason = was_promoted(runner.run_stage("promote", params, run_b, upstream))
     assert promoted is True and reason.startswith("blessed: test accuracy 1.00000 >= min_accuracy")
     assert (
         "new data (not the champion's): test accuracy 1.00000 is at or above the champion's "
         f"{first['test_accuracy']:.5f} (champion {first['version']})"
     ) in reason
-    second = champion.current()
+    second = model_store.current()
     assert second["run"] == "run-b" and second["previous"] == first["version"]
-    assert champion.versions() == [first["version"], second["version"]]
+    assert model_store.versions() == [first["version"], second["version"]]
 
 
 def test_promoting_the_champions_own_model_again_changes_nothing(tiny_run, artifact_root):
     run_a, params, upstream = gated_run(tiny_run, artifact_root, "run-a")
-    pipeline.run_stage("promote", params, run_a, upstream)
-    first = champion.current()
-    outputs = pipeline.run_stage("promote", params, run_a, upstream)  # a retried promote task
-    assert champion.current() == first and len(champion.versions()) == 1
+    runner.run_stage("promote", params, run_a, upstream)
+    first = model_store.current()
+    outputs = runner.run_stage("promote", params, run_a, upstream)  # a retried promote task
+    assert model_store.current() == first and len(model_store.versions()) == 1
     assert promotion(outputs)["reason"] == "already the champion (the same model)"
     # Another model trained into the same run folder (a rerun with other params) is a new champion.
     _, params, upstream = scored_run(tiny_run, artifact_root, "run-a", 1.0)
-    pipeline.run_stage("promote", params, run_a, upstream)
-    assert champion.current()["version"] != first["version"]
-    assert champion.current()["previous"] == first["version"]
+    runner.run_stage("promote", params, run_a, upstream)
+    assert model_store.current()["version"] != first["version"]
+    assert model_store.current()["previous"] == first["version"]
 
 
 def test_a_model_the_gate_did_not_bless_is_recorded_as_not_promoted(tiny_run, artifact_root):
     run_path, params, upstream = scored_run(tiny_run, artifact_root, "run-x", 0.55)
-    outputs = pipeline.run_stage("promote", params, run_path, upstream)
+    outputs = runner.run_stage("promote", params, run_path, upstream)
     promoted, reason = was_promoted(outputs)
     assert promoted is False and reason.startswith("the gate did not bless the model: not blessed")
     assert "0.55000 < min_accuracy" in reason
-    assert champion.current() is None and champion.versions() == []
+    assert model_store.current() is None and model_store.versions() == []
 
 
 def test_the_gate_is_rechecked_when_the_champion_changed_meanwhile(tiny_run, artifact_root, tmp_path):
@@ -110,37 +111,37 @@ def test_the_gate_is_rechecked_when_the_champion_changed_meanwhile(tiny_run, art
     better = tmp_path / "evaluation.json"
     better.write_text("{}")
     info = {"dag_id": "imdb_sentiment", "run": "other", "test_accuracy": 0.95}
-    champion.switch_to(champion.install({"evaluation": str(better)}, info))
-    outputs = pipeline.run_stage("promote", params, run_path, upstream)
+    model_store.switch_to(model_store.install({"evaluation": str(better)}, info))
+    outputs = runner.run_stage("promote", params, run_path, upstream)
     assert promotion(outputs)["promoted"] is False
     assert "changed since the gate" in promotion(outputs)["reason"]
-    assert champion.current()["run"] == "other"
+    assert model_store.current()["run"] == "other"
 
 
 def test_a_promotion_that_dies_while_copying_changes_nothing(tiny_run, artifact_root, monkeypatch):
     run_a, params, upstream = gated_run(tiny_run, artifact_root, "run-a")
-    pipeline.run_stage("promote", params, run_a, upstream)
-    before = (champion.current(), champion.versions())
+    runner.run_stage("promote", params, run_a, upstream)
+    before = (model_store.current(), model_store.versions())
     run_b, params, upstream = scored_run(tiny_run, artifact_root, "run-b", 1.0)
-    real_copy = champion.shutil.copyfile
+    real_copy = model_store.shutil.copyfile
 
     def dying_copy(source, target):
         if str(source).endswith("word_index.json"):
             raise OSError("disk full")
         return real_copy(source, target)
 
-    monkeypatch.setattr(champion.shutil, "copyfile", dying_copy)
+    monkeypatch.setattr(model_store.shutil, "copyfile", dying_copy)
     with pytest.raises(OSError, match="disk full"):
-        pipeline.run_stage("promote", params, run_b, upstream)
-    assert (champion.current(), champion.versions()) == before
+        runner.run_stage("promote", params, run_b, upstream)
+    assert (model_store.current(), model_store.versions()) == before
     # No half-copied version folder is left (not even for the next promotion's lock to remove)...
-    assert not list((artifact_root / champion.VERSIONS).glob(".*.partial-*"))
+    assert not list((artifact_root / model_store.VERSIONS).glob(".*.partial-*"))
     # ...and the failed task left no promotion record either, finished or partial.
     assert not (run_b / "promote").exists() and not list(run_b.glob(".promote.partial-*"))
-    monkeypatch.setattr(champion.shutil, "copyfile", real_copy)
-    pipeline.run_stage("promote", params, run_b, upstream)
-    assert champion.current()["run"] == "run-b"
-    assert not list((artifact_root / champion.VERSIONS).glob(".*.partial-*"))
+    monkeypatch.setattr(model_store.shutil, "copyfile", real_copy)
+    runner.run_stage("promote", params, run_b, upstream)
+    assert model_store.current()["run"] == "run-b"
+    assert not list((artifact_root / model_store.VERSIONS).glob(".*.partial-*"))
 
 
 # Each process promotes its run with the store's lock and install instrumented. It appends a line to
@@ -150,7 +151,8 @@ def test_a_promotion_that_dies_while_copying_changes_nothing(tiny_run, artifact_
 # lock it waits for it; without the lock both would be inside a promotion at once.
 PROMOTE_WHILE_THE_OTHER_ASKS = """
 import contextlib, os, sys, time
-from imdb_pipeline import champion, pipeline
+from imdb_pipeline.store import model_store
+from imdb_pipeline.stages import runner
 
 name, other, log = sys.argv[1:4]
 
@@ -161,7 +163,7 @@ def event(what):
     os.close(fd)
 
 
-lock, install = champion.promotion_lock, champion.install
+lock, install = model_store.promotion_lock, model_store.install
 
 
 @contextlib.contextmanager
@@ -183,8 +185,8 @@ def install_once_the_other_asks(*args, **kwargs):
     return install(*args, **kwargs)
 
 
-champion.promotion_lock, champion.install = logged_lock, install_once_the_other_asks
-sys.exit(pipeline.main(sys.argv[4:]))
+model_store.promotion_lock, model_store.install = logged_lock, install_once_the_other_asks
+sys.exit(runner.main(sys.argv[4:]))
 """
 
 
@@ -219,11 +221,11 @@ def test_two_processes_promoting_at_once_leave_one_consistent_history(tiny_run, 
         for one, two in (names, names[::-1])
     ]
     assert held in one_then_the_other, events
-    first, second = champion.versions()  # both recorded, in promotion order
-    current = champion.current()
+    first, second = model_store.versions()  # both recorded, in promotion order
+    current = model_store.current()
     assert current["version"] == second and current["previous"] == first  # the second saw the first
-    assert champion.champion_dir().resolve() == artifact_root / champion.VERSIONS / second
-    artifacts.verify_outputs({"model": str(champion.champion_dir().resolve() / "model.keras")})
+    assert model_store.champion_dir().resolve() == artifact_root / model_store.VERSIONS / second
+    artifacts.verify_outputs({"model": str(model_store.champion_dir().resolve() / "model.keras")})
     promoted = sorted(
         promotion({"promotion": str(run / "promote" / "promotion.json")})["version"] for run, *_ in runs
     )
@@ -232,12 +234,12 @@ def test_two_processes_promoting_at_once_leave_one_consistent_history(tiny_run, 
 
 def test_predict_scores_with_the_champion_by_default(tiny_run, artifact_root):
     env = {**os.environ, "IMDB_ARTIFACT_ROOT": str(artifact_root)}
-    command = [sys.executable, "-m", "imdb_pipeline.predict"]
+    command = [sys.executable, "-m", "imdb_pipeline.serving.predict"]
     refused = subprocess.run(command, input="great\n", capture_output=True, text=True, env=env, timeout=120)
     assert refused.returncode == 2 and "no champion model yet" in refused.stderr
 
     run_a, params, upstream = gated_run(tiny_run, artifact_root, "run-a")
-    pipeline.run_stage("promote", params, run_a, upstream)
+    runner.run_stage("promote", params, run_a, upstream)
     reviews = "superb and moving\nawful and dull\n"
     scored = subprocess.run(command, input=reviews, capture_output=True, text=True, env=env, timeout=120)
     assert scored.returncode == 0, scored.stderr
@@ -246,31 +248,31 @@ def test_predict_scores_with_the_champion_by_default(tiny_run, artifact_root):
 
 def test_the_command_line_pipeline_promotes_only_when_asked(tiny_aclimdb_tarball, artifact_root, tmp_path):
     params = tiny_params(tiny_aclimdb_tarball, min_accuracy=0.5)
-    outputs = pipeline.run_pipeline(params, tmp_path / "debug-run")
-    assert "promote" not in outputs and champion.current() is None
+    outputs = runner.run_pipeline(params, tmp_path / "debug-run")
+    assert "promote" not in outputs and model_store.current() is None
     assert artifacts.read_json(outputs["gate"]["decision"])["blessed"] is True
-    outputs = pipeline.run_pipeline(params, tmp_path / "debug-run", promote=True)
-    assert was_promoted(outputs["promote"])[0] and champion.current()["run"] == "debug-run"
+    outputs = runner.run_pipeline(params, tmp_path / "debug-run", promote=True)
+    assert was_promoted(outputs["promote"])[0] and model_store.current()["run"] == "debug-run"
 
 
 def test_a_rerun_on_the_same_data_that_is_not_better_leaves_the_champion(tiny_run, artifact_root):
     run_a, params, upstream = gated_run(tiny_run, artifact_root, "run-a")
-    pipeline.run_stage("promote", params, run_a, upstream)
-    first = champion.current()
+    runner.run_stage("promote", params, run_a, upstream)
+    first = model_store.current()
     run_b, params, upstream = scored_run(tiny_run, artifact_root, "run-b", first["test_accuracy"], True)
-    outputs = pipeline.run_stage("promote", params, run_b, upstream)
+    outputs = runner.run_stage("promote", params, run_b, upstream)
     promoted, reason = was_promoted(outputs)
     assert not promoted and "same data as the champion" in reason and "is not better than" in reason
-    assert champion.current()["version"] == first["version"]
+    assert model_store.current()["version"] == first["version"]
     assert first["data_fingerprint"] == artifacts.read_json(upstream["gate"]["decision"])["data_fingerprint"]
 
 
 def test_a_model_trained_on_new_data_may_replace_a_slightly_better_champion(tiny_run, artifact_root):
     run_a, params, upstream = gated_run(tiny_run, artifact_root, "run-a")
-    pipeline.run_stage("promote", params, run_a, upstream)
+    runner.run_stage("promote", params, run_a, upstream)
     run_b, params, upstream = scored_run(
-        tiny_run, artifact_root, "run-b", champion.current()["test_accuracy"] - 0.005
+        tiny_run, artifact_root, "run-b", model_store.current()["test_accuracy"] - 0.005
     )
-    promoted, reason = was_promoted(pipeline.run_stage("promote", params, run_b, upstream))
+    promoted, reason = was_promoted(runner.run_stage("promote", params, run_b, upstream))
     assert promoted and "new data (not the champion's)" in reason and "within max_regression" in reason
-    assert champion.current()["run"] == "run-b"
+    assert model_store.current()["run"] == "run-b"

@@ -8,8 +8,8 @@ import pendulum
 import pytest
 from stage_runs import MEMORY_GOAL_MB, PROJECT, STAGES, run_stages_in_processes
 
-from imdb_pipeline import artifacts
-from imdb_pipeline.sweep_plan import BOOK_GRID
+from imdb_pipeline.store import artifacts
+from imdb_pipeline.sweep.plan import BOOK_GRID
 
 pytestmark = [pytest.mark.slow, pytest.mark.real_data]
 

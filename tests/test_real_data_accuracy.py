@@ -8,7 +8,7 @@ Skipped (with the reason) when the real data is absent. A few minutes on 2 cores
 import pytest
 from stage_runs import MEMORY_GOAL_MB, STAGES, run_stages_in_processes
 
-from imdb_pipeline.sweep_plan import BOOK_GRID
+from imdb_pipeline.sweep.plan import BOOK_GRID
 
 pytestmark = [pytest.mark.slow, pytest.mark.real_data]
 

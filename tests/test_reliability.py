@@ -20,7 +20,7 @@ import pytest
 from http_fixtures import FlakyFileServer
 from stage_runs import PROJECT, TINY_PARAMS
 
-from imdb_pipeline import artifacts
+from imdb_pipeline.store import artifacts
 
 pytestmark = pytest.mark.slow
 
@@ -75,7 +75,15 @@ def test_training_killed_mid_fit_leaves_no_model_and_a_rerun_succeeds(tiny_run, 
     for stage in ("ingest", "vectorize"):
         shutil.copytree(tiny_run["path"] / stage, tmp_path / stage)
     params = {**tiny_run["params"], "epochs": 400}
-    command = [sys.executable, "-m", "imdb_pipeline.pipeline", "--run-dir", str(tmp_path), "--stage", "train"]
+    command = [
+        sys.executable,
+        "-m",
+        "imdb_pipeline.stages.runner",
+        "--run-dir",
+        str(tmp_path),
+        "--stage",
+        "train",
+    ]
     command += [f"--param={name}={json.dumps(value)}" for name, value in params.items()]
     process = subprocess.Popen(
         command, stderr=subprocess.PIPE, text=True, env={**os.environ, "TF_CPP_MIN_LOG_LEVEL": "2"}
@@ -90,7 +98,7 @@ def test_training_killed_mid_fit_leaves_no_model_and_a_rerun_succeeds(tiny_run, 
     leftovers = list(tmp_path.glob(".train.partial-*"))
     assert leftovers and not any((p / "manifest.json").exists() for p in leftovers)
 
-    from imdb_pipeline.pipeline import run_stage
+    from imdb_pipeline.stages.runner import run_stage
 
     outputs = run_stage("train", tiny_run["params"], tmp_path)  # the retry
     assert not list(tmp_path.glob(".train.partial-*"))
@@ -110,7 +118,7 @@ def test_rerunning_a_finished_task_replaces_its_outputs_atomically(tiny_run, tmp
     """A rerun with other params swaps in a complete folder; readers verify against its manifest."""
     import shutil
 
-    from imdb_pipeline.pipeline import gather_inputs, run_stage
+    from imdb_pipeline.stages.runner import gather_inputs, run_stage
 
     shutil.copytree(tiny_run["path"] / "ingest", tmp_path / "ingest")
     first = run_stage("vectorize", tiny_run["params"], tmp_path)
@@ -152,8 +160,9 @@ def test_bad_input_fails_fast_without_retries_and_writes_nothing(
 def test_report_escapes_hostile_words_and_paths_end_to_end(tmp_path, artifact_root, tiny_keras_npz):
     """Markup that survives to the page — a word of a Keras word index (its example reviews are decoded
     with it) and a parameter (the data path) — reaches it only as text."""
-    from imdb_pipeline.pipeline import run_pipeline
-    from imdb_pipeline.sample_data import SMALL_PARAMS
+    from sample_data import SMALL_PARAMS
+
+    from imdb_pipeline.stages.runner import run_pipeline
 
     folder = tmp_path / "<b onmouseover=alert(1)>data"
     folder.mkdir()

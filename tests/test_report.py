@@ -6,7 +6,8 @@ from pathlib import Path
 import numpy as np
 import pytest
 
-from imdb_pipeline import artifacts, report
+from imdb_pipeline.stages import report
+from imdb_pipeline.store import artifacts
 
 pytestmark = pytest.mark.slow
 PNG_MAGIC = b"\x89PNG\r\n\x1a\n"
@@ -102,7 +103,7 @@ def test_metrics_json_is_plain_json(tiny_run):
 
 
 def test_a_diverged_loss_is_written_as_null_not_nan(tmp_path):
-    from imdb_pipeline import artifacts
+    from imdb_pipeline.store import artifacts
 
     artifacts.write_json(tmp_path / "m.json", {"loss": [0.5, float("nan")], "best": float("inf"), "n": 3})
     loaded = json.loads((tmp_path / "m.json").read_text(), parse_constant=refuse)
@@ -116,14 +117,16 @@ def test_nested_values_read_as_text_not_python(tiny_run):
 
 
 def test_the_readable_macro_flattens_any_shape():
-    from imdb_pipeline.report import render_html
+    from imdb_pipeline.stages.report import render_html
 
     template = "_macros.html.j2"
     page = render_html({}, template)  # the macro file renders nothing by itself
     assert page.strip() == ""
     import jinja2
 
-    env = jinja2.Environment(loader=jinja2.PackageLoader("imdb_pipeline", "templates"), autoescape=True)
+    env = jinja2.Environment(
+        loader=jinja2.PackageLoader("imdb_pipeline.stages", "templates"), autoescape=True
+    )
     readable = env.get_template(template).module.readable
     value = {"train": {"pos": 12500, "neg": 12500}, "paths": ["<a>", ""], "ok": True, "missing": None}
     assert (

@@ -14,8 +14,8 @@ from fastapi import FastAPI
 from fastapi.testclient import TestClient
 from stage_runs import airflow_plugins
 
-from imdb_model.imdb_report_viewer import URL_PREFIX, app
-from imdb_pipeline import artifacts
+from imdb_airflow.report_tab import URL_PREFIX, app
+from imdb_pipeline.store import artifacts
 
 # The throw-away AIRFLOW_HOME of conftest gets a short generated JWT secret: fine for tests.
 pytestmark = pytest.mark.filterwarnings("ignore::jwt.warnings.InsecureKeyLengthWarning")
@@ -80,7 +80,7 @@ def page_url(dag_id: str = DAG, run_id: str = RUN) -> str:
 
 def test_airflow_discovers_the_plugin():
     plugin = next(p for p in airflow_plugins() if p["name"] == "imdb_report_viewer")
-    assert plugin["source"].endswith("imdb_model/imdb_report_viewer.py")
+    assert plugin["source"] == "$PLUGINS_FOLDER/imdb_plugins.py"  # the entry file, not the package
     assert [a["url_prefix"] for a in plugin["fastapi_apps"]] == [URL_PREFIX]
     assert plugin["external_views"] == [
         {

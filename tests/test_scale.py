@@ -6,9 +6,8 @@ About a minute and a half."""
 import json
 
 import pytest
+from sample_data import write_synthetic_corpus
 from stage_runs import MEMORY_GOAL_MB, STAGES, run_stages_in_processes
-
-from imdb_pipeline.sample_data import write_synthetic_corpus
 
 pytestmark = [pytest.mark.slow, pytest.mark.scale]
 

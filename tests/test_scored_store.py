@@ -3,18 +3,18 @@
 import multiprocessing
 import os
 
-from imdb_pipeline import artifacts, scored_store
+from imdb_pipeline.store import artifacts, scored_batches
 
 
 def test_batch_key_names_the_file_and_its_content(tmp_path):
-    key = scored_store.batch_key("a b.txt", "0123456789abcdef" * 4)
+    key = scored_batches.batch_key("a b.txt", "0123456789abcdef" * 4)
     assert key == "a%20b.txt__0123456789abcdef"
-    assert scored_store.batch_key("a b.txt", "f" * 64) != key
+    assert scored_batches.batch_key("a b.txt", "f" * 64) != key
 
 
 def test_any_file_name_gets_a_key_that_is_one_folder_name():
     odd = [os.fsdecode(b"\xff\xfe.txt"), "new\nline.txt", "-rf.txt", "é" * 120 + ".txt", ".." + "x" * 250]
-    keys = [scored_store.batch_key(name, "ab" * 32) for name in odd]
+    keys = [scored_batches.batch_key(name, "ab" * 32) for name in odd]
     assert len(set(keys)) == len(keys)
     for key in keys:
         assert "/" not in key and "\n" not in key and not key.startswith(".")
@@ -22,7 +22,7 @@ def test_any_file_name_gets_a_key_that_is_one_folder_name():
 
 
 def _hold_claim(folder, key, ready, release):
-    with scored_store.claim(folder, key) as claimed:
+    with scored_batches.claim(folder, key) as claimed:
         assert claimed
         ready.set()
         release.wait(10)
@@ -33,38 +33,38 @@ def test_a_claim_held_by_another_process_is_refused_and_freed_when_it_dies(tmp_p
     holder = multiprocessing.Process(target=_hold_claim, args=(tmp_path, "k", ready, release))
     holder.start()
     assert ready.wait(10)
-    with scored_store.claim(tmp_path, "k") as claimed:
+    with scored_batches.claim(tmp_path, "k") as claimed:
         assert not claimed
     holder.kill()  # a worker killed mid-batch: the kernel drops its lock
     holder.join()
-    with scored_store.claim(tmp_path, "k") as claimed:
+    with scored_batches.claim(tmp_path, "k") as claimed:
         assert claimed
 
 
 def test_finished_keys_lists_versions_per_batch(tmp_path):
     for version, key in [("v1", "a"), ("v2", "a"), ("v2", "b")]:
-        with artifacts.stage_writer(scored_store.scored_dir(tmp_path) / version, key) as out:
+        with artifacts.stage_writer(scored_batches.scored_dir(tmp_path) / version, key) as out:
             out.path("scores", "scores.jsonl").write_text("")
-    (scored_store.scored_dir(tmp_path) / "v2" / ".c.partial-x").mkdir()
-    (scored_store.scored_dir(tmp_path) / "v2" / "unfinished").mkdir()
-    assert scored_store.finished_keys(tmp_path) == {"a": {"v1", "v2"}, "b": {"v2"}}
+    (scored_batches.scored_dir(tmp_path) / "v2" / ".c.partial-x").mkdir()
+    (scored_batches.scored_dir(tmp_path) / "v2" / "unfinished").mkdir()
+    assert scored_batches.finished_keys(tmp_path) == {"a": {"v1", "v2"}, "b": {"v2"}}
 
 
 def test_quarantine_moves_the_file_beside_its_reason(tmp_path):
     path = tmp_path / "inbox" / "junk.txt"
     path.parent.mkdir()
     path.write_bytes(b"\x00\x01")
-    folder = scored_store.quarantine(path, "junk.txt__00", "binary", "v1", tmp_path)
+    folder = scored_batches.quarantine(path, "junk.txt__00", "binary", "v1", tmp_path)
     assert not path.exists() and (folder / "junk.txt").read_bytes() == b"\x00\x01"
-    assert scored_store.quarantine(path, "junk.txt__00", "binary", "v1", tmp_path) is None
-    [row] = scored_store.quarantined(tmp_path)
+    assert scored_batches.quarantine(path, "junk.txt__00", "binary", "v1", tmp_path) is None
+    [row] = scored_batches.quarantined(tmp_path)
     assert (row["file"], row["reason"], row["model_version"]) == ("junk.txt", "binary", "v1")
 
 
 def test_recent_batches_newest_first(tmp_path):
     for age, key in enumerate(["old", "new"]):
-        with artifacts.stage_writer(scored_store.scored_dir(tmp_path) / "v1", key) as out:
-            artifacts.write_json(out.path("stats", scored_store.STATS), {"file": key})
-        stats = scored_store.scored_dir(tmp_path) / "v1" / key / scored_store.STATS
+        with artifacts.stage_writer(scored_batches.scored_dir(tmp_path) / "v1", key) as out:
+            artifacts.write_json(out.path("stats", scored_batches.STATS), {"file": key})
+        stats = scored_batches.scored_dir(tmp_path) / "v1" / key / scored_batches.STATS
         os.utime(stats, (1000 + age, 1000 + age))
-    assert [row["file"] for row in scored_store.recent_batches(tmp_path)] == ["new", "old"]
+    assert [row["file"] for row in scored_batches.recent_batches(tmp_path)] == ["new", "old"]

@@ -7,9 +7,12 @@ from pathlib import Path
 import numpy as np
 import pytest
 
-from imdb_pipeline import artifacts, features, scorer, text, vectorize
-from imdb_pipeline.errors import PipelineInputError
-from imdb_pipeline.tokenized import TokenizedSplit, load_split
+from imdb_pipeline.core.errors import PipelineInputError
+from imdb_pipeline.features import ngram_features, tokenizer
+from imdb_pipeline.features.tokenized import TokenizedSplit, load_split
+from imdb_pipeline.serving import scorer
+from imdb_pipeline.stages import vectorize
+from imdb_pipeline.store import artifacts
 
 pytestmark = pytest.mark.slow
 
@@ -34,7 +37,7 @@ def model_folder(path, trained, **files):
 
 def test_raw_text_gets_the_rows_vectorize_makes_from_ingest_tokens(trained):
     model = scorer.Scorer(trained["model"])
-    tokens, offsets = text.encode_texts(REVIEWS, model.word_rank)
+    tokens, offsets = tokenizer.encode_texts(REVIEWS, model.word_rank)
     split = TokenizedSplit(tokens, offsets, np.zeros(len(REVIEWS), np.uint8))
     expected = vectorize.multi_hot(split, model.num_words)
     got = model.rows(REVIEWS)
@@ -51,7 +54,7 @@ def test_an_ngram_models_rows_are_those_vectorize_makes_through_its_feature_tabl
     """The model reads any 40 columns: a trigram table fitted on ingest's tokens makes it an n-gram model."""
     outputs = tiny_run["outputs"]
     vocabulary = len(json.loads(Path(outputs["ingest"]["word_index"]).read_text()))
-    table = features.FeatureTable.fit(
+    table = ngram_features.FeatureTable.fit(
         load_split(outputs["ingest"]["train_tokens"]),
         40,
         id_bound=vectorize.token_id_bound(vocabulary),
@@ -63,7 +66,7 @@ def test_an_ngram_models_rows_are_those_vectorize_makes_through_its_feature_tabl
     )
     assert model.features is not None and (model.features.keys >= model.features.id_bound).any()
     reviews = [*REVIEWS, "the movie was the best movie of the year", "ONE. two, ONE two!"]
-    tokens, offsets = text.encode_texts(reviews, model.word_rank)
+    tokens, offsets = tokenizer.encode_texts(reviews, model.word_rank)
     expected = vectorize.multi_hot(
         TokenizedSplit(tokens, offsets, np.zeros(len(reviews), np.uint8)), model.num_words, table
     )
@@ -95,7 +98,7 @@ def test_a_model_outside_a_finished_folder_is_refused(trained, tmp_path):
 
 def test_a_file_beside_the_model_but_not_in_its_manifest_is_refused(trained, tmp_path):
     path = model_folder(tmp_path, trained)
-    features.FeatureTable(np.array([3, 4]), 10, 40).save(path.with_name("features.npz"))
+    ngram_features.FeatureTable(np.array([3, 4]), 10, 40).save(path.with_name("features.npz"))
     with pytest.raises(PipelineInputError, match=r"features\.npz is not listed in"):
         scorer.Scorer(path)
 
@@ -124,7 +127,7 @@ def test_a_feature_table_that_is_malformed_or_not_the_models_is_refused(trained,
     with pytest.raises(PipelineInputError, match="is not a feature table"):
         scorer.Scorer(path)
     other = tmp_path / "features.npz"
-    features.FeatureTable(np.array([3, 4]), 10, 80).save(other)  # 80 columns; the model has 40
+    ngram_features.FeatureTable(np.array([3, 4]), 10, 80).save(other)  # 80 columns; the model has 40
     path = model_folder(tmp_path / "b", trained, **{"features.npz": other.read_bytes()})
     with pytest.raises(
         PipelineInputError, match="does not belong to its model: 80 columns for a model of 40"

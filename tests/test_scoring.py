@@ -9,16 +9,10 @@ import numpy as np
 import pytest
 from scoring_support import drop, install_champion, reviews
 
-from imdb_pipeline import (
-    artifacts,
-    batch_scoring,
-    batch_stats,
-    chunk_scoring,
-    scored_store,
-    scoring,
-    tokenized,
-)
-from imdb_pipeline.errors import PipelineInputError
+from imdb_pipeline.core.errors import PipelineInputError
+from imdb_pipeline.features import review_stats, tokenized
+from imdb_pipeline.serving import batch_scoring, chunk_scoring, inbox_scoring
+from imdb_pipeline.store import artifacts, scored_batches
 
 KEYS = {"a.txt": "a__1", "b.jsonl": "b__2", "c.txt": "c__3"}
 
@@ -38,13 +32,13 @@ def paths(tmp_path):
     ],
 )
 def test_plan_scores_new_batches_and_rescores_what_is_asked(tmp_path, rescore, done, expected):
-    chosen = scoring.plan(paths(tmp_path), "v2", rescore, done)
+    chosen = inbox_scoring.plan(paths(tmp_path), "v2", rescore, done)
     assert [path.name for path, _ in chosen] == expected
 
 
 def test_plan_refuses_an_unknown_rescore(tmp_path):
     with pytest.raises(PipelineInputError, match="rescore='some': choose one of latest, all, none"):
-        scoring.plan(paths(tmp_path), "v1", "some", {})
+        inbox_scoring.plan(paths(tmp_path), "v1", "some", {})
 
 
 # --- with a trained model (the tiny run's) as champion -------------------------------------------
@@ -69,7 +63,7 @@ def test_good_files_are_scored_once_and_junk_is_quarantined(champion_root):
     drop(inbox, "b.jsonl", "".join(json.dumps(row) + "\n" for row in rows).encode(), age=2)
     drop(inbox, "junk.txt", bytes(range(256)) * 64, age=3)
 
-    summary = scoring.score_inbox(root=champion_root)
+    summary = inbox_scoring.score_inbox(root=champion_root)
     by_file = {batch["file"]: batch for batch in summary["batches"]}
     assert {name: batch["status"] for name, batch in by_file.items()} == {
         "a.txt": "scored",
@@ -77,7 +71,7 @@ def test_good_files_are_scored_once_and_junk_is_quarantined(champion_root):
         "junk.txt": "quarantined",
     }
     assert "NUL bytes" in by_file["junk.txt"]["reason"] and not (inbox / "junk.txt").exists()
-    [quarantined] = scored_store.quarantined(champion_root)
+    [quarantined] = scored_batches.quarantined(champion_root)
     assert quarantined["file"] == "junk.txt" and "not a text file" in quarantined["reason"]
 
     a_scores = read_scores(Path(by_file["a.txt"]["folder"]))
@@ -94,9 +88,9 @@ def test_good_files_are_scored_once_and_junk_is_quarantined(champion_root):
         {"scores": str(b_folder / "scores.jsonl"), "stats": str(b_folder / "stats.json")}
     )
 
-    again = scoring.score_inbox(root=champion_root, rescore="none")
+    again = inbox_scoring.score_inbox(root=champion_root, rescore="none")
     assert again["batches"] == []  # each file once per champion version
-    latest = scoring.score_inbox(root=champion_root, rescore="latest")
+    latest = inbox_scoring.score_inbox(root=champion_root, rescore="latest")
     assert latest["batches"] == []
 
 
@@ -106,13 +100,13 @@ def test_other_text_is_flagged_as_drifted(champion_root):
     rng = np.random.default_rng(5)
     lines = [" ".join(rng.choice(words, size=rng.integers(3, 8))) for _ in range(300)]
     drop(champion_root / "inbox", "news.txt", ("\n".join(lines) + "\n").encode())
-    [batch] = scoring.score_inbox(root=champion_root)["batches"]
+    [batch] = inbox_scoring.score_inbox(root=champion_root)["batches"]
     assert batch["drifted"] and {"length", "oov_share"} <= set(batch["drift_flags"])
 
 
 @pytest.mark.slow
 def test_a_failure_mid_batch_leaves_nothing_and_the_next_run_scores_once(champion_root, monkeypatch):
-    from imdb_pipeline import inbox_rows as inbox_module
+    from imdb_pipeline.serving import inbox_rows as inbox_module
 
     monkeypatch.setattr(inbox_module, "CHUNK_LINES", 50)
     drop(champion_root / "inbox", "a.txt", ("\n".join(reviews(200)) + "\n").encode())
@@ -126,13 +120,13 @@ def test_a_failure_mid_batch_leaves_nothing_and_the_next_run_scores_once(champio
         return real(*args)
 
     monkeypatch.setattr(chunk_scoring, "score_chunk", failing)
-    [failed] = scoring.score_inbox(root=champion_root)["batches"]  # the file's failure, not the run's
+    [failed] = inbox_scoring.score_inbox(root=champion_root)["batches"]  # the file's failure, not the run's
     assert (failed["status"], failed["reason"]) == ("failed", "RuntimeError: worker lost")
     assert (champion_root / "inbox" / "a.txt").is_file()  # left for the next run, not quarantined
-    version_dir = next(scored_store.scored_dir(champion_root).iterdir())
+    version_dir = next(scored_batches.scored_dir(champion_root).iterdir())
     assert [path.name for path in version_dir.iterdir() if not path.name.endswith(".claim")] == []
     monkeypatch.setattr(chunk_scoring, "score_chunk", real)
-    [batch] = scoring.score_inbox(root=champion_root)["batches"]
+    [batch] = inbox_scoring.score_inbox(root=champion_root)["batches"]
     assert batch["status"] == "scored" and batch["rows"] == 200
 
 
@@ -140,9 +134,9 @@ def test_a_failure_mid_batch_leaves_nothing_and_the_next_run_scores_once(champio
 def test_a_batch_claimed_by_another_run_is_left_to_it(champion_root):
     path = drop(champion_root / "inbox", "a.txt", b"good film\n")
     model = batch_scoring.Champion.load(champion_root)
-    key = scored_store.batch_key(path.name, artifacts.sha256_file(path))
-    version_dir = scored_store.scored_dir(champion_root) / model.version
-    with scored_store.claim(version_dir, key):
+    key = scored_batches.batch_key(path.name, artifacts.sha256_file(path))
+    version_dir = scored_batches.scored_dir(champion_root) / model.version
+    with scored_batches.claim(version_dir, key):
         result = {}
         thread = threading.Thread(
             target=lambda: result.update(
@@ -156,7 +150,7 @@ def test_a_batch_claimed_by_another_run_is_left_to_it(champion_root):
 
 def test_without_a_champion_nothing_is_scored(artifact_root):
     drop(artifact_root / "inbox", "a.txt", b"good film\n")
-    summary = scoring.score_inbox(root=artifact_root)
+    summary = inbox_scoring.score_inbox(root=artifact_root)
     assert (summary["model_version"], summary["waiting"], summary["batches"]) == (None, 1, [])
 
 
@@ -166,14 +160,14 @@ def test_training_statistics_come_from_the_champion_or_its_training_run(tiny_run
     folder = tmp_path / "champion"
     folder.mkdir()
     num_words = tiny_run["params"]["num_words"]
-    from_run = batch_stats.training_reference(folder, {"run_dir": str(tiny_run["path"])}, num_words)
+    from_run = review_stats.training_reference(folder, {"run_dir": str(tiny_run["path"])}, num_words)
     # Computed from that run's ingest output: its training split's statistics.
     train_split = tokenized.load_split(outputs["ingest"]["train_tokens"])
-    assert from_run == batch_stats.training_statistics(train_split, num_words)
+    assert from_run == review_stats.training_statistics(train_split, num_words)
     assert from_run["rows"] == len(train_split) > 0 and from_run["num_words"] == num_words
-    assert batch_stats.training_reference(folder, {"run_dir": str(tmp_path / "pruned")}, num_words) is None
-    assert batch_stats.training_reference(folder, {}, num_words) is None
+    assert review_stats.training_reference(folder, {"run_dir": str(tmp_path / "pruned")}, num_words) is None
+    assert review_stats.training_reference(folder, {}, num_words) is None
     artifacts.write_json(folder / "data_stats.json", {"saved": True})
-    assert batch_stats.training_reference(folder, {"run_dir": str(tiny_run["path"])}, num_words) == {
+    assert review_stats.training_reference(folder, {"run_dir": str(tiny_run["path"])}, num_words) == {
         "saved": True
     }

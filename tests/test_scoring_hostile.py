@@ -2,7 +2,7 @@
 to the bytes scored, no link is ever followed, any file name works, and the champion store refuses
 what a promotion cannot have made. Each class of case of docs/reliability.md's scoring table.
 
-The inbox cases run the real command (``python -m imdb_pipeline.scoring``); the races are made
+The inbox cases run the real command (``python -m imdb_pipeline.serving.inbox_scoring``); the races are made
 deterministic by doing the producer's move at a fixed point of an in-process run; the faults that
 root cannot meet on its own machine (an unreadable file, an unwritable inbox) are injected.
 """
@@ -19,15 +19,8 @@ from pathlib import Path
 import pytest
 from scoring_support import drop, install_champion, reviews
 
-from imdb_pipeline import (
-    artifacts,
-    champion,
-    chunk_scoring,
-    inbox,
-    inbox_rows,
-    scored_store,
-    scoring,
-)
+from imdb_pipeline.serving import chunk_scoring, inbox_rows, inbox_scoring
+from imdb_pipeline.store import artifacts, model_store, scored_batches
 
 pytestmark = pytest.mark.slow
 
@@ -50,14 +43,14 @@ def run_scoring(root: Path, *args: str, inbox_dir: Path | None = None) -> subpro
     env = {**os.environ, "IMDB_ARTIFACT_ROOT": str(root), "TF_CPP_MIN_LOG_LEVEL": "2"}
     if inbox_dir is not None:
         env["IMDB_INBOX"] = str(inbox_dir)
-    command = [sys.executable, "-m", "imdb_pipeline.scoring", *args]
+    command = [sys.executable, "-m", "imdb_pipeline.serving.inbox_scoring", *args]
     return subprocess.run(command, capture_output=True, text=True, env=env, timeout=300)
 
 
 def scored_rows(root: Path) -> dict[str, int]:
     """file (as logged) -> rows, over every finished batch of every version."""
     found = {}
-    for stats in scored_store.scored_dir(root).glob(f"*/*/{scored_store.STATS}"):
+    for stats in scored_batches.scored_dir(root).glob(f"*/*/{scored_batches.STATS}"):
         record = artifacts.read_json(stats)
         assert record["file"] not in found, f"{record['file']} scored twice"
         found[record["file"]] = record["rows"]
@@ -66,7 +59,7 @@ def scored_rows(root: Path) -> dict[str, int]:
 
 def quarantined(root: Path) -> dict[str, dict]:
     rows = {}
-    for reason in scored_store.quarantine_dir(root).glob(f"*/{scored_store.REASON}"):
+    for reason in scored_batches.quarantine_dir(root).glob(f"*/{scored_batches.REASON}"):
         record = artifacts.read_json(reason)
         rows[record["file"]] = {**record, "folder": reason.parent}
     return rows
@@ -111,7 +104,7 @@ def test_poison_pills_links_and_odd_names_never_stop_the_run(champion_root):
     assert "Traceback" not in first.stderr
     summary = json.loads(first.stdout)
     status = {b["file"]: b["status"] for b in summary["batches"]}
-    printable = {inbox.printable(name): count for name, count in GOOD.items()}
+    printable = {artifacts.printable(name): count for name, count in GOOD.items()}
     for name in [*printable, "good.jsonl", "surrogate.jsonl", "dupes.jsonl"]:
         assert status[name] == "scored", (name, status)
     for name in [
@@ -134,9 +127,9 @@ def test_poison_pills_links_and_odd_names_never_stop_the_run(champion_root):
     assert "scored two\\nlines.txt: 20 rows" in first.stderr  # one log line, the name escaped
 
     by_file = {b["file"]: b for b in summary["batches"]}
-    stats = artifacts.read_json(Path(by_file["dupes.jsonl"]["folder"]) / scored_store.STATS)
+    stats = artifacts.read_json(Path(by_file["dupes.jsonl"]["folder"]) / scored_batches.STATS)
     assert (stats["duplicate_ids"], by_file["dupes.jsonl"]["duplicate_ids"]) == (2, 2)
-    stats = artifacts.read_json(Path(by_file["surrogate.jsonl"]["folder"]) / scored_store.STATS)
+    stats = artifacts.read_json(Path(by_file["surrogate.jsonl"]["folder"]) / scored_batches.STATS)
     assert stats["undecodable_rows"] == 1  # the lone surrogate became U+FFFD, and was counted
 
     reasons = quarantined(champion_root)
@@ -194,7 +187,7 @@ def test_an_inbox_on_another_file_system_moves_links_as_links_and_copies_only_fi
 def test_a_file_renamed_over_after_planning_is_scored_as_it_is_under_its_own_key(champion_root, monkeypatch):
     box = champion_root / "inbox"
     drop(box, "daily.txt", lines(200, seed=1))
-    planned = scoring.plan
+    planned = inbox_scoring.plan
 
     def producer_renames_over(*args):
         chosen = planned(*args)
@@ -202,13 +195,13 @@ def test_a_file_renamed_over_after_planning_is_scored_as_it_is_under_its_own_key
         os.replace(box / ".daily", box / "daily.txt")  # the documented protocol, mid-run
         return chosen
 
-    monkeypatch.setattr(scoring, "plan", producer_renames_over)
-    [batch] = scoring.score_inbox(root=champion_root)["batches"]
+    monkeypatch.setattr(inbox_scoring, "plan", producer_renames_over)
+    [batch] = inbox_scoring.score_inbox(root=champion_root)["batches"]
     assert batch["status"] == "scored" and batch["rows"] == 300
-    key = scored_store.batch_key("daily.txt", artifacts.sha256_file(box / "daily.txt"))
+    key = scored_batches.batch_key("daily.txt", artifacts.sha256_file(box / "daily.txt"))
     assert batch["key"] == key  # the key names the bytes that were scored
-    monkeypatch.setattr(scoring, "plan", planned)
-    assert scoring.score_inbox(root=champion_root)["batches"] == []  # not again under another key
+    monkeypatch.setattr(inbox_scoring, "plan", planned)
+    assert inbox_scoring.score_inbox(root=champion_root)["batches"] == []  # not again under another key
 
 
 @pytest.mark.parametrize("change", ["append", "truncate", "rewrite in place"])
@@ -235,13 +228,13 @@ def test_a_file_changed_while_scored_is_left_for_the_next_run(champion_root, mon
 
     producer_writes.done = False
     monkeypatch.setattr(chunk_scoring, "score_chunk", producer_writes)
-    [batch] = scoring.score_inbox(root=champion_root)["batches"]
+    [batch] = inbox_scoring.score_inbox(root=champion_root)["batches"]
     assert batch["status"] == "changed" and "left for the next run" in batch["reason"]
     assert scored_rows(champion_root) == {}  # nothing stored under the old content's key
     monkeypatch.setattr(chunk_scoring, "score_chunk", real)
-    [batch] = scoring.score_inbox(root=champion_root)["batches"]
+    [batch] = inbox_scoring.score_inbox(root=champion_root)["batches"]
     assert batch["status"] == "scored"
-    assert batch["key"] == scored_store.batch_key("daily.txt", artifacts.sha256_file(path))
+    assert batch["key"] == scored_batches.batch_key("daily.txt", artifacts.sha256_file(path))
     assert scored_rows(champion_root) == {"daily.txt": batch["rows"]}
 
 
@@ -259,11 +252,11 @@ def test_a_file_renamed_over_while_scored_is_scored_as_it_was_when_opened(champi
         return real(*args)
 
     monkeypatch.setattr(chunk_scoring, "score_chunk", producer_renames_over)
-    [old] = scoring.score_inbox(root=champion_root)["batches"]
+    [old] = inbox_scoring.score_inbox(root=champion_root)["batches"]
     assert (old["status"], old["rows"]) == ("scored", 1500)
-    assert old["key"] == scored_store.batch_key("daily.txt", artifacts.hashlib.sha256(before).hexdigest())
+    assert old["key"] == scored_batches.batch_key("daily.txt", artifacts.hashlib.sha256(before).hexdigest())
     monkeypatch.setattr(chunk_scoring, "score_chunk", real)
-    [new] = scoring.score_inbox(root=champion_root)["batches"]  # the new content: its own batch
+    [new] = inbox_scoring.score_inbox(root=champion_root)["batches"]  # the new content: its own batch
     assert (new["status"], new["rows"]) == ("scored", 100) and new["key"] != old["key"]
 
 
@@ -272,7 +265,7 @@ def test_an_entry_moved_or_swapped_after_planning_is_skipped_or_set_aside(champi
     box = champion_root / "inbox"
     drop(box, "a.txt", lines(20), age=1)
     drop(box, "b.txt", lines(20, seed=1), age=2)
-    planned = scoring.plan
+    planned = inbox_scoring.plan
 
     def someone_moves_a(*args):
         chosen = planned(*args)
@@ -286,8 +279,8 @@ def test_an_entry_moved_or_swapped_after_planning_is_skipped_or_set_aside(champi
             (box / "a.txt").symlink_to(archive / "a.txt")
         return chosen
 
-    monkeypatch.setattr(scoring, "plan", someone_moves_a)
-    status = {b["file"]: b["status"] for b in scoring.score_inbox(root=champion_root)["batches"]}
+    monkeypatch.setattr(inbox_scoring, "plan", someone_moves_a)
+    status = {b["file"]: b["status"] for b in inbox_scoring.score_inbox(root=champion_root)["batches"]}
     assert status == {
         "a.txt": {"archived": "gone", "FIFO": "quarantined", "symlink": "quarantined"}[swap],
         "b.txt": "scored",
@@ -316,18 +309,18 @@ def test_an_unreadable_file_is_quarantined_and_an_unmovable_one_is_refused_in_pl
         return real_rename(source, target, *args, **kwargs)
 
     monkeypatch.setattr(os, "open", no_read)
-    summary = scoring.score_inbox(root=champion_root)
+    summary = inbox_scoring.score_inbox(root=champion_root)
     status = {b["file"]: (b["status"], b["reason"]) for b in summary["batches"] if b["file"] != "good.txt"}
     assert status["locked.txt"] == ("quarantined", "locked.txt cannot be read (Permission denied).")
     assert status["junk.txt"][0] == "quarantined"
 
     drop(box, "junk2.txt", bytes(range(256)) * 8)
     monkeypatch.setattr(os, "rename", no_move)
-    [refused] = scoring.score_inbox(root=champion_root)["batches"]
+    [refused] = inbox_scoring.score_inbox(root=champion_root)["batches"]
     assert refused["status"] == "refused" and "it stays in the inbox" in refused["reason"]
     assert (box / "junk2.txt").is_file()
-    assert not any(q.name.startswith("junk2") for q in scored_store.quarantine_dir(champion_root).iterdir())
-    assert not list(scored_store.quarantine_dir(champion_root).glob(".*"))  # no half-made folder
+    assert not any(q.name.startswith("junk2") for q in scored_batches.quarantine_dir(champion_root).iterdir())
+    assert not list(scored_batches.quarantine_dir(champion_root).glob(".*"))  # no half-made folder
 
 
 def test_an_unwritable_artifact_root_fails_the_run_with_one_line(champion_root, monkeypatch):
@@ -336,11 +329,11 @@ def test_an_unwritable_artifact_root_fails_the_run_with_one_line(champion_root, 
     def read_only(*args, **kwargs):
         raise OSError(errno.EROFS, "Read-only file system")
 
-    monkeypatch.setattr(scoring.tempfile, "TemporaryFile", read_only)
+    monkeypatch.setattr(inbox_scoring.tempfile, "TemporaryFile", read_only)
     with pytest.raises(
-        scoring.PipelineInputError, match=r"scores cannot be written under .*Read-only file system"
+        inbox_scoring.PipelineInputError, match=r"scores cannot be written under .*Read-only file system"
     ):
-        scoring.score_inbox(root=champion_root)
+        inbox_scoring.score_inbox(root=champion_root)
     assert (champion_root / "inbox" / "good.txt").is_file()
 
 
@@ -371,12 +364,12 @@ def _run(module: str, root: Path, *args: str, stdin: str = "") -> subprocess.Com
 )
 def test_a_champion_link_no_promotion_made_is_refused_by_every_reader(artifact_root, make, message):
     artifact_root.mkdir(parents=True)
-    make(champion.champion_dir(artifact_root))
+    make(model_store.champion_dir(artifact_root))
     for module, args in [
-        ("imdb_pipeline.scoring", ()),
-        ("imdb_pipeline.predict", ()),
-        ("imdb_pipeline.champion", ()),
-        ("imdb_pipeline.champion", ("--rollback",)),
+        ("imdb_pipeline.serving.inbox_scoring", ()),
+        ("imdb_pipeline.serving.predict", ()),
+        ("imdb_pipeline.store.model_store", ()),
+        ("imdb_pipeline.store.model_store", ("--rollback",)),
     ]:
         result = _run(module, artifact_root, *args, stdin="a fine film\n")
         assert result.returncode == 2, (module, args, result.stderr[-2000:])
@@ -390,11 +383,11 @@ def _promote(root: Path, run: str, previous: str | None) -> str:
     source = root / "src" / run / "model.keras"
     source.parent.mkdir(parents=True)
     source.write_bytes(run.encode())
-    with champion.promotion_lock(root):
-        version = champion.install(
+    with model_store.promotion_lock(root):
+        version = model_store.install(
             {"model": str(source)}, {"dag_id": "d", "run": run, "previous": previous}, root
         )
-        champion.switch_to(version, root)
+        model_store.switch_to(version, root)
     return version
 
 
@@ -402,16 +395,16 @@ def test_rollback_skips_a_damaged_previous_version_for_the_newest_intact_older_o
     first = _promote(artifact_root, "r1", None)
     second = _promote(artifact_root, "r2", first)
     _promote(artifact_root, "r3", second)
-    (artifact_root / champion.VERSIONS / second / "model.keras").write_bytes(b"edited")
-    assert champion.rollback(artifact_root) == first
-    assert champion.current(artifact_root)["version"] == first
+    (artifact_root / model_store.VERSIONS / second / "model.keras").write_bytes(b"edited")
+    assert model_store.rollback(artifact_root) == first
+    assert model_store.current(artifact_root)["version"] == first
 
 
 def test_rollback_says_why_when_no_older_version_is_intact(artifact_root):
     first = _promote(artifact_root, "r1", None)
     second = _promote(artifact_root, "r2", first)
-    (artifact_root / champion.VERSIONS / first / "model.keras").write_bytes(b"edited")
-    result = _run("imdb_pipeline.champion", artifact_root, "--rollback")
+    (artifact_root / model_store.VERSIONS / first / "model.keras").write_bytes(b"edited")
+    result = _run("imdb_pipeline.store.model_store", artifact_root, "--rollback")
     assert result.returncode == 2 and "Traceback" not in result.stderr
     assert f"tried {first}: model.keras does not match its manifest" in result.stderr
-    assert champion.current(artifact_root)["version"] == second  # left as it was
+    assert model_store.current(artifact_root)["version"] == second  # left as it was

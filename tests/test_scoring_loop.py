@@ -25,7 +25,7 @@ from airflow_cluster import running_cluster
 from scoring_support import drop, reviews
 from stage_runs import TINY_PARAMS
 
-from imdb_pipeline import artifacts, scored_store
+from imdb_pipeline.store import artifacts, scored_batches
 
 pytestmark = [pytest.mark.slow, pytest.mark.integration]
 
@@ -160,7 +160,7 @@ def test_a_rest_event_scores_the_good_file_and_quarantines_junk(cluster, first_s
     run = wait_new_run(cluster, known)
     statuses = {b["file"]: b["status"] for b in summary(cluster, run)["batches"]}
     assert statuses == {"junk.txt": "quarantined", "c.txt": "scored"}
-    [quarantined] = scored_store.quarantined(root_of(cluster))
+    [quarantined] = scored_batches.quarantined(root_of(cluster))
     assert quarantined["file"] == "junk.txt" and quarantined["reason"] and not (inbox / "junk.txt").exists()
     delay = delay_seconds(event["timestamp"], run)
     print(f"\nscheduler delay, REST inbox event -> scoring run start: {delay:.1f}s")
@@ -170,21 +170,21 @@ def test_a_killed_scoring_task_is_retried_without_duplicate_or_partial_output(cl
     known = {r["dag_run_id"] for r in score_runs(cluster)}
     root = root_of(cluster)
     path = drop(root / "inbox", "big.txt", text_file(5000) * 100, age=5)  # 500,000 reviews
-    key = scored_store.batch_key(path.name, artifacts.sha256_file(path))
+    key = scored_batches.batch_key(path.name, artifacts.sha256_file(path))
     version = first_scoring["event"]["extra"]["version"]
-    claim = scored_store.scored_dir(root) / version / f".{key}.claim"
+    claim = scored_batches.scored_dir(root) / version / f".{key}.claim"
     asset_event(cluster, "imdb_reviews_inbox")
     # Polled fast, and killed as soon as its partial folder shows: a fast machine scores a small file
     # within one of Cluster.wait_for's one-second polls.
     pid = poll_for(lambda: claim.exists() and claim_holder(claim), timeout=300)
     assert pid, "no scoring task claimed big.txt"
-    partials = poll_for(lambda: list((scored_store.scored_dir(root) / version).glob(f".{key}.partial-*")))
+    partials = poll_for(lambda: list((scored_batches.scored_dir(root) / version).glob(f".{key}.partial-*")))
     assert partials and claim_holder(claim) == pid, "big.txt was scored before it could be killed"
     os.kill(pid, signal.SIGKILL)
     run = wait_new_run(cluster, known, timeout=600)
     tries = cluster.api("GET", f"/dags/{SCORE}/dagRuns/{run['dag_run_id']}/taskInstances/score").json()
     assert tries["try_number"] >= 2  # killed once, then retried
-    version_dir = scored_store.scored_dir(root) / version
+    version_dir = scored_batches.scored_dir(root) / version
     assert [p.name for p in version_dir.iterdir() if p.name.startswith(f".{key}.partial")] == []
     ids = [json.loads(line)["id"] for line in (version_dir / key / "scores.jsonl").read_text().splitlines()]
     assert len(ids) == len(set(ids)) == 500_000
@@ -195,9 +195,9 @@ def test_two_runs_at_once_score_a_file_once(cluster, first_scoring):
     known = {r["dag_run_id"] for r in score_runs(cluster)}
     root = root_of(cluster)
     path = drop(root / "inbox", "d.txt", text_file(5000, seed=3) * 100, age=6)  # 500,000 reviews
-    key = scored_store.batch_key(path.name, artifacts.sha256_file(path))
+    key = scored_batches.batch_key(path.name, artifacts.sha256_file(path))
     version = first_scoring["event"]["extra"]["version"]
-    claim = scored_store.scored_dir(root) / version / f".{key}.claim"
+    claim = scored_batches.scored_dir(root) / version / f".{key}.claim"
     first = cluster.trigger({"rescore": "none"}, dag_id=SCORE)
     holder = poll_for(lambda: claim.exists() and claim_holder(claim), timeout=300)
     assert holder, "the first run never claimed d.txt"
@@ -237,7 +237,7 @@ def test_the_models_page_lists_the_champion_and_the_batches(cluster, first_scori
     page = cluster.session.get(f"{cluster.base}/imdb-models/", timeout=30)
     assert page.status_code == 200, page.text[:500]
     assert page.text.count('<tr class="champion">') == 1 and '<svg id="accuracy-plot"' in page.text
-    batches = scored_store.recent_batches(root)
+    batches = scored_batches.recent_batches(root)
     assert batches, "the first scoring made at least one batch"
     assert page.text.count('<tr class="batch">') == len(batches)
     for batch in batches:

@@ -4,7 +4,7 @@ import pendulum
 import pytest
 from stage_runs import PROJECT, TINY_PARAMS
 
-from imdb_pipeline import artifacts
+from imdb_pipeline.store import artifacts
 
 
 @pytest.mark.slow

@@ -4,8 +4,8 @@ import json
 
 import pytest
 
-from imdb_pipeline.errors import PipelineInputError
-from imdb_pipeline.sweep_plan import (
+from imdb_pipeline.core.errors import PipelineInputError
+from imdb_pipeline.sweep.plan import (
     BOOK_GRID,
     MAX_TRIALS,
     SWEEP_PARAM_SPECS,

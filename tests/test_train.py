@@ -6,10 +6,11 @@ import shutil
 import numpy as np
 import pytest
 
-from imdb_pipeline import artifacts, train
-from imdb_pipeline.errors import MissingUpstreamError, PipelineInputError
-from imdb_pipeline.pipeline import run_stage
-from imdb_pipeline.vectorize import MultiHot
+from imdb_pipeline.core.errors import MissingUpstreamError, PipelineInputError
+from imdb_pipeline.stages import train
+from imdb_pipeline.stages.runner import run_stage
+from imdb_pipeline.stages.vectorize import MultiHot
+from imdb_pipeline.store import artifacts
 
 
 def rows(labels, per_row=2, num_words=10) -> MultiHot:
@@ -89,7 +90,8 @@ def test_each_fit_weights_its_input_from_its_own_training_rows(tiny_run, tmp_pat
     """NB weights never see the validation rows: the validation run fits them on the rows after
     ``validation_size``, the final fit on all; the saved model holds the final fit's."""
     from imdb_model import load_model
-    from imdb_pipeline import vectorize, weighting
+    from imdb_pipeline.features import weighting
+    from imdb_pipeline.stages import vectorize
 
     for stage in ("ingest", "vectorize"):
         shutil.copytree(tiny_run["path"] / stage, tmp_path / stage)
@@ -112,13 +114,13 @@ def test_each_fit_weights_its_input_from_its_own_training_rows(tiny_run, tmp_pat
 def test_fixed_final_epochs_and_epoch_log_lines(tiny_run, tmp_path, caplog):
     for stage in ("ingest", "vectorize"):
         shutil.copytree(tiny_run["path"] / stage, tmp_path / stage)
-    with caplog.at_level("INFO", logger="imdb_pipeline.train"):
+    with caplog.at_level("INFO", logger="imdb_pipeline.stages.train"):
         outputs = run_stage("train", {**tiny_run["params"], "final_epochs": 2, "epochs": 3}, tmp_path)
     assert artifacts.read_json(outputs["history"])["final_epochs"] == 2
     lines = [
         r.getMessage()
         for r in caplog.records
-        if r.name == "imdb_pipeline.train" and re.search(r"epoch \d+/\d+:", r.getMessage())
+        if r.name == "imdb_pipeline.stages.train" and re.search(r"epoch \d+/\d+:", r.getMessage())
     ]
     assert [line.split(":")[0] for line in lines] == [
         "validation run epoch 1/3",
@@ -154,7 +156,7 @@ def test_validation_size_past_the_data_is_refused_before_training(tiny_run, tmp_
 def test_train_checks_memory_again_with_the_datas_own_sizes(monkeypatch):
     """The trigger assumes IMDB's ~150 ones per row; rows with many more are refused at train."""
     from imdb_model import ModelSpec
-    from imdb_pipeline.config import PipelineConfig
+    from imdb_pipeline.core.parameters import PipelineConfig
 
     monkeypatch.setenv("IMDB_WORKER_MEMORY_MB", "2000")
     config = PipelineConfig.from_params({"batch_size": 65536})
@@ -195,7 +197,7 @@ def _train_in_a_process(run, data, params: dict) -> tuple[int, str, float]:
     import subprocess
     import sys
 
-    command = [sys.executable, "-m", "imdb_pipeline.pipeline", "--run-dir", str(run), "--stage", "train"]
+    command = [sys.executable, "-m", "imdb_pipeline.stages.runner", "--run-dir", str(run), "--stage", "train"]
     command += [f"--param=data_path={data}", *[f"--param={k}={json.dumps(v)}" for k, v in params.items()]]
     env = {k: v for k, v in os.environ.items() if k != "IMDB_WORKER_MEMORY_MB"}
     result = subprocess.run(
@@ -210,7 +212,7 @@ def _train_in_a_process(run, data, params: dict) -> tuple[int, str, float]:
 def test_real_data_wide_models_are_refused_and_the_books_trains_within_the_goal(real_data, tmp_path):
     """Issue 17: units 1024 and the form's maximum are refused before training with the limit in
     the message (default limit: the per-task goal), never killed; the book's model fits it."""
-    from imdb_pipeline.config import PARAM_SPECS
+    from imdb_pipeline.core.parameters import PARAM_SPECS
 
     for stage in ("ingest", "vectorize"):
         run_stage(stage, {"data_path": str(real_data)}, tmp_path)

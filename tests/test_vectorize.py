@@ -3,10 +3,11 @@
 import numpy as np
 import pytest
 
-from imdb_pipeline import features, text, vectorize
-from imdb_pipeline.errors import PipelineInputError
-from imdb_pipeline.pipeline import run_stage
-from imdb_pipeline.tokenized import TokenizedSplit
+from imdb_pipeline.core.errors import PipelineInputError
+from imdb_pipeline.features import ngram_features, tokenizer
+from imdb_pipeline.features.tokenized import TokenizedSplit
+from imdb_pipeline.stages import vectorize
+from imdb_pipeline.stages.runner import run_stage
 
 
 def books_vectorize_sequences(sequences, dimension):
@@ -27,7 +28,7 @@ def split_of(sequences, labels):
 def test_multi_hot_equals_the_books_dense_vectors_with_oov_folding():
     sequences = [[1, 4, 4, 9, 12], [1, 5], [1, 30, 31, 4]]
     matrix = vectorize.multi_hot(split_of(sequences, [1, 0, 1]), num_words=10)
-    folded = [[t if t < 10 else text.OOV for t in s] for s in sequences]
+    folded = [[t if t < 10 else tokenizer.OOV for t in s] for s in sequences]
     np.testing.assert_array_equal(matrix.matrix().toarray(), books_vectorize_sequences(folded, 10))
     assert matrix.indices.dtype == np.uint16 and matrix.matrix().dtype == np.float32
 
@@ -82,7 +83,7 @@ def test_multi_hot_in_chunks_equals_one_pass(monkeypatch):
     sequences = [[1, *rng.integers(3, 60, rng.integers(0, 12))] for _ in range(53)]
     split = split_of(sequences, [i % 2 for i in range(53)])
     whole = vectorize.multi_hot(split, num_words=40)
-    monkeypatch.setattr(features, "CHUNK_REVIEWS", 10)
+    monkeypatch.setattr(ngram_features, "CHUNK_REVIEWS", 10)
     chunked = vectorize.multi_hot(split, num_words=40)
     np.testing.assert_array_equal(chunked.indptr, whole.indptr)
     np.testing.assert_array_equal(chunked.indices, whole.indices)
@@ -92,8 +93,8 @@ def test_bigram_stage_saves_its_feature_table(tiny_aclimdb_dir, tmp_path, artifa
     params = {"data_path": str(tiny_aclimdb_dir), "num_words": 60, "validation_size": 20, "ngrams": 2}
     ingested = run_stage("ingest", params, tmp_path)
     outputs = run_stage("vectorize", params, tmp_path, {"ingest": ingested})
-    table = features.FeatureTable.load(outputs["features"])
-    assert len(table.keys) == 60 - text.INDEX_FROM and (table.keys >= table.id_bound).any()
+    table = ngram_features.FeatureTable.load(outputs["features"])
+    assert len(table.keys) == 60 - tokenizer.INDEX_FROM and (table.keys >= table.id_bound).any()
     assert vectorize.load_multi_hot(outputs["train_multi_hot"]).num_words == 60
 
 
@@ -101,10 +102,10 @@ def test_bigram_stage_saves_its_feature_table(tiny_aclimdb_dir, tmp_path, artifa
 @pytest.mark.parametrize("count", [0, 1, 3])
 def test_any_number_of_reviews_gives_that_many_rows(ngrams, count, monkeypatch):
     """No reviews (predict's empty batch), one, and a last chunk smaller than the others."""
-    monkeypatch.setattr(features, "CHUNK_REVIEWS", 2)
+    monkeypatch.setattr(ngram_features, "CHUNK_REVIEWS", 2)
     sequences = [[1, 3, 4, 12], [1, 5], [1, 4, 3, 4]][:count]
     table = (
-        features.FeatureTable(np.array([3, 4, 3 * 20 + 4]), id_bound=20, num_words=10)
+        ngram_features.FeatureTable(np.array([3, 4, 3 * 20 + 4]), id_bound=20, num_words=10)
         if ngrams == 2
         else None
     )

@@ -3,13 +3,13 @@
 import numpy as np
 import pytest
 
-from imdb_pipeline import text, word_table
-from imdb_pipeline.word_table import WordTable
+from imdb_pipeline.features import tokenizer, word_table
+from imdb_pipeline.features.word_table import WordTable
 
 
 def split_and_get(texts, values):
     """The reference ``WordTable.lookup`` must equal: ``split_words``, then a dict lookup per word."""
-    docs = text.split_words(texts)
+    docs = tokenizer.split_words(texts)
     return [len(doc) for doc in docs], [values.get(word, 0) for doc in docs for word in doc]
 
 
@@ -66,7 +66,7 @@ def test_word_table_random_texts_and_vocabularies():
     alphabet = [*"abcdeABCé✓'.,!<>/ \t\n\r\x00\x01\x0b", "<br />", "x" * 9]
     for _ in range(30):
         texts = ["".join(rng.choice(alphabet, rng.integers(0, 60))) for _ in range(rng.integers(0, 20))]
-        words = {word for doc in text.split_words(texts) for word in doc}
+        words = {word for doc in tokenizer.split_words(texts) for word in doc}
         chosen = rng.permutation(sorted(words))[: len(words) // 2]
         values = {bytes(word): int(rank) for rank, word in enumerate(chosen, start=1)}
         values.update({b"unused" * int(size): 99 for size in rng.integers(1, 5, 3)})
@@ -83,7 +83,7 @@ def test_word_table_keys_shared_by_two_table_words_take_the_next_multipliers(mon
     assert table._index is not None
     assert table._multipliers == tuple(map(np.uint64, real_multipliers[0]))
     # ...and the lookup uses it: the dict fallback (text.ranks_of) is not called.
-    monkeypatch.setattr(text, "ranks_of", lambda *args: pytest.fail("the dict fallback was used"))
+    monkeypatch.setattr(tokenizer, "ranks_of", lambda *args: pytest.fail("the dict fallback was used"))
     lengths, found = table.lookup(texts)
     assert (lengths.tolist(), found.tolist()) == split_and_get(texts, values)
     monkeypatch.undo()

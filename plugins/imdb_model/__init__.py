@@ -1,18 +1,19 @@
-"""The project's Airflow plugin package.
+"""The Keras model of DLwP 3.4: the bottom layer, importing neither Airflow nor the library.
 
-- the Keras model of DLwP 3.4 and its training-memory estimate (``imdb_model_builder``), its sparse
-  layer and trainer (``imdb_model_layers``, ``imdb_model_training``: TensorFlow, listed in
-  ``plugins/.airflowignore``), imported through ``imdb_model_tf_quiet`` (no start-up chatter);
-- the report viewer, an ``AirflowPlugin`` (``imdb_report_viewer``);
-- what the DAG files share (``imdb_model_dag_support``).
+- ``builder``: the model's spec, its parameter count and training-memory estimate (no TensorFlow),
+  building and loading a model (TensorFlow imported inside the functions);
+- ``layers``: the sparse first layer (``SparseDense``, ``WeightedSparseDense``);
+- ``training``: the compiled trainer and scoring on CSR rows (``CompiledTrainer``,
+  ``predict_probabilities``);
+- ``quiet_tensorflow``: TensorFlow imported without its start-up chatter.
 
-Every ``.py`` under ``plugins/`` is imported by each Airflow component (the api-server too), so
-nothing here imports TensorFlow at module level: it is imported inside the functions that need it.
-Layers point one way: ``imdb_pipeline`` imports the model code, never the reverse; the model's
-values come from the pipeline's parameter schema as a plain mapping (``ModelSpec.from_mapping``).
+The package lives under ``plugins/`` (the project's custom plugin) and is installed (``pip install
+-e .``); ``plugins/.airflowignore`` keeps Airflow's plugin loader from importing its files again as
+top-level modules. Nothing here imports TensorFlow at import time. The model's values come from the
+pipeline's parameter schema as a plain mapping (``ModelSpec.from_mapping``).
 """
 
-from imdb_model.imdb_model_builder import (
+from imdb_model.builder import (
     ModelSpec,
     build_model,
     count_parameters,

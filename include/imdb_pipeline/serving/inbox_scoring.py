@@ -1,0 +1,207 @@
+"""A scoring run over the reviews inbox: which batches, each scored once, and what the run says.
+
+A run takes the champion as it is when the run starts (a promotion meanwhile changes nothing for
+it), looks at every inbox entry without following it, fingerprints the regular files, chooses the
+batches (``plan``) and scores each (``batch_scoring.score_file``). Each entry's outcome is its own:
+links, FIFOs, folders and bad files are quarantined with their reason while the others are scored.
+
+    python -m imdb_pipeline.serving.inbox_scoring [--rescore latest|all|none]    # score the inbox now
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import logging
+import sys
+import tempfile
+from pathlib import Path
+from typing import Any
+
+from imdb_pipeline.core.errors import PipelineInputError
+from imdb_pipeline.serving import batch_scoring, drift, inbox, inbox_file
+from imdb_pipeline.serving.batch_scoring import DUPLICATE_IDS, Champion, Policy, score_file, set_aside
+from imdb_pipeline.store import artifacts, scored_batches
+
+log = logging.getLogger(__name__)
+
+# Which batches a champion scores besides those no champion has scored yet (always scored).
+RESCORE = ("latest", "all", "none")
+
+
+def plan(
+    keys: dict[Path, str], version: str, rescore: str, done: dict[str, set[str]]
+) -> list[tuple[Path, str]]:
+    """The (file, key) pairs to score with ``version``, oldest first: batches no champion has scored,
+    plus, for ``rescore``: ``all`` every batch, ``latest`` the newest, ``none`` nothing more. A batch
+    this version has scored is never chosen again."""
+    if rescore not in RESCORE:
+        raise PipelineInputError(f"rescore={rescore!r}: choose one of {', '.join(RESCORE)}.")
+    files = list(keys)
+    chosen = {path for path in files if keys[path] not in done}
+    if rescore == "all":
+        chosen.update(files)
+    elif rescore == "latest" and files:
+        chosen.add(files[-1])
+    return [
+        (path, keys[path]) for path in files if path in chosen and version not in done.get(keys[path], ())
+    ]
+
+
+def score_inbox(
+    rescore: str = "latest",
+    policy: Policy | None = None,
+    root: Path | None = None,
+    inbox_folder: Path | None = None,
+) -> dict[str, Any]:
+    """Score what the inbox holds with the current champion; returns the run's summary. Each entry's
+    outcome is its own; the run fails only when no file could be scored (no readable champion, an
+    artifact root it cannot write)."""
+    root = root or artifacts.artifact_root()
+    folder = inbox_folder or inbox.inbox_dir(root)
+    found = inbox.entries(folder)
+    model = Champion.load(root)
+    if model is None:
+        log.info("no champion yet: %d file(s) wait in %s", len(found), folder)
+        return {"inbox": str(folder), "model_version": None, "waiting": len(found), "batches": []}
+    _check_writable(scored_batches.scored_dir(root) / model.version)
+    results, planned = [], {}
+    for entry in found:
+        if entry.kind != inbox.REGULAR:
+            reason = (
+                f"{entry.name} is a {entry.kind}, not a regular file: only files are scored, "
+                "and links are never followed."
+            )
+            results.append(
+                set_aside(
+                    entry.path,
+                    scored_batches.entry_key(entry.path.name, entry.kind),
+                    reason,
+                    model.version,
+                    root,
+                )
+            )
+            continue
+        try:
+            with inbox_file.BatchFile(entry.path) as batch:
+                planned[entry.path] = batch.fingerprint
+        except FileNotFoundError:
+            results.append(batch_scoring.gone(entry.path))
+        except inbox.QuarantineError as err:
+            key = scored_batches.entry_key(entry.path.name, "unreadable")
+            results.append(set_aside(entry.path, key, str(err), model.version, root))
+    keys = {path: scored_batches.batch_key(path.name, print_.sha256) for path, print_ in planned.items()}
+    chosen = plan(keys, model.version, rescore, scored_batches.finished_keys(root))
+    log.info(
+        "champion %s: %d of %d inbox file(s) to score (rescore=%s)",
+        model.version,
+        len(chosen),
+        len(found),
+        rescore,
+    )
+    try:
+        results += [score_file(path, planned[path], model, policy, root) for path, _ in chosen]
+    except OSError as err:
+        raise PipelineInputError(
+            f"scores cannot be written under {scored_batches.scored_dir(root)} ({err.strerror}): give the "
+            "workers write access to the artifact root (IMDB_ARTIFACT_ROOT) and free space on it."
+        ) from None
+    return {
+        "inbox": str(folder),
+        "model_version": model.version,
+        "rescore": rescore,
+        "waiting": len(found),
+        "batches": results,
+    }
+
+
+def _check_writable(folder: Path) -> None:
+    try:
+        folder.mkdir(parents=True, exist_ok=True)
+        with tempfile.TemporaryFile(dir=folder):
+            pass
+    except OSError as err:
+        raise PipelineInputError(
+            f"scores cannot be written under {folder} ({err.strerror}): give the workers write access to "
+            "the artifact root (IMDB_ARTIFACT_ROOT)."
+        ) from None
+
+
+def score_for_run(params: dict[str, Any], run_path: Path) -> tuple[dict[str, str], dict[str, Any]]:
+    """A DAG run's scoring: the inbox scored with the run's params, ``<run>/score/summary.json`` written."""
+    policy = Policy(drift.DriftThresholds.from_mapping(params), params.get("duplicate_ids") or "count")
+    summary = score_inbox(params["rescore"], policy)
+    with artifacts.stage_writer(run_path, "score") as out:
+        artifacts.write_json(out.path("summary", "summary.json"), summary)
+    return out.final_paths(), summary
+
+
+def run_summary(outputs: dict[str, str] | None, run_path: Path, dag_id: str) -> dict[str, Any]:
+    """The summary a run's scoring wrote (``outputs`` from XCom, else found in the run's folder)."""
+    outputs = outputs or artifacts.read_stage(run_path, "score", dag_id)
+    return artifacts.read_json(outputs["summary"])
+
+
+# What each outcome means for the inbox, in the headline (scored and quarantined come first).
+_LEFT = {
+    "refused": "refused and left in the inbox",
+    "failed": "failed (left in the inbox)",
+    "changed": "changed meanwhile (next run)",
+    "busy": "busy in another run",
+    "done": "done already",
+    "gone": "gone meanwhile",
+}
+
+
+def describe(summary: dict[str, Any]) -> list[tuple[int, str]]:
+    """A headline and one line per batch, each with its log level: what the task log (and the scored
+    asset event) says. Warnings: a drifted, quarantined, refused, failed or changed batch."""
+    batches = summary["batches"]
+    if summary["model_version"] is None:
+        return [(logging.INFO, f"no champion yet: {summary['waiting']} inbox file(s) wait")]
+    count = {
+        status: sum(b["status"] == status for b in batches) for status in ("scored", "quarantined", *_LEFT)
+    }
+    drifted = sum(bool(b.get("drifted")) for b in batches)
+    others = "".join(f", {count[status]} {text}" for status, text in _LEFT.items() if count[status])
+    lines = [
+        (
+            logging.INFO,
+            f"champion {summary['model_version']}: {count['scored']} scored, "
+            f"{count['quarantined']} quarantined, {drifted} drifted{others} "
+            f"({summary['waiting']} in the inbox, rescore={summary['rescore']})",
+        )
+    ]
+    for b in batches:
+        if b["status"] == "scored":
+            flags = f" DRIFTED: {', '.join(b['drift_flags'])}" if b["drifted"] else ""
+            level = logging.WARNING if b["drifted"] else logging.INFO
+            line = f"scored {b['file']}: {b['rows']} rows, positive rate {b['positive_rate']:.3f}{flags}"
+            lines.append((level, line))
+        else:
+            level = logging.INFO if b["status"] in ("busy", "done", "gone") else logging.WARNING
+            lines.append((level, f"{b['status']} {b['file']}: {b['reason']}"))
+    return lines
+
+
+def main(argv: list[str] | None = None) -> int:
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--rescore", choices=RESCORE, default="latest")
+    parser.add_argument(
+        "--duplicate-ids",
+        choices=DUPLICATE_IDS,
+        default="count",
+        help="repeated ids in a .jsonl file: count them in stats.json (default) or quarantine the file",
+    )
+    args = parser.parse_args(argv)
+    logging.basicConfig(level=logging.INFO, format="%(message)s")
+    try:
+        print(json.dumps(score_inbox(args.rescore, Policy(duplicate_ids=args.duplicate_ids)), indent=2))
+    except PipelineInputError as err:
+        print(f"error: {err}", file=sys.stderr)
+        return 2
+    return 0
+
+
+if __name__ == "__main__":
+    raise SystemExit(main())

@@ -1,0 +1,179 @@
+"""The stage graph, defined once, and running one stage of it.
+
+Edges are named: a stage receives its upstream outputs as ``{upstream stage: outputs}``, so a DAG
+task, a test and the command line pass them by name, never by position. ``run_stage`` validates
+the parameters, takes each upstream's outputs (from XCom when Airflow has them, else from the run
+folder), verifies their checksums, and runs the stage inside an atomic ``stage_writer``.
+
+    python -m imdb_pipeline.stages.runner --run-dir /tmp/run --param data_path=aclImdb_v1.tar.gz
+"""
+
+from __future__ import annotations
+
+import argparse
+import importlib
+import json
+import logging
+import sys
+from collections.abc import Callable, Mapping
+from pathlib import Path
+from typing import Any
+
+from imdb_pipeline.core.errors import PipelineInputError
+from imdb_pipeline.core.parameters import PipelineConfig
+from imdb_pipeline.core.resources import StageMeter, release_free_memory
+from imdb_pipeline.store import artifacts
+
+log = logging.getLogger(__name__)
+
+Outputs = dict[str, str]  # artifact name -> absolute path, what a stage returns and XCom carries
+
+# stage -> the upstream stages whose outputs it reads. Each stage is the function of the same name
+# in the module of the same name: ``imdb_pipeline.<stage>.<stage>(inputs, config, out)``.
+GRAPH: dict[str, tuple[str, ...]] = {
+    "ingest": (),
+    "vectorize": ("ingest",),
+    "train": ("ingest", "vectorize"),
+    "evaluate": ("vectorize", "train"),
+    "gate": ("ingest", "evaluate"),
+    "report": ("ingest", "train", "evaluate", "gate"),
+    "promote": ("train", "evaluate", "gate"),
+}
+STAGES = tuple(GRAPH)
+
+
+def stage_function(stage: str) -> Callable[..., Outputs]:
+    """The stage's function, imported only when it runs (train and evaluate pull in TensorFlow)."""
+    if stage not in GRAPH:
+        raise ValueError(f"unknown stage {stage!r}; stages are {', '.join(STAGES)}")
+    return getattr(importlib.import_module(f"imdb_pipeline.stages.{stage}"), stage)
+
+
+def outputs_of(
+    given: Mapping[str, str] | None,
+    run_path: Path,
+    folder: str,
+    dag_id: str | None = None,
+    task_id: str | None = None,
+) -> Outputs:
+    """A finished upstream stage's outputs: the XCom ``given`` when Airflow passed it, else read from
+    ``<run_path>/<folder>`` (under ``airflow tasks test``); checksums verified either way."""
+    if given:
+        artifacts.verify_outputs(given)
+        return dict(given)
+    log.info("no XCom from %s: reading its outputs from %s", task_id or folder, run_path / folder)
+    return artifacts.read_stage(run_path, folder, dag_id, task_id=task_id)
+
+
+def gather_inputs(
+    stage: str,
+    run_path: Path,
+    upstream: Mapping[str, Mapping[str, str] | None] | None = None,
+    dag_id: str | None = None,
+    folders: Mapping[str, str] | None = None,
+) -> Outputs:
+    """The outputs of ``stage``'s upstream stages, merged, checksums verified. ``upstream`` names each
+    one's outputs; an absent or None entry is read from the run folder (``folders`` names an upstream's
+    folder when it is not the stage's name)."""
+    upstream = dict(upstream or {})
+    unknown = sorted(set(upstream) - set(GRAPH[stage]))
+    if unknown:
+        raise ValueError(
+            f"stage {stage!r} reads {', '.join(GRAPH[stage]) or 'nothing'}, not {', '.join(unknown)}"
+        )
+    inputs: Outputs = {}
+    for name in GRAPH[stage]:
+        folder = (folders or {}).get(name, name)
+        inputs.update(outputs_of(upstream.get(name), run_path, folder, dag_id, task_id=name))
+    return inputs
+
+
+def run_in_folder(
+    function: Callable[..., Outputs],
+    config: PipelineConfig,
+    run_path: Path,
+    folder: str,
+    inputs: Mapping[str, str],
+) -> Outputs:
+    """Run a stage function into ``<run_path>/<folder>``: atomically, metered, its config recorded."""
+    try:
+        with StageMeter() as meter, artifacts.stage_writer(run_path, folder) as out:
+            out.meter = meter
+            out.extra["config"] = config.to_dict()
+            outputs = function(dict(inputs), config, out)
+    finally:
+        release_free_memory()
+    snapshot = meter.snapshot()
+    log.info(
+        "%s finished in %.1f s, peak RSS %.0f MB", folder, snapshot["wall_seconds"], snapshot["peak_rss_mb"]
+    )
+    return outputs
+
+
+def run_stage(
+    stage: str,
+    params: Mapping[str, Any] | None,
+    run_path: Path,
+    upstream: Mapping[str, Mapping[str, str] | None] | None = None,
+    dag_id: str | None = None,
+    folder: str | None = None,
+    upstream_folders: Mapping[str, str] | None = None,
+) -> Outputs:
+    """Run one stage into ``<run_path>/<folder or stage>``; returns its outputs."""
+    config = PipelineConfig.from_params(params)
+    function = stage_function(stage)
+    inputs = gather_inputs(stage, run_path, upstream, dag_id, upstream_folders)
+    return run_in_folder(function, config, run_path, folder or stage, inputs)
+
+
+def run_pipeline(
+    params: Mapping[str, Any] | None, run_path: Path, promote: bool = False
+) -> dict[str, Outputs]:
+    """All stages in graph order, without Airflow (tests, benchmarks, debugging). ``promote`` runs
+    only when asked: a debugging run must not replace the deployment's champion."""
+    results: dict[str, Outputs] = {}
+    for stage in STAGES:
+        if stage == "promote" and not promote:
+            log.info("promote not run: not asked for (--promote)")
+            continue
+        results[stage] = run_stage(stage, params, run_path, {name: results[name] for name in GRAPH[stage]})
+    return results
+
+
+def _parse_param(text: str) -> tuple[str, Any]:
+    name, _, raw = text.partition("=")
+    try:
+        return name, json.loads(raw)
+    except json.JSONDecodeError:
+        return name, raw
+
+
+def main(argv: list[str] | None = None) -> int:
+    parser = argparse.ArgumentParser(description="Run the IMDB pipeline's stages without Airflow.")
+    parser.add_argument("--run-dir", type=Path, required=True, help="folder for this run's artifacts")
+    parser.add_argument(
+        "--param", action="append", default=[], metavar="NAME=VALUE", help="a pipeline parameter"
+    )
+    parser.add_argument("--stage", choices=STAGES, help="run only this stage (default: all)")
+    parser.add_argument(
+        "--promote",
+        action="store_true",
+        help="with all stages: make a blessed model the champion (default: gate only)",
+    )
+    args = parser.parse_args(argv)
+    logging.basicConfig(level=logging.INFO, format="%(asctime)s %(levelname)s %(name)s: %(message)s")
+    params = dict(_parse_param(item) for item in args.param)
+    try:
+        if args.stage:
+            outputs = {args.stage: run_stage(args.stage, params, args.run_dir.resolve())}
+        else:
+            outputs = run_pipeline(params, args.run_dir.resolve(), promote=args.promote)
+    except PipelineInputError as err:  # bad input: the message is the whole story, no traceback
+        print(f"error: {err}", file=sys.stderr)
+        return 2
+    print(json.dumps(outputs, indent=2))
+    return 0
+
+
+if __name__ == "__main__":
+    raise SystemExit(main())

@@ -1,0 +1,273 @@
+"""The model store: the champion (the model ``predict`` scores with unless told otherwise) and its versions.
+
+Layout under the artifact root::
+
+    champion -> champions/<version>      a symlink, switched atomically (rename over it)
+    champions/<version>/                 model.keras, word_index.json, [features.npz],
+                                         evaluation.json, champion.json, manifest.json
+
+A promotion writes the new version's folder completely (with a checksummed manifest) before the
+link moves, so a reader sees the old champion or the new one, never a mix. Earlier versions stay
+(the last ``KEEP_VERSIONS``) for rollback: ``python -m imdb_pipeline.store.model_store --rollback``.
+Whoever changes the store holds ``promotion_lock`` (the ``promote`` stage, rollback). This module
+decides nothing about which model deserves it: that is the gate's and the promote stage's job.
+Long because the link's one reader (``resolve``, which refuses what no promotion made) and its
+writers (``switch_to``, ``rollback``) belong in one place.
+
+    python -m imdb_pipeline.store.model_store            # show the champion and the versions kept
+"""
+
+from __future__ import annotations
+
+import argparse
+import contextlib
+import datetime as dt
+import fcntl
+import json
+import logging
+import os
+import shutil
+import stat
+import sys
+from collections.abc import Iterator
+from pathlib import Path
+from typing import Any
+
+from imdb_pipeline.core.errors import PipelineInputError
+from imdb_pipeline.core.files import file_kind
+from imdb_pipeline.store import artifacts
+
+log = logging.getLogger(__name__)
+
+LINK = "champion"
+VERSIONS = "champions"
+INFO = "champion.json"
+KEEP_VERSIONS = 5
+# What a champion carries: the model and what scoring it needs, plus its test scores.
+MODEL_FILES = ("model", "word_index", "features", "data_stats")
+
+
+def champion_dir(root: Path | None = None) -> Path:
+    """``<root>/champion``: the link that names the current champion's folder."""
+    return (root or artifacts.artifact_root()) / LINK
+
+
+ROLLBACK = "`python -m imdb_pipeline.store.model_store --rollback` links the newest intact version"
+
+
+def resolve(root: Path | None = None) -> Path | None:
+    """The champion's version folder, from one read of the link; None when there is no champion.
+    Only what ``switch_to`` writes is accepted: a link ``champions/<version>`` to a real folder. A
+    real folder named ``champion``, a link elsewhere or a link loop is refused."""
+    root = root or artifacts.artifact_root()
+    link = champion_dir(root)
+    try:
+        mode = os.lstat(link).st_mode
+    except FileNotFoundError:
+        return None
+    if not stat.S_ISLNK(mode):
+        raise PipelineInputError(
+            f"{link} is a {file_kind(mode)}, not the champion link: move it away; {ROLLBACK}."
+        )
+    target = Path(os.readlink(link))
+    folder = root / VERSIONS / target.name
+    if target != Path(VERSIONS) / target.name or target.name in ("", ".", ".."):
+        where = f"{str(target)[:200]!r}, not at a version under {VERSIONS}/: no promotion made it"
+    elif not stat.S_ISDIR(_mode(folder)):
+        where = f"{folder}, which is missing or not a folder"
+    else:
+        return folder
+    raise PipelineInputError(f"the champion link {link} points at {where}; {ROLLBACK}.")
+
+
+def _mode(path: Path) -> int:
+    try:
+        return os.lstat(path).st_mode
+    except FileNotFoundError:
+        return 0
+
+
+def current(root: Path | None = None) -> dict[str, Any] | None:
+    """The champion's ``champion.json`` with its ``version`` and ``folder``, or None when there is none
+    yet. Its folder is checked against its manifest: a missing, edited or damaged champion is an error."""
+    folder = resolve(root)
+    if folder is None:
+        return None
+    problem = _problem(folder)
+    if problem is not None:
+        raise PipelineInputError(
+            f"the champion {folder} is missing or damaged ({problem}): {ROLLBACK}, or remove the link "
+            "to start without a champion."
+        )
+    info = artifacts.read_json(folder / INFO)
+    return {**info, "version": folder.name, "folder": str(folder)}
+
+
+def _problem(folder: Path) -> str | None:
+    """What is wrong with a version folder (gone, a file missing or edited), or None if it is intact."""
+    if not folder.is_dir() or folder.is_symlink():
+        return "its folder is missing"
+    try:
+        manifest = artifacts.read_manifest(folder)
+        for filename, entry in manifest["files"].items():
+            path = folder / filename
+            if path.is_symlink() or not path.is_file():
+                return f"{filename} is missing"
+            if not isinstance(entry, dict) or artifacts.sha256_file(path) != entry.get("sha256"):
+                return f"{filename} does not match its manifest"
+        if not isinstance(artifacts.read_json(folder / INFO), dict):
+            return f"{INFO} is not an object"
+    except (PipelineInputError, OSError, ValueError):
+        return f"its {artifacts.MANIFEST} or {INFO} is missing or damaged"
+    return None
+
+
+def intact(version: str, root: Path | None = None) -> bool:
+    """Whether a version's folder still matches its manifest."""
+    return _problem((root or artifacts.artifact_root()) / VERSIONS / version) is None
+
+
+def versions(root: Path | None = None) -> list[str]:
+    """Finished champion versions, oldest first (names start with their promotion time)."""
+    folder = (root or artifacts.artifact_root()) / VERSIONS
+    if not folder.is_dir():
+        return []
+    return sorted(
+        path.name
+        for path in folder.iterdir()
+        if not path.name.startswith(".") and (path / artifacts.MANIFEST).is_file()
+    )
+
+
+@contextlib.contextmanager
+def promotion_lock(root: Path | None = None) -> Iterator[None]:
+    """One promotion at a time per artifact root (across processes and workers sharing it)."""
+    folder = (root or artifacts.artifact_root()) / VERSIONS
+    folder.mkdir(parents=True, exist_ok=True)
+    with open(folder / ".lock", "w") as handle:
+        fcntl.flock(handle, fcntl.LOCK_EX)
+        try:
+            for stale in folder.glob(
+                ".*.partial-*"
+            ):  # an install killed while copying: only the holder writes
+                shutil.rmtree(stale, ignore_errors=True)
+            yield
+        finally:
+            fcntl.flock(handle, fcntl.LOCK_UN)
+
+
+def switch_to(version: str, root: Path | None = None) -> None:
+    """Point the champion link at ``champions/<version>`` in one rename."""
+    root = root or artifacts.artifact_root()
+    if not (root / VERSIONS / version / artifacts.MANIFEST).is_file():
+        raise PipelineInputError(
+            f"champion version {version!r} is not a finished folder under {root / VERSIONS}."
+        )
+    link = champion_dir(root)
+    if link.exists() and not link.is_symlink():
+        raise PipelineInputError(
+            f"{link} is a real folder, not the champion link: move it away, then promote again."
+        )
+    if version in ("", ".", "..") or "/" in version:
+        raise PipelineInputError(f"{version!r} is not a champion version name.")
+    staged = root / f".{LINK}.link-{os.getpid()}"
+    with contextlib.suppress(FileNotFoundError):
+        staged.unlink()
+    staged.symlink_to(Path(VERSIONS) / version)  # relative: the root may be mounted elsewhere
+    os.replace(staged, link)
+
+
+def install(files: dict[str, str], info: dict[str, Any], root: Path | None = None) -> str:
+    """Copy a model's files into a new version folder (atomically, with a manifest); returns its name.
+    Call it holding ``promotion_lock``."""
+    root = root or artifacts.artifact_root()
+    stamp = dt.datetime.now(dt.UTC).strftime("%Y%m%dT%H%M%S.%fZ")
+    version = artifacts.safe_name(f"{stamp}__{info['dag_id']}__{info['run']}")
+    with artifacts.stage_writer(root / VERSIONS, version) as out:
+        for name, source in files.items():
+            shutil.copyfile(source, out.path(name, Path(source).name))
+        artifacts.write_json(out.path("info", INFO), info)
+    return version
+
+
+def prune(root: Path | None = None, keep: int = KEEP_VERSIONS) -> None:
+    """Delete the oldest versions beyond ``keep``, never the current or previous champion."""
+    root = root or artifacts.artifact_root()
+    champion = current(root)
+    protected = {champion["version"], champion.get("previous")} if champion else set()
+    finished = versions(root)
+    for version in finished[: max(len(finished) - keep, 0)]:
+        if version not in protected:
+            shutil.rmtree(root / VERSIONS / version, ignore_errors=True)
+
+
+def rollback(root: Path | None = None) -> str:
+    """Switch back to the previous champion or, when it is damaged or gone, to the newest intact older
+    version; when the champion itself is damaged, to the newest intact version. Returns the version
+    now in use; says which versions were tried and why each was refused when none is left."""
+    root = root or artifacts.artifact_root()
+    with promotion_lock(root):
+        kept = list(reversed(versions(root)))  # newest first
+        try:
+            champion = current(root)
+        except PipelineInputError:  # broken: any intact version beats none
+            linked = _linked_name(root)
+            candidates = [version for version in kept if version != linked]
+        else:
+            now = champion["version"] if champion else None
+            previous = champion.get("previous") if champion else None
+            older = [version for version in kept if now is not None and version < now]
+            candidates = list(dict.fromkeys([previous, *older] if previous else older))
+        refused = []
+        for version in candidates:
+            problem = _problem(root / VERSIONS / version)
+            if problem is None:
+                switch_to(version, root)
+                return version
+            refused.append(f"{version}: {problem}")
+        if not refused:
+            raise PipelineInputError(
+                "there is no previous champion to roll back to (no earlier version is kept)."
+            )
+        raise PipelineInputError(
+            "no intact earlier version to roll back to; tried " + "; ".join(refused)[:2000]
+        )
+
+
+def _linked_name(root: Path) -> str | None:
+    with contextlib.suppress(OSError):
+        return Path(os.readlink(champion_dir(root))).name
+    return None
+
+
+def main(argv: list[str] | None = None) -> int:
+    parser = argparse.ArgumentParser(description="Show the champion model, or roll back to the previous one.")
+    parser.add_argument(
+        "--rollback", action="store_true", help="make the previous champion the champion again"
+    )
+    args = parser.parse_args(argv)
+    try:
+        if args.rollback:
+            print(f"champion is now {rollback()}")
+        champion = current()
+        print(
+            json.dumps(
+                {
+                    "champion": champion
+                    and {
+                        k: champion.get(k)
+                        for k in ("version", "dag_id", "run", "test_accuracy", "promoted_at", "previous")
+                    },
+                    "versions": versions(),
+                },
+                indent=2,
+            )
+        )
+    except PipelineInputError as err:
+        print(f"error: {err}", file=sys.stderr)
+        return 2
+    return 0
+
+
+if __name__ == "__main__":
+    raise SystemExit(main())

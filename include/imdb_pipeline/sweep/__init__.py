@@ -1,0 +1,1 @@
+"""The further-experiments sweep: trial planning, its steps, its comparison report."""

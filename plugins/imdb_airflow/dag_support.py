@@ -1,0 +1,137 @@
+"""What the project's DAG files share: retry policy, the training pool, Params, running a stage.
+
+DAG files stay thin (wiring, schedule, docs); the dags folder is not importable on Airflow 3
+workers, so shared DAG code lives in this installed package. Imports ``airflow.sdk`` at module level
+and the library inside the functions that need it, so that parsing a DAG file stays fast.
+"""
+
+from __future__ import annotations
+
+import logging
+from collections.abc import Mapping
+from datetime import timedelta
+from decimal import Decimal
+from pathlib import Path
+from typing import Any
+
+from airflow.sdk import Asset, ExceptionRetryPolicy, Param, RetryAction, RetryRule
+
+log = logging.getLogger(__name__)
+
+Outputs = dict[str, str]  # a stage's outputs (artifact name -> path): what tasks pass through XCom
+
+# Data-aware scheduling and lineage (the Assets view): what the DAGs produce and consume.
+TRAINING_DATA = Asset("imdb_training_data")  # the reviews a training run reads
+CHAMPION = Asset("imdb_champion")  # the model in use; an event per promotion, its version in extra
+
+# Bad input (a wrong path, a corrupt archive, an invalid parameter) cannot be fixed by retrying:
+# fail at once with the stage's message. Anything else (a flaky download, a lost worker) retries.
+FAIL_ON_BAD_INPUT = ExceptionRetryPolicy(
+    rules=[
+        RetryRule(
+            exception="imdb_pipeline.core.errors.PipelineInputError",
+            action=RetryAction.FAIL,
+            reason="bad input: retrying cannot help; see the error message",
+        )
+    ]
+)
+
+DEFAULT_ARGS: dict[str, Any] = {
+    "retries": 2,
+    "retry_delay": timedelta(seconds=30),
+    "retry_exponential_backoff": 2.0,
+    "max_retry_delay": timedelta(minutes=10),
+    "retry_policy": FAIL_ON_BAD_INPUT,
+}
+
+# Training takes both cores of a small worker: one slot, so scheduled and manual runs (and a
+# sweep's mapped trainings) never train two models at once. Create it once per deployment:
+# `airflow pools set imdb_training 1 "..."` (docker compose's airflow-init does).
+TRAINING_POOL = "imdb_training"
+
+
+def params_from_specs(specs: Mapping[str, Mapping[str, Any]]) -> dict[str, Param]:
+    """Typed trigger-form Params from JSON-schema specs (``default`` + schema keys + title, description).
+    A bounded number's description ends with its range: the form moves a value outside it to the
+    nearest end without a message, and the range next to the field says why."""
+    params = {}
+    for name, spec in specs.items():
+        schema = {k: v for k, v in spec.items() if k != "default"}
+        if {"minimum", "maximum"} <= set(schema) and "description" in schema:
+            schema["description"] += f" From {_plain(spec['minimum'])} to {_plain(spec['maximum'])}."
+        params[name] = Param(spec["default"], **schema)
+    return params
+
+
+def _plain(number: float) -> str:
+    """A bound as people write it: 1,000,000; 0.99; 0.000001 (no exponent, no float noise)."""
+    if float(number).is_integer():
+        return f"{int(number):,}"
+    return format(Decimal(repr(number)), "f")
+
+
+def current_run() -> tuple[Any, Path]:
+    """(context, artifact folder) of the DAG run the calling task belongs to."""
+    from airflow.sdk import get_current_context
+
+    from imdb_pipeline.store import artifacts
+
+    context = get_current_context()
+    return context, artifacts.run_dir(context["dag"].dag_id, context["run_id"], context.get("logical_date"))
+
+
+def run_stage(stage: str, **upstream: Outputs | None) -> Outputs:
+    """Run ``stage`` for the current DAG run with its params. ``upstream`` names every stage it reads
+    (``pipeline.GRAPH``): a task wired differently fails here. An upstream's XCom is None under
+    ``airflow tasks test``; the stage then reads that upstream's folder."""
+    from imdb_pipeline.stages import runner
+
+    missing = sorted(set(runner.GRAPH[stage]) - set(upstream))
+    if missing:
+        raise ValueError(f"task {stage} is not wired to {', '.join(missing)}: see pipeline.GRAPH")
+    context, run_path = current_run()
+    return runner.run_stage(stage, dict(context["params"]), run_path, upstream, dag_id=context["dag"].dag_id)
+
+
+def skip_unless_promoted(promoted: Outputs) -> Outputs:
+    """The promote stage's outputs, announced as a ``CHAMPION`` asset event (version, model checksum and
+    test accuracy in its extra); or a skip with the reason, in the log body where it is seen."""
+    from airflow.sdk.exceptions import AirflowSkipException
+
+    from imdb_pipeline.store import artifacts
+
+    record = artifacts.read_json(promoted["promotion"])
+    if not record["promoted"]:
+        log.info("not promoted, the champion stays: %s", record["reason"])
+        raise AirflowSkipException(f"not promoted, the champion stays: {record['reason']}")
+    context, _ = current_run()
+    extra = {key: record[key] for key in ("version", "model_sha256", "test_accuracy")}
+    context["outlet_events"][CHAMPION].extra = extra
+    log.info("champion %s announced (%s)", record["version"], record["reason"])
+    return promoted
+
+
+def skip_scheduled_run_without_data() -> None:
+    """A scheduled run trains unattended, with the DAG's default params: without a local copy of the
+    data (``data_path``, the workers' ``IMDB_DATA_PATH``) or an earlier download in the cache it would
+    go to the network and, on an offline worker, fail after its retries. It is skipped instead,
+    saying why; manual runs are never skipped (they may download)."""
+    from airflow.sdk.exceptions import AirflowSkipException
+
+    from imdb_pipeline.core.parameters import DATA_PATH_ENV, PipelineConfig
+    from imdb_pipeline.store import artifacts, downloads
+
+    context, _ = current_run()
+    if context["dag_run"].run_type != "scheduled":
+        return
+    _, path = PipelineConfig.from_params(dict(context["params"])).data_location()
+    cached = [artifacts.cache_dir() / name for name in downloads.CACHED_DATASETS]
+    if path or any(file.is_file() for file in cached):
+        return
+    reason = (
+        f"scheduled run skipped: no data source is configured for unattended runs. Set {DATA_PATH_ENV} on "
+        "the workers (an imdb.npz, an aclImdb folder or an aclImdb*.tar.gz), or trigger a run with data_path "
+        "(or with network access, to download once into the cache)."
+    )
+    log.warning(reason)
+    raise AirflowSkipException(reason)
