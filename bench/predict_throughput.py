@@ -21,10 +21,10 @@ import time
 import numpy as np
 
 from imdb_pipeline.features import tokenizer
+from imdb_pipeline.features.multi_hot import multi_hot
 from imdb_pipeline.features.tokenized import TokenizedSplit
 from imdb_pipeline.serving import predict
 from imdb_pipeline.serving.scorer import Scorer
-from imdb_pipeline.stages import vectorize
 
 
 def cpu_seconds() -> float:
@@ -87,7 +87,7 @@ def main() -> None:
     exact = scorer.probabilities(reviews)
     tokens, offsets = tokenizer.encode_texts(reviews, scorer.word_rank)
     split = TokenizedSplit(tokens, offsets, np.zeros(len(reviews), np.uint8))
-    rows = vectorize.multi_hot(split, scorer.num_words, scorer.features)
+    rows = multi_hot(split, scorer.num_words, scorer.features)
     keras_predict = scorer.model.predict(rows.matrix(), batch_size=512, verbose=0).reshape(-1)
     print(
         json.dumps(

@@ -4,8 +4,8 @@ import numpy as np
 import pytest
 
 from imdb_pipeline.core.errors import PipelineInputError
+from imdb_pipeline.features.multi_hot import MultiHot
 from imdb_pipeline.stages import evaluate
-from imdb_pipeline.stages.vectorize import MultiHot
 from imdb_pipeline.store import artifacts
 
 

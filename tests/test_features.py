@@ -7,8 +7,8 @@ import pytest
 
 from imdb_pipeline.core.errors import PipelineInputError
 from imdb_pipeline.features import ngram_features, tokenizer
+from imdb_pipeline.features.multi_hot import multi_hot
 from imdb_pipeline.features.tokenized import TokenizedSplit
-from imdb_pipeline.stages import vectorize
 from imdb_pipeline.store import artifacts
 
 
@@ -56,7 +56,7 @@ def test_bigram_features_are_the_most_frequent_words_and_pairs():
 def test_bigram_rows_hold_start_known_words_oov_and_known_pairs():
     split = split_of(REVIEWS, [1, 0, 1, 0])
     table = ngram_features.FeatureTable.fit(split, num_words=7, id_bound=10)
-    matrix = vectorize.multi_hot(split, 7, table).matrix().toarray()
+    matrix = multi_hot(split, 7, table).matrix().toarray()
     column = {int(key): position + tokenizer.INDEX_FROM for position, key in enumerate(table.keys)}
     for row, sequence in zip(matrix, REVIEWS, strict=True):
         expected = {tokenizer.START} | {column.get(t, tokenizer.OOV) for t in sequence}
@@ -153,7 +153,7 @@ def triples(sequence):
 def test_trigram_rows_hold_their_known_triples_and_none_across_reviews():
     split = split_of(REVIEWS, [1, 0, 1, 0])
     table = ngram_features.FeatureTable.fit(split, num_words=100, id_bound=10, ngrams=3)
-    matrix = vectorize.multi_hot(split, 100, table).matrix().toarray()
+    matrix = multi_hot(split, 100, table).matrix().toarray()
     column = {int(key): position + tokenizer.INDEX_FROM for position, key in enumerate(table.keys)}
     for row, sequence in zip(matrix, REVIEWS, strict=True):
         expected = {tokenizer.START} | {column[t] for t in sequence}

@@ -12,9 +12,9 @@ import pytest
 from stage_runs import TINY_PARAMS
 
 from imdb_pipeline.data.aclimdb import iter_reviews
+from imdb_pipeline.features.multi_hot import load_multi_hot
 from imdb_pipeline.serving import predict
 from imdb_pipeline.serving.scorer import Scorer
-from imdb_pipeline.stages import vectorize
 from imdb_pipeline.stages.runner import run_stage
 from imdb_pipeline.store import model_store
 
@@ -98,7 +98,7 @@ def keras_predict_on_vectorized_test_rows(outputs) -> np.ndarray:
     from imdb_model import load_model
 
     model = load_model(outputs["train"]["model"])
-    rows = vectorize.load_multi_hot(outputs["vectorize"]["test_multi_hot"])
+    rows = load_multi_hot(outputs["vectorize"]["test_multi_hot"])
     return model.predict(rows.matrix(), verbose=0).reshape(-1)
 
 

@@ -9,6 +9,7 @@ import pytest
 
 from imdb_pipeline.core.errors import PipelineInputError
 from imdb_pipeline.features import ngram_features, tokenizer
+from imdb_pipeline.features.multi_hot import multi_hot
 from imdb_pipeline.features.tokenized import TokenizedSplit, load_split
 from imdb_pipeline.serving import scorer
 from imdb_pipeline.stages import vectorize
@@ -39,7 +40,7 @@ def test_raw_text_gets_the_rows_vectorize_makes_from_ingest_tokens(trained):
     model = scorer.Scorer(trained["model"])
     tokens, offsets = tokenizer.encode_texts(REVIEWS, model.word_rank)
     split = TokenizedSplit(tokens, offsets, np.zeros(len(REVIEWS), np.uint8))
-    expected = vectorize.multi_hot(split, model.num_words)
+    expected = multi_hot(split, model.num_words)
     got = model.rows(REVIEWS)
     np.testing.assert_array_equal(got.indptr, expected.indptr)
     np.testing.assert_array_equal(got.indices, expected.indices)
@@ -67,7 +68,7 @@ def test_an_ngram_models_rows_are_those_vectorize_makes_through_its_feature_tabl
     assert model.features is not None and (model.features.keys >= model.features.id_bound).any()
     reviews = [*REVIEWS, "the movie was the best movie of the year", "ONE. two, ONE two!"]
     tokens, offsets = tokenizer.encode_texts(reviews, model.word_rank)
-    expected = vectorize.multi_hot(
+    expected = multi_hot(
         TokenizedSplit(tokens, offsets, np.zeros(len(reviews), np.uint8)), model.num_words, table
     )
     got = model.rows(reviews)

@@ -7,9 +7,9 @@ import numpy as np
 import pytest
 
 from imdb_pipeline.core.errors import MissingUpstreamError, PipelineInputError
+from imdb_pipeline.features.multi_hot import MultiHot, check_multi_hot, load_multi_hot
 from imdb_pipeline.stages import train
 from imdb_pipeline.stages.runner import run_stage
-from imdb_pipeline.stages.vectorize import MultiHot
 from imdb_pipeline.store import artifacts
 
 
@@ -54,7 +54,7 @@ def test_validation_must_leave_reviews_of_both_classes_to_train_on(validation_si
 )
 def test_inconsistent_vectorized_rows_are_refused(data, problem):
     with pytest.raises(PipelineInputError, match=f"the rows is inconsistent: .*{problem}"):
-        train.check_multi_hot(data, "the rows")
+        check_multi_hot(data, "the rows")
 
 
 def test_best_epoch_is_the_lowest_validation_loss():
@@ -91,7 +91,6 @@ def test_each_fit_weights_its_input_from_its_own_training_rows(tiny_run, tmp_pat
     ``validation_size``, the final fit on all; the saved model holds the final fit's."""
     from imdb_model import load_model
     from imdb_pipeline.features import weighting
-    from imdb_pipeline.stages import vectorize
 
     for stage in ("ingest", "vectorize"):
         shutil.copytree(tiny_run["path"] / stage, tmp_path / stage)
@@ -104,7 +103,7 @@ def test_each_fit_weights_its_input_from_its_own_training_rows(tiny_run, tmp_pat
     )
     params = {**tiny_run["params"], "weighting": "nb", "hidden_layers": 0, "epochs": 2}
     outputs = run_stage("train", params, tmp_path)
-    data = vectorize.load_multi_hot(tmp_path / "vectorize" / "train.npz")
+    data = load_multi_hot(tmp_path / "vectorize" / "train.npz")
     assert fitted == [(params["validation_size"], len(data), 1), (0, len(data), 1)]
     saved = load_model(outputs["model"]).layers[1].column_weights.numpy()
     np.testing.assert_array_equal(saved, column_weights(data, slice(None), "nb"))

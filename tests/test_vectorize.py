@@ -5,6 +5,7 @@ import pytest
 
 from imdb_pipeline.core.errors import PipelineInputError
 from imdb_pipeline.features import ngram_features, tokenizer
+from imdb_pipeline.features.multi_hot import load_multi_hot, multi_hot
 from imdb_pipeline.features.tokenized import TokenizedSplit
 from imdb_pipeline.stages import vectorize
 from imdb_pipeline.stages.runner import run_stage
@@ -27,7 +28,7 @@ def split_of(sequences, labels):
 
 def test_multi_hot_equals_the_books_dense_vectors_with_oov_folding():
     sequences = [[1, 4, 4, 9, 12], [1, 5], [1, 30, 31, 4]]
-    matrix = vectorize.multi_hot(split_of(sequences, [1, 0, 1]), num_words=10)
+    matrix = multi_hot(split_of(sequences, [1, 0, 1]), num_words=10)
     folded = [[t if t < 10 else tokenizer.OOV for t in s] for s in sequences]
     np.testing.assert_array_equal(matrix.matrix().toarray(), books_vectorize_sequences(folded, 10))
     assert matrix.indices.dtype == np.uint16 and matrix.matrix().dtype == np.float32
@@ -35,7 +36,7 @@ def test_multi_hot_equals_the_books_dense_vectors_with_oov_folding():
 
 def test_row_slices_are_the_rows_of_the_whole_matrix():
     sequences = [[1, 4], [1, 5, 6], [1, 7], [1, 4, 8]]
-    matrix = vectorize.multi_hot(split_of(sequences, [0, 1, 0, 1]), num_words=10)
+    matrix = multi_hot(split_of(sequences, [0, 1, 0, 1]), num_words=10)
     np.testing.assert_array_equal(matrix.matrix(slice(1, 3)).toarray(), matrix.matrix().toarray()[1:3])
 
 
@@ -51,15 +52,13 @@ def test_shuffled_keeps_each_review_with_its_label():
 def test_stage_shuffles_train_with_the_seed_and_keeps_test_order(tiny_aclimdb_dir, tmp_path, artifact_root):
     params = {"data_path": str(tiny_aclimdb_dir), "num_words": 40, "validation_size": 40, "seed": 1}
     run_stage("ingest", params, tmp_path)
-    first = vectorize.load_multi_hot(run_stage("vectorize", params, tmp_path)["train_multi_hot"])
-    again = vectorize.load_multi_hot(run_stage("vectorize", params, tmp_path)["train_multi_hot"])
-    other = vectorize.load_multi_hot(
-        run_stage("vectorize", {**params, "seed": 2}, tmp_path)["train_multi_hot"]
-    )
+    first = load_multi_hot(run_stage("vectorize", params, tmp_path)["train_multi_hot"])
+    again = load_multi_hot(run_stage("vectorize", params, tmp_path)["train_multi_hot"])
+    other = load_multi_hot(run_stage("vectorize", {**params, "seed": 2}, tmp_path)["train_multi_hot"])
     np.testing.assert_array_equal(first.labels, again.labels)
     assert not np.array_equal(first.labels, other.labels)
     assert 10 < first.labels[:40].sum() < 30  # the validation rows mix both classes
-    test = vectorize.load_multi_hot(tmp_path / "vectorize" / "test.npz")
+    test = load_multi_hot(tmp_path / "vectorize" / "test.npz")
     assert test.labels[:60].sum() == 0 and test.labels[60:].all()  # neg/ then pos/, as ingested
 
 
@@ -82,9 +81,9 @@ def test_multi_hot_in_chunks_equals_one_pass(monkeypatch):
     rng = np.random.default_rng(1)
     sequences = [[1, *rng.integers(3, 60, rng.integers(0, 12))] for _ in range(53)]
     split = split_of(sequences, [i % 2 for i in range(53)])
-    whole = vectorize.multi_hot(split, num_words=40)
+    whole = multi_hot(split, num_words=40)
     monkeypatch.setattr(ngram_features, "CHUNK_REVIEWS", 10)
-    chunked = vectorize.multi_hot(split, num_words=40)
+    chunked = multi_hot(split, num_words=40)
     np.testing.assert_array_equal(chunked.indptr, whole.indptr)
     np.testing.assert_array_equal(chunked.indices, whole.indices)
 
@@ -95,7 +94,7 @@ def test_bigram_stage_saves_its_feature_table(tiny_aclimdb_dir, tmp_path, artifa
     outputs = run_stage("vectorize", params, tmp_path, {"ingest": ingested})
     table = ngram_features.FeatureTable.load(outputs["features"])
     assert len(table.keys) == 60 - tokenizer.INDEX_FROM and (table.keys >= table.id_bound).any()
-    assert vectorize.load_multi_hot(outputs["train_multi_hot"]).num_words == 60
+    assert load_multi_hot(outputs["train_multi_hot"]).num_words == 60
 
 
 @pytest.mark.parametrize("ngrams", [1, 2])
@@ -114,7 +113,7 @@ def test_any_number_of_reviews_gives_that_many_rows(ngrams, count, monkeypatch):
         np.cumsum([0] + [len(s) for s in sequences]),
         np.zeros(count, np.uint8),
     )
-    matrix = vectorize.multi_hot(split, 10, table)
+    matrix = multi_hot(split, 10, table)
     assert len(matrix) == count and matrix.matrix().shape == (count, 10)
     assert matrix.indptr.tolist()[:1] == [0] and len(matrix.indptr) == count + 1
     assert matrix.indices.dtype == np.uint16

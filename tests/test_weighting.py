@@ -4,7 +4,7 @@ import numpy as np
 import pytest
 
 from imdb_pipeline.features import weighting
-from imdb_pipeline.stages.vectorize import MultiHot
+from imdb_pipeline.features.multi_hot import MultiHot
 
 # Five reviews over 6 columns: column 3 only in positive reviews, 4 only in negative ones.
 ROWS = [[1, 3, 5], [1, 3], [1, 4, 5], [1, 4], [1, 2, 3]]

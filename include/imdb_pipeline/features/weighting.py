@@ -11,7 +11,7 @@ from __future__ import annotations
 
 import numpy as np
 
-from imdb_pipeline.stages.vectorize import MultiHot
+from imdb_pipeline.features.multi_hot import MultiHot
 
 NB_SMOOTHING = 1.0  # NBSVM's alpha
 

@@ -15,10 +15,10 @@ import numpy as np
 
 from imdb_pipeline.core.errors import PipelineInputError
 from imdb_pipeline.features import tokenizer
+from imdb_pipeline.features.multi_hot import MultiHot, multi_hot
 from imdb_pipeline.features.ngram_features import FeatureTable
 from imdb_pipeline.features.tokenized import TokenizedSplit
 from imdb_pipeline.features.word_table import WordTable
-from imdb_pipeline.stages import vectorize
 from imdb_pipeline.store import artifacts
 
 PREDICT_BATCH = 8192
@@ -136,18 +136,18 @@ class Scorer:
                 f"{model_path} cannot score multi-hot rows of width {self.num_words} ({err})."
             ) from None
 
-    def rows(self, reviews: list[str]) -> vectorize.MultiHot:
+    def rows(self, reviews: list[str]) -> MultiHot:
         """The reviews' multi-hot rows: those ``vectorize`` makes from ``ingest``'s tokens."""
         return self.rows_of_ranks(*self.words.lookup(reviews))
 
-    def rows_of_ranks(self, lengths: np.ndarray, ranks: np.ndarray) -> vectorize.MultiHot:
+    def rows_of_ranks(self, lengths: np.ndarray, ranks: np.ndarray) -> MultiHot:
         """Multi-hot rows of reviews of these lengths (in words) from their words' ranks (0: a word
         never seen in training, skipped as ``ingest`` skips it)."""
         tokens, offsets = tokenizer.tokens_from_ranks(ranks, lengths)
         split = TokenizedSplit(tokens, offsets, np.zeros(len(lengths), dtype=np.uint8))
-        return vectorize.multi_hot(split, self.num_words, self.features)
+        return multi_hot(split, self.num_words, self.features)
 
-    def predict(self, rows: vectorize.MultiHot) -> np.ndarray:
+    def predict(self, rows: MultiHot) -> np.ndarray:
         """P(positive) of each row (float32): the model called on large sparse batches."""
         from imdb_model.training import predict_probabilities
 

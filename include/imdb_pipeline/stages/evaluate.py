@@ -13,8 +13,7 @@ from sklearn import metrics as skm
 
 from imdb_pipeline.core.errors import PipelineInputError
 from imdb_pipeline.core.parameters import PipelineConfig
-from imdb_pipeline.stages import vectorize
-from imdb_pipeline.stages.train import check_multi_hot
+from imdb_pipeline.features.multi_hot import MultiHot, check_multi_hot, load_multi_hot
 from imdb_pipeline.store import artifacts
 
 log = logging.getLogger(__name__)
@@ -57,7 +56,7 @@ def summarize(labels: np.ndarray, probabilities: np.ndarray) -> dict:
     }
 
 
-def check_test_set(test: vectorize.MultiHot) -> None:
+def check_test_set(test: MultiHot) -> None:
     """Consistent test rows with both classes in them (accuracy on one class, and no ROC AUC, would
     pass for a result)."""
     check_multi_hot(test, "the vectorized test split")
@@ -69,7 +68,7 @@ def check_test_set(test: vectorize.MultiHot) -> None:
         )
 
 
-def check_width(model, test: vectorize.MultiHot) -> None:
+def check_width(model, test: MultiHot) -> None:
     width = int(model.input_shape[-1])
     if width != test.num_words:
         raise PipelineInputError(
@@ -79,7 +78,7 @@ def check_width(model, test: vectorize.MultiHot) -> None:
 
 
 def evaluate(inputs: dict[str, str], config: PipelineConfig, out: artifacts.StageOutput) -> dict[str, str]:
-    test = vectorize.load_multi_hot(inputs["test_multi_hot"])
+    test = load_multi_hot(inputs["test_multi_hot"])
     check_test_set(test)
     model = load_model(inputs["model"])
     check_width(model, test)

@@ -20,7 +20,7 @@ from imdb_pipeline.core.errors import PipelineInputError
 from imdb_pipeline.core.parameters import PipelineConfig
 from imdb_pipeline.core.resources import release_free_memory
 from imdb_pipeline.features import review_stats, tokenized, weighting
-from imdb_pipeline.stages import vectorize
+from imdb_pipeline.features.multi_hot import MultiHot, check_multi_hot, load_multi_hot
 from imdb_pipeline.store import artifacts
 
 log = logging.getLogger(__name__)
@@ -33,26 +33,7 @@ def model_spec(config: PipelineConfig, num_words: int):
     return ModelSpec.from_mapping({**config.to_dict(), "num_words": num_words})
 
 
-def check_multi_hot(data: vectorize.MultiHot, what: str) -> None:
-    """Refuse rows whose arrays disagree (labels vs rows, pointers vs ids, ids vs width, labels not
-    0/1): stages read files another process wrote, and such a mismatch would train on garbage."""
-    rows = len(data.indptr) - 1
-    problem = None
-    if rows != len(data.labels):
-        problem = f"{rows} rows but {len(data.labels)} labels"
-    elif rows < 0 or data.indptr[0] != 0 or data.indptr[-1] != len(data.indices):
-        problem = f"row pointers do not span its {len(data.indices)} column ids"
-    elif np.any(np.diff(data.indptr) < 0):
-        problem = "row pointers that go backwards"
-    elif len(data.indices) and int(data.indices.max()) >= data.num_words:
-        problem = f"a column id {int(data.indices.max())} >= its width num_words={data.num_words}"
-    elif len(data.labels) and not np.isin(data.labels, (0, 1)).all():
-        problem = "labels other than 0 and 1"
-    if problem:
-        raise PipelineInputError(f"{what} is inconsistent: {problem}. Run vectorize again for this run.")
-
-
-def check_split(data: vectorize.MultiHot, validation_size: int) -> None:
+def check_split(data: MultiHot, validation_size: int) -> None:
     """The validation rows leave rows of both classes to train on, or PipelineInputError with the sizes."""
     check_multi_hot(data, "the vectorized training split")
     training = data.labels[validation_size:]
@@ -66,7 +47,7 @@ def check_split(data: vectorize.MultiHot, validation_size: int) -> None:
         )
 
 
-def check_memory(spec, config: PipelineConfig, data: vectorize.MultiHot) -> None:
+def check_memory(spec, config: PipelineConfig, data: MultiHot) -> None:
     """Refuse, before any work, a model the worker's memory limit cannot train (this data's sizes)."""
     from imdb_model import memory_refusal
 
@@ -88,7 +69,7 @@ def _epoch_seconds(*histories: dict[str, list[float]]) -> list[float]:
     ]
 
 
-def _rows(data: vectorize.MultiHot, rows: slice):
+def _rows(data: MultiHot, rows: slice):
     from imdb_model.training import MultiHotRows
 
     start, stop, _ = rows.indices(len(data))
@@ -142,7 +123,7 @@ def train(inputs: dict[str, str], config: PipelineConfig, out: artifacts.StageOu
     train_tokens = tokenized.load_split(inputs["train_tokens"])
     statistics = review_stats.training_statistics(train_tokens, config.num_words)
     del train_tokens
-    data = vectorize.load_multi_hot(inputs["train_multi_hot"])
+    data = load_multi_hot(inputs["train_multi_hot"])
     check_split(data, config.validation_size)
     spec = model_spec(config, data.num_words)
     check_memory(spec, config, data)
