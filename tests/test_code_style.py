@@ -28,7 +28,7 @@ def run(*command: str) -> subprocess.CompletedProcess:
 )
 def test_no_findings(command):
     tool = BIN / command[0] if (BIN / command[0]).exists() else shutil.which(command[0])
-    assert tool, f"{command[0]} is not installed: it is in requirements.txt"
+    assert tool, f"{command[0]} is not installed: it is in requirements-dev.txt (scripts/test.sh installs it)"
     result = run(str(tool), *command[1:])
     assert result.returncode == 0, result.stdout[-4000:] + result.stderr[-2000:]
 
