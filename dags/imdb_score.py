@@ -25,9 +25,10 @@ import os
 
 import pendulum
 from airflow.providers.standard.triggers.file import DirectoryFileDeleteTrigger
-from airflow.sdk import Asset, AssetOrTimeSchedule, AssetWatcher, CronTriggerTimetable, Param, dag, task
+from airflow.sdk import Asset, AssetOrTimeSchedule, AssetWatcher, CronTriggerTimetable, dag, task
 
-from imdb_airflow.dag_support import CHAMPION, DEFAULT_ARGS, Outputs, current_run
+from imdb_airflow.dag_support import CHAMPION, DEFAULT_ARGS, Outputs, current_run, params_from_specs
+from imdb_pipeline.serving import inbox_scoring
 from imdb_pipeline.serving.inbox import inbox_dir
 
 log = logging.getLogger(__name__)
@@ -51,40 +52,6 @@ INBOX = Asset(
 SCORED = Asset("imdb_scored_reviews")  # an event per run that scored something; counts in its extra
 DRIFT = Asset("imdb_review_drift")  # an event per run with drifted batches: subscribe to be alerted
 
-_THRESHOLDS = {
-    "length_alpha": (0.001, "Length test: a batch drifts only when the KS test's p-value is below this"),
-    "length_min_statistic": (
-        0.1,
-        "...and the KS statistic (largest gap of the cumulative shares) is at least this",
-    ),
-    "oov_max_increase": (0.05, "Drift when the share of out-of-vocabulary words grows by more than this"),
-    "positive_rate_max_delta": (
-        0.25,
-        "Drift when the predicted positive rate is further than this from training's",
-    ),
-}
-PARAMS = {
-    "rescore": Param(
-        "latest",
-        enum=["latest", "all", "none"],
-        title="Rescore with a new champion",
-        description="Besides files no champion has scored: the newest file, every file, or nothing more.",
-    ),
-    **{
-        name: Param(default, type="number", minimum=0, maximum=1, title=name, description=text)
-        for name, (default, text) in _THRESHOLDS.items()
-    },
-    "min_rows": Param(
-        100, type="integer", minimum=1, title="min_rows", description="Smaller batches are not tested"
-    ),
-    "duplicate_ids": Param(
-        "count",
-        enum=["count", "quarantine"],
-        title="Repeated ids in a .jsonl file",
-        description="Count them in the batch's stats.json, or quarantine the file.",
-    ),
-}
-
 
 def _schedule():
     assets = CHAMPION | INBOX
@@ -103,7 +70,7 @@ def _schedule():
     catchup=False,
     max_active_runs=2,  # safe: each (file, champion) is claimed by one run
     tags=["ml", "imdb", "scoring"],
-    params=PARAMS,
+    params=params_from_specs(inbox_scoring.SCORE_PARAM_SPECS),
     default_args=DEFAULT_ARGS,
 )
 def imdb_score():
@@ -115,8 +82,6 @@ def imdb_score():
     )
     def score() -> Outputs:
         """Score every inbox file this champion has not scored yet (and what `rescore` asks)."""
-        from imdb_pipeline.serving import inbox_scoring
-
         context, run_path = current_run()
         outputs, summary = inbox_scoring.score_for_run(dict(context["params"]), run_path)
         described = inbox_scoring.describe(summary)
@@ -141,8 +106,6 @@ def imdb_score():
     def flag_drift(score: Outputs | None) -> None:
         """Succeeds with an `imdb_review_drift` event when a batch drifted; *skipped* when none did."""
         from airflow.sdk.exceptions import AirflowSkipException
-
-        from imdb_pipeline.serving import inbox_scoring
 
         context, run_path = current_run()
         summary = inbox_scoring.run_summary(score, run_path, context["dag"].dag_id)

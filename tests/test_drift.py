@@ -52,7 +52,15 @@ def test_without_a_reference_or_enough_rows_nothing_is_tested():
 def test_thresholds_come_from_params_and_are_checked():
     limits = drift.DriftThresholds.from_mapping({"oov_max_increase": 0.5, "min_rows": 10.0, "rescore": "all"})
     assert limits.oov_max_increase == 0.5 and limits.min_rows == 10 and limits.length_alpha == 0.001
-    with pytest.raises(PipelineInputError, match="oov_max_increase=2 must be between 0 and 1"):
+    with pytest.raises(PipelineInputError, match="oov_max_increase=2 must be a number from 0 to 1"):
         drift.DriftThresholds.from_mapping({"oov_max_increase": 2})
-    with pytest.raises(PipelineInputError, match="min_rows='x' must be a number >= 0"):
+    with pytest.raises(PipelineInputError, match="min_rows='x' must be a whole number >= 1"):
         drift.DriftThresholds.from_mapping({"min_rows": "x"})
+    with pytest.raises(PipelineInputError, match="min_rows=0 must be a whole number >= 1"):
+        drift.DriftThresholds.from_mapping({"min_rows": 0})  # the trigger form's minimum, one schema
+
+
+def test_the_defaults_are_the_schemas():
+    assert drift.DriftThresholds() == drift.DriftThresholds(
+        **{name: spec["default"] for name, spec in drift.PARAM_SPECS.items()}
+    )

@@ -6,6 +6,7 @@ import pytest
 from scoring_support import drop, install_champion, reviews
 from stage_runs import PROJECT
 
+from imdb_pipeline.serving import inbox_scoring
 from imdb_pipeline.store import artifacts, scored_batches
 
 
@@ -34,6 +35,10 @@ def test_scheduled_on_the_champion_the_inbox_and_a_modest_time_schedule(dag):
 def test_tasks_params_and_lineage(dag):
     assert dag.task_ids == ["score", "flag_drift"]
     assert dag.params["rescore"] == "latest" and dag.params["oov_max_increase"] == 0.05
+    specs = inbox_scoring.SCORE_PARAM_SPECS  # one schema: the form's params are the run's
+    assert {name: dag.params[name] for name in dag.params} == {
+        name: spec["default"] for name, spec in specs.items()
+    }
     score = dag.get_task("score")
     assert {a.name for a in score.inlets} == {"imdb_champion", "imdb_reviews_inbox"}
     assert {a.name for a in score.outlets} == {"imdb_scored_reviews"}

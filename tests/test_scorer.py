@@ -6,12 +6,14 @@ from pathlib import Path
 
 import numpy as np
 import pytest
+from scoring_support import reviews
 
 from imdb_pipeline.core.errors import PipelineInputError
 from imdb_pipeline.features import ngram_features, tokenizer
 from imdb_pipeline.features.multi_hot import multi_hot
 from imdb_pipeline.features.tokenized import TokenizedSplit, load_split
 from imdb_pipeline.serving import scorer
+from imdb_pipeline.serving.batch_statistics import BatchStats
 from imdb_pipeline.stages import vectorize
 from imdb_pipeline.store import artifacts
 
@@ -151,3 +153,28 @@ def test_a_file_that_is_not_a_model_is_refused(trained, tmp_path):
     path = model_folder(tmp_path, trained, **{"model.keras": b"not a model"})
     with pytest.raises(PipelineInputError, match="could not be loaded as a Keras model"):
         scorer.Scorer(path)
+
+
+def test_scores_and_word_counts_come_from_one_lookup_and_match_the_word_sets(trained):
+    """score_counting: the scorer's own probabilities, and a batch's statistics as the words say."""
+    model = scorer.Scorer(trained["model"])
+    texts = [*reviews(300), "zorblax quux", "A <br />film!", "the"]
+    probabilities, lengths, oov_words = model.score_counting(texts)
+    np.testing.assert_allclose(probabilities, model.probabilities(texts), rtol=1e-6)
+    fast = BatchStats()
+    fast.add_counts(lengths, oov_words)
+    fast.add_probabilities(probabilities)
+
+    # The same statistics from the words themselves: a word is in the model's vocabulary when it has a
+    # column of its own (rank + INDEX_FROM < num_words).
+    vocabulary = {
+        word for word, rank in model.word_rank.items() if rank + tokenizer.INDEX_FROM < model.num_words
+    }
+    docs = tokenizer.split_words(texts)
+    by_sets = BatchStats()
+    by_sets.add_counts(
+        np.array([len(doc) for doc in docs]), sum(word not in vocabulary for doc in docs for word in doc)
+    )
+    by_sets.add_probabilities(model.probabilities(texts))
+    assert fast.summary() == by_sets.summary()
+    assert 0 < fast.summary()["oov_share"] < 1

@@ -11,7 +11,9 @@ from scoring_support import drop, install_champion, reviews
 
 from imdb_pipeline.core.errors import PipelineInputError
 from imdb_pipeline.features import review_stats, tokenized
-from imdb_pipeline.serving import batch_scoring, chunk_scoring, inbox_scoring
+from imdb_pipeline.serving import batch_scoring, inbox_scoring
+from imdb_pipeline.serving.batch_statistics import training_reference
+from imdb_pipeline.serving.scorer import Scorer
 from imdb_pipeline.store import artifacts, scored_batches
 
 KEYS = {"a.txt": "a__1", "b.jsonl": "b__2", "c.txt": "c__3"}
@@ -110,7 +112,7 @@ def test_a_failure_mid_batch_leaves_nothing_and_the_next_run_scores_once(champio
 
     monkeypatch.setattr(inbox_module, "CHUNK_LINES", 50)
     drop(champion_root / "inbox", "a.txt", ("\n".join(reviews(200)) + "\n").encode())
-    real = chunk_scoring.score_chunk
+    real = Scorer.score_counting
     calls = []
 
     def failing(*args):
@@ -119,13 +121,13 @@ def test_a_failure_mid_batch_leaves_nothing_and_the_next_run_scores_once(champio
             raise RuntimeError("worker lost")
         return real(*args)
 
-    monkeypatch.setattr(chunk_scoring, "score_chunk", failing)
+    monkeypatch.setattr(Scorer, "score_counting", failing)
     [failed] = inbox_scoring.score_inbox(root=champion_root)["batches"]  # the file's failure, not the run's
     assert (failed["status"], failed["reason"]) == ("failed", "RuntimeError: worker lost")
     assert (champion_root / "inbox" / "a.txt").is_file()  # left for the next run, not quarantined
     version_dir = next(scored_batches.scored_dir(champion_root).iterdir())
     assert [path.name for path in version_dir.iterdir() if not path.name.endswith(".claim")] == []
-    monkeypatch.setattr(chunk_scoring, "score_chunk", real)
+    monkeypatch.setattr(Scorer, "score_counting", real)
     [batch] = inbox_scoring.score_inbox(root=champion_root)["batches"]
     assert batch["status"] == "scored" and batch["rows"] == 200
 
@@ -160,14 +162,12 @@ def test_training_statistics_come_from_the_champion_or_its_training_run(tiny_run
     folder = tmp_path / "champion"
     folder.mkdir()
     num_words = tiny_run["params"]["num_words"]
-    from_run = review_stats.training_reference(folder, {"run_dir": str(tiny_run["path"])}, num_words)
+    from_run = training_reference(folder, {"run_dir": str(tiny_run["path"])}, num_words)
     # Computed from that run's ingest output: its training split's statistics.
     train_split = tokenized.load_split(outputs["ingest"]["train_tokens"])
     assert from_run == review_stats.training_statistics(train_split, num_words)
     assert from_run["rows"] == len(train_split) > 0 and from_run["num_words"] == num_words
-    assert review_stats.training_reference(folder, {"run_dir": str(tmp_path / "pruned")}, num_words) is None
-    assert review_stats.training_reference(folder, {}, num_words) is None
+    assert training_reference(folder, {"run_dir": str(tmp_path / "pruned")}, num_words) is None
+    assert training_reference(folder, {}, num_words) is None
     artifacts.write_json(folder / "data_stats.json", {"saved": True})
-    assert review_stats.training_reference(folder, {"run_dir": str(tiny_run["path"])}, num_words) == {
-        "saved": True
-    }
+    assert training_reference(folder, {"run_dir": str(tiny_run["path"])}, num_words) == {"saved": True}

@@ -19,7 +19,8 @@ from pathlib import Path
 import pytest
 from scoring_support import drop, install_champion, reviews
 
-from imdb_pipeline.serving import chunk_scoring, inbox_rows, inbox_scoring
+from imdb_pipeline.serving import inbox_rows, inbox_scoring
+from imdb_pipeline.serving.scorer import Scorer
 from imdb_pipeline.store import artifacts, model_store, scored_batches
 
 pytestmark = pytest.mark.slow
@@ -210,7 +211,7 @@ def test_a_file_changed_while_scored_is_left_for_the_next_run(champion_root, mon
     path = drop(box, "daily.txt", lines(12000))
     assert path.stat().st_size > 2 << 20  # larger than the reader's buffer: the change lands unread
     monkeypatch.setattr(inbox_rows, "CHUNK_LINES", 500)
-    real = chunk_scoring.score_chunk
+    real = Scorer.score_counting
 
     def producer_writes(*args):
         if not producer_writes.done:
@@ -227,11 +228,11 @@ def test_a_file_changed_while_scored_is_left_for_the_next_run(champion_root, mon
         return real(*args)
 
     producer_writes.done = False
-    monkeypatch.setattr(chunk_scoring, "score_chunk", producer_writes)
+    monkeypatch.setattr(Scorer, "score_counting", producer_writes)
     [batch] = inbox_scoring.score_inbox(root=champion_root)["batches"]
     assert batch["status"] == "changed" and "left for the next run" in batch["reason"]
     assert scored_rows(champion_root) == {}  # nothing stored under the old content's key
-    monkeypatch.setattr(chunk_scoring, "score_chunk", real)
+    monkeypatch.setattr(Scorer, "score_counting", real)
     [batch] = inbox_scoring.score_inbox(root=champion_root)["batches"]
     assert batch["status"] == "scored"
     assert batch["key"] == scored_batches.batch_key("daily.txt", artifacts.sha256_file(path))
@@ -243,7 +244,7 @@ def test_a_file_renamed_over_while_scored_is_scored_as_it_was_when_opened(champi
     before = lines(1500, seed=1)
     drop(box, "daily.txt", before)
     monkeypatch.setattr(inbox_rows, "CHUNK_LINES", 500)
-    real = chunk_scoring.score_chunk
+    real = Scorer.score_counting
 
     def producer_renames_over(*args):
         if (box / "daily.txt").read_bytes() == before:  # once: the first chunk
@@ -251,11 +252,11 @@ def test_a_file_renamed_over_while_scored_is_scored_as_it_was_when_opened(champi
             os.replace(box / ".daily", box / "daily.txt")
         return real(*args)
 
-    monkeypatch.setattr(chunk_scoring, "score_chunk", producer_renames_over)
+    monkeypatch.setattr(Scorer, "score_counting", producer_renames_over)
     [old] = inbox_scoring.score_inbox(root=champion_root)["batches"]
     assert (old["status"], old["rows"]) == ("scored", 1500)
     assert old["key"] == scored_batches.batch_key("daily.txt", artifacts.hashlib.sha256(before).hexdigest())
-    monkeypatch.setattr(chunk_scoring, "score_chunk", real)
+    monkeypatch.setattr(Scorer, "score_counting", real)
     [new] = inbox_scoring.score_inbox(root=champion_root)["batches"]  # the new content: its own batch
     assert (new["status"], new["rows"]) == ("scored", 100) and new["key"] != old["key"]
 

@@ -1,23 +1,21 @@
-"""Statistics of a batch of reviews, the same for the data a model was trained on and for what it scores.
+"""Statistics of reviews: those of the data a model was trained on, saved with it as drift's reference.
 
-A review's length is its number of words as the tokenizer splits them (``text.split_words``); a
+A review's length is its number of words as the tokenizer splits them (``tokenizer.split_words``); a
 word is *out of vocabulary* when the model has no column of its own for it (never seen in training,
 or ranked beyond ``num_words``); the positive rate is the share of labels (training) or predictions
 (scoring) that are positive. Lengths are kept as a bounded, evenly spaced sample for the drift test,
-so a batch of any size costs the same memory.
+so a batch of any size costs the same memory. ``serving.batch_statistics`` counts the same figures
+for a scored batch.
 """
 
 from __future__ import annotations
 
-from pathlib import Path
 from typing import Any
 
 import numpy as np
 
-from imdb_pipeline.core.errors import PipelineInputError
-from imdb_pipeline.features import tokenized, tokenizer
+from imdb_pipeline.features import tokenizer
 from imdb_pipeline.features.tokenized import TokenizedSplit
-from imdb_pipeline.store import artifacts
 
 DATA_STATS = "data_stats.json"  # the training statistics saved beside a model
 LENGTH_SAMPLE = 20_000
@@ -58,40 +56,6 @@ def length_summary(sample: np.ndarray) -> dict[str, float]:
     return {"mean": round(float(sample.mean()), 2), **summary, "max_sampled": int(sample.max())}
 
 
-class BatchStats:
-    """Accumulates a scoring batch's statistics chunk by chunk."""
-
-    def __init__(self) -> None:
-        self.rows = 0
-        self.words = 0
-        self.oov_words = 0
-        self.positive = 0
-        self.probability_sum = 0.0
-        self.lengths = LengthSample()
-
-    def add_counts(self, lengths: np.ndarray, oov_words: int) -> None:
-        """Reviews of these lengths (in words), ``oov_words`` of their words out of vocabulary."""
-        self.rows += len(lengths)
-        self.words += int(lengths.sum())
-        self.oov_words += oov_words
-        self.lengths.add(lengths)
-
-    def add_probabilities(self, probabilities: np.ndarray) -> None:
-        self.positive += int(np.count_nonzero(probabilities >= 0.5))
-        self.probability_sum += float(np.sum(probabilities, dtype=np.float64))
-
-    def summary(self) -> dict[str, Any]:
-        rows = max(self.rows, 1)
-        return {
-            "rows": self.rows,
-            "words": self.words,
-            "oov_share": round(self.oov_words / max(self.words, 1), 6),
-            "positive_rate": round(self.positive / rows, 6),
-            "mean_probability": round(self.probability_sum / rows, 6),
-            "length": length_summary(self.lengths.values()),
-        }
-
-
 def training_statistics(split: TokenizedSplit, num_words: int) -> dict[str, Any]:
     """The statistics of ingest's training split, saved with the model (``DATA_STATS``) as the drift
     reference. Every training word has a rank, so a review's tokens after START are its words."""
@@ -109,19 +73,3 @@ def training_statistics(split: TokenizedSplit, num_words: int) -> dict[str, Any]
         "length_sample": sample.values().tolist(),
         "num_words": num_words,
     }
-
-
-def training_reference(folder: Path, info: dict[str, Any], num_words: int) -> dict[str, Any] | None:
-    """The champion's training statistics: saved with the model, else computed from its training run's
-    ingest output while that run folder is kept (checksums verified); None when neither exists."""
-    saved = folder / DATA_STATS
-    if saved.is_file():
-        return artifacts.read_json(saved)
-    if not info.get("run_dir"):
-        return None
-    try:
-        ingested = artifacts.read_stage(Path(info["run_dir"]), "ingest")
-        split = tokenized.load_split(ingested["train_tokens"])
-    except (PipelineInputError, OSError, KeyError, ValueError):
-        return None
-    return training_statistics(split, num_words)

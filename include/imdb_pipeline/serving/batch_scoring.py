@@ -19,8 +19,8 @@ from pathlib import Path
 from typing import Any
 
 from imdb_pipeline.core.errors import PipelineInputError
-from imdb_pipeline.features import review_stats
-from imdb_pipeline.serving import chunk_scoring, drift, inbox, inbox_file, inbox_rows
+from imdb_pipeline.serving import drift, inbox, inbox_file, inbox_rows
+from imdb_pipeline.serving.batch_statistics import BatchStats, training_reference
 from imdb_pipeline.store import artifacts, model_store, scored_batches
 
 log = logging.getLogger(__name__)
@@ -46,7 +46,7 @@ class Champion:
             return None
         folder = Path(info["folder"])
         scorer = Scorer(folder / "model.keras")
-        return cls(folder.name, scorer, review_stats.training_reference(folder, info, scorer.num_words))
+        return cls(folder.name, scorer, training_reference(folder, info, scorer.num_words))
 
 
 @dataclasses.dataclass(frozen=True)
@@ -165,11 +165,13 @@ def _write_scores(
     batch: inbox_file.BatchFile, key: str, model: Champion, policy: Policy, out: artifacts.StageOutput
 ) -> dict[str, Any]:
     counts = inbox_rows.ReadCounts()
-    stats = review_stats.BatchStats()
+    stats = BatchStats()
     started = dt.datetime.now(dt.UTC).isoformat(timespec="seconds")
     with open(out.path("scores", "scores.jsonl"), "w", encoding="utf-8") as scores:
         for chunk in batch.chunks(counts):
-            probabilities = chunk_scoring.score_chunk(model.scorer, chunk.texts, stats)
+            probabilities, lengths, oov_words = model.scorer.score_counting(chunk.texts)
+            stats.add_counts(lengths, oov_words)
+            stats.add_probabilities(probabilities)
             scored_at = dt.datetime.now(dt.UTC).isoformat(timespec="seconds")
             scores.write(
                 "".join(

@@ -28,6 +28,24 @@ log = logging.getLogger(__name__)
 # Which batches a champion scores besides those no champion has scored yet (always scored).
 RESCORE = ("latest", "all", "none")
 
+# A scoring run's params, one schema: the imdb_score DAG's trigger form (``params_from_specs``), the
+# run (``score_for_run``) and the command line's defaults read it.
+SCORE_PARAM_SPECS: dict[str, dict[str, Any]] = {
+    "rescore": {
+        "default": "latest",
+        "enum": list(RESCORE),
+        "title": "Rescore with a new champion",
+        "description": "Besides files no champion has scored: the newest file, every file, or nothing more.",
+    },
+    **drift.PARAM_SPECS,
+    "duplicate_ids": {
+        "default": "count",
+        "enum": list(DUPLICATE_IDS),
+        "title": "Repeated ids in a .jsonl file",
+        "description": "Count them in the batch's stats.json, or quarantine the file.",
+    },
+}
+
 
 def plan(
     keys: dict[Path, str], version: str, rescore: str, done: dict[str, set[str]]
@@ -49,7 +67,7 @@ def plan(
 
 
 def score_inbox(
-    rescore: str = "latest",
+    rescore: str = SCORE_PARAM_SPECS["rescore"]["default"],
     policy: Policy | None = None,
     root: Path | None = None,
     inbox_folder: Path | None = None,
@@ -129,7 +147,8 @@ def _check_writable(folder: Path) -> None:
 
 def score_for_run(params: dict[str, Any], run_path: Path) -> tuple[dict[str, str], dict[str, Any]]:
     """A DAG run's scoring: the inbox scored with the run's params, ``<run>/score/summary.json`` written."""
-    policy = Policy(drift.DriftThresholds.from_mapping(params), params.get("duplicate_ids") or "count")
+    duplicate_ids = params.get("duplicate_ids") or SCORE_PARAM_SPECS["duplicate_ids"]["default"]
+    policy = Policy(drift.DriftThresholds.from_mapping(params), duplicate_ids)
     summary = score_inbox(params["rescore"], policy)
     with artifacts.stage_writer(run_path, "score") as out:
         artifacts.write_json(out.path("summary", "summary.json"), summary)
@@ -186,11 +205,11 @@ def describe(summary: dict[str, Any]) -> list[tuple[int, str]]:
 
 def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-    parser.add_argument("--rescore", choices=RESCORE, default="latest")
+    parser.add_argument("--rescore", choices=RESCORE, default=SCORE_PARAM_SPECS["rescore"]["default"])
     parser.add_argument(
         "--duplicate-ids",
         choices=DUPLICATE_IDS,
-        default="count",
+        default=SCORE_PARAM_SPECS["duplicate_ids"]["default"],
         help="repeated ids in a .jsonl file: count them in stats.json (default) or quarantine the file",
     )
     args = parser.parse_args(argv)

@@ -158,3 +158,14 @@ class Scorer:
     def probabilities(self, reviews: list[str]) -> np.ndarray:
         """P(positive) of each review (float32)."""
         return self.predict(self.rows(reviews))
+
+    def score_counting(self, reviews: list[str]) -> tuple[np.ndarray, np.ndarray, int]:
+        """(P(positive) of each review, each review's length in words, how many of their words are out
+        of vocabulary), from one word lookup: finding the words of raw text is the largest cost of
+        scoring it, so a batch's statistics come from the same ranks as its rows. A word is out of
+        vocabulary when the model has no column of its own for it: never seen in training (rank 0)
+        or its token id is past ``num_words`` (the shared OOV column)."""
+        lengths, ranks = self.words.lookup(reviews)
+        out_of_vocabulary = (ranks == 0) | (ranks + tokenizer.INDEX_FROM >= self.num_words)
+        probabilities = self.predict(self.rows_of_ranks(lengths, ranks))
+        return probabilities, lengths, int(np.count_nonzero(out_of_vocabulary))

@@ -1,4 +1,4 @@
-"""batch_stats: the same statistics for training data and for a scored batch, in bounded memory."""
+"""review_stats: the training data's statistics (drift's reference), lengths sampled in bounded memory."""
 
 import numpy as np
 
@@ -20,17 +20,6 @@ def test_small_batches_keep_every_length():
     sample = review_stats.LengthSample()
     sample.add(np.array([3, 1, 2]))
     assert sample.values().tolist() == [3, 1, 2]
-
-
-def test_batch_statistics_count_words_oov_and_predictions():
-    stats = review_stats.BatchStats()
-    stats.add_counts(np.array([2, 5]), oov_words=2)  # "good film", "a zorblax film good good"
-    stats.add_probabilities(np.array([0.9, 0.2], dtype=np.float32))
-    summary = stats.summary()
-    assert (summary["rows"], summary["words"]) == (2, 7)
-    assert summary["oov_share"] == round(2 / 7, 6)
-    assert summary["positive_rate"] == 0.5 and abs(summary["mean_probability"] - 0.55) < 1e-6
-    assert summary["length"]["p50"] == 3.5 and summary["length"]["max_sampled"] == 5
 
 
 def test_training_statistics_from_ingest_tokens():
