@@ -14,7 +14,7 @@ from pathlib import Path
 
 from sample_data import SMALL_PARAMS
 
-from imdb_pipeline.stages.runner import STAGES as PIPELINE_STAGES
+from imdb_pipeline.stages.graph import STAGES as PIPELINE_STAGES
 
 PROJECT = Path(__file__).resolve().parents[1]
 REAL_DATA = Path(

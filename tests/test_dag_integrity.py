@@ -10,7 +10,7 @@ import pytest
 from stage_runs import PROJECT
 
 from imdb_pipeline.core.parameters import PARAM_SPECS
-from imdb_pipeline.stages import runner
+from imdb_pipeline.stages import graph
 from imdb_pipeline.sweep.plan import SWEEP_PARAM_SPECS
 
 # The book's values (DLwP 3.4), written out here rather than read from the schema under test.
@@ -67,8 +67,8 @@ def test_sweep_maps_one_capped_training_per_trial(dag_bag):
 
 
 def test_the_dag_wires_the_pipeline_graph_and_nothing_else(dag):
-    assert set(dag.task_ids) == set(runner.STAGES)
-    for stage, upstream in runner.GRAPH.items():
+    assert set(dag.task_ids) == set(graph.STAGES)
+    for stage, upstream in graph.GRAPH.items():
         assert dag.get_task(stage).upstream_task_ids == set(upstream), stage
         # The task hands each upstream's XCom to the argument named after that stage.
         passed = dag.get_task(stage).op_kwargs

@@ -6,7 +6,7 @@ import shutil
 import pytest
 
 from imdb_pipeline.core.errors import MissingUpstreamError
-from imdb_pipeline.stages import runner
+from imdb_pipeline.stages import graph, runner
 
 
 def test_inputs_come_from_the_run_folder_when_xcom_is_absent(tiny_aclimdb_dir, tmp_path, artifact_root):
@@ -40,9 +40,11 @@ def test_upstream_outputs_are_passed_by_stage_name(tmp_path):
 
 
 def test_every_edge_of_the_graph_points_back_to_an_earlier_stage():
-    for position, stage in enumerate(runner.STAGES):
-        assert set(runner.GRAPH[stage]) <= set(runner.STAGES[:position]), stage
-        assert callable(runner.stage_function(stage))
+    for position, stage in enumerate(graph.STAGES):
+        assert set(graph.GRAPH[stage]) <= set(graph.STAGES[:position]), stage
+    assert tuple(runner.STAGE_FUNCTIONS) == graph.STAGES  # one function per stage, in the graph's order
+    for stage, function in runner.STAGE_FUNCTIONS.items():
+        assert function.__name__ == stage and function.__module__ == f"imdb_pipeline.stages.{stage}"
 
 
 def test_bad_input_on_the_command_line_is_one_message_without_a_traceback(tmp_path, capsys):

@@ -16,9 +16,9 @@ from typing import Any
 
 from airflow.sdk import Asset, ExceptionRetryPolicy, Param, RetryAction, RetryRule
 
-log = logging.getLogger(__name__)
+from imdb_pipeline.stages.graph import GRAPH, Outputs  # the graph alone: no stage is loaded to parse a DAG
 
-Outputs = dict[str, str]  # a stage's outputs (artifact name -> path): what tasks pass through XCom
+log = logging.getLogger(__name__)
 
 # Data-aware scheduling and lineage (the Assets view): what the DAGs produce and consume.
 TRAINING_DATA = Asset("imdb_training_data")  # the reviews a training run reads
@@ -82,13 +82,13 @@ def current_run() -> tuple[Any, Path]:
 
 def run_stage(stage: str, **upstream: Outputs | None) -> Outputs:
     """Run ``stage`` for the current DAG run with its params. ``upstream`` names every stage it reads
-    (``pipeline.GRAPH``): a task wired differently fails here. An upstream's XCom is None under
+    (``graph.GRAPH``): a task wired differently fails here. An upstream's XCom is None under
     ``airflow tasks test``; the stage then reads that upstream's folder."""
     from imdb_pipeline.stages import runner
 
-    missing = sorted(set(runner.GRAPH[stage]) - set(upstream))
+    missing = sorted(set(GRAPH[stage]) - set(upstream))
     if missing:
-        raise ValueError(f"task {stage} is not wired to {', '.join(missing)}: see pipeline.GRAPH")
+        raise ValueError(f"task {stage} is not wired to {', '.join(missing)}: see stages.graph.GRAPH")
     context, run_path = current_run()
     return runner.run_stage(stage, dict(context["params"]), run_path, upstream, dag_id=context["dag"].dag_id)
 

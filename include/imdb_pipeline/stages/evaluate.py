@@ -9,7 +9,6 @@ from __future__ import annotations
 import logging
 
 import numpy as np
-from sklearn import metrics as skm
 
 from imdb_pipeline.core.errors import PipelineInputError
 from imdb_pipeline.core.parameters import PipelineConfig
@@ -37,6 +36,10 @@ def mean_loss(model, labels: np.ndarray, probabilities: np.ndarray) -> float:
 
 def summarize(labels: np.ndarray, probabilities: np.ndarray) -> dict:
     """Threshold metrics and ranking metrics of probabilities against 0/1 labels."""
+    # Imported here, not with the module: the runner loads every stage, and scikit-learn's metrics
+    # would cost each stage process memory and time (docs/performance.md) that only this one needs.
+    from sklearn import metrics as skm
+
     predicted = (probabilities >= THRESHOLD).astype(np.uint8)
     matrix = skm.confusion_matrix(labels, predicted, labels=[0, 1])
     fpr, tpr, _ = skm.roc_curve(labels, probabilities)

@@ -16,13 +16,13 @@ import numpy as np
 
 from imdb_pipeline.core.parameters import PipelineConfig
 from imdb_pipeline.features import tokenized, tokenizer
-from imdb_pipeline.stages import runner
+from imdb_pipeline.stages import graph
 from imdb_pipeline.store import artifacts
 
 log = logging.getLogger(__name__)
 
 # The stages that have run when the report is written: all before it in the pipeline's order.
-STAGES = runner.STAGES[: runner.STAGES.index("report") + 1]
+STAGES = graph.STAGES[: graph.STAGES.index("report") + 1]
 EXAMPLE_WORDS = 90
 
 

@@ -1,9 +1,8 @@
-"""The stage graph, defined once, and running one stage of it.
+"""Running the stages of the graph (``graph.GRAPH``): one, or all of them, without Airflow.
 
-Edges are named: a stage receives its upstream outputs as ``{upstream stage: outputs}``, so a DAG
-task, a test and the command line pass them by name, never by position. ``run_stage`` validates
-the parameters, takes each upstream's outputs (from XCom when Airflow has them, else from the run
-folder), verifies their checksums, and runs the stage inside an atomic ``stage_writer``.
+``run_stage`` validates the parameters, takes each upstream's outputs (from XCom when Airflow has
+them, else from the run folder), verifies their checksums, and runs the stage's function (from
+``STAGE_FUNCTIONS``) inside an atomic ``stage_writer``.
 
     python -m imdb_pipeline.stages.runner --run-dir /tmp/run --param data_path=aclImdb_v1.tar.gz
 """
@@ -11,7 +10,6 @@ folder), verifies their checksums, and runs the stage inside an atomic ``stage_w
 from __future__ import annotations
 
 import argparse
-import importlib
 import json
 import logging
 import sys
@@ -22,31 +20,30 @@ from typing import Any
 from imdb_pipeline.core.errors import PipelineInputError
 from imdb_pipeline.core.parameters import PipelineConfig
 from imdb_pipeline.core.resources import StageMeter, release_free_memory
+from imdb_pipeline.stages import evaluate, gate, ingest, promote, report, train, vectorize
+from imdb_pipeline.stages.graph import GRAPH, STAGES, Outputs
 from imdb_pipeline.store import artifacts
 
 log = logging.getLogger(__name__)
 
-Outputs = dict[str, str]  # artifact name -> absolute path, what a stage returns and XCom carries
-
-# stage -> the upstream stages whose outputs it reads. Each stage is the function of the same name
-# in the module of the same name: ``imdb_pipeline.<stage>.<stage>(inputs, config, out)``.
-GRAPH: dict[str, tuple[str, ...]] = {
-    "ingest": (),
-    "vectorize": ("ingest",),
-    "train": ("ingest", "vectorize"),
-    "evaluate": ("vectorize", "train"),
-    "gate": ("ingest", "evaluate"),
-    "report": ("ingest", "train", "evaluate", "gate"),
-    "promote": ("train", "evaluate", "gate"),
+# Each stage's function, ``stage(inputs, config, out) -> Outputs``. The modules import TensorFlow,
+# scikit-learn and matplotlib only inside the functions that need them.
+STAGE_FUNCTIONS: dict[str, Callable[..., Outputs]] = {
+    "ingest": ingest.ingest,
+    "vectorize": vectorize.vectorize,
+    "train": train.train,
+    "evaluate": evaluate.evaluate,
+    "gate": gate.gate,
+    "report": report.report,
+    "promote": promote.promote,
 }
-STAGES = tuple(GRAPH)
 
 
 def stage_function(stage: str) -> Callable[..., Outputs]:
-    """The stage's function, imported only when it runs (train and evaluate pull in TensorFlow)."""
-    if stage not in GRAPH:
+    """The stage's function; an unknown stage is refused with the list of stages."""
+    if stage not in STAGE_FUNCTIONS:
         raise ValueError(f"unknown stage {stage!r}; stages are {', '.join(STAGES)}")
-    return getattr(importlib.import_module(f"imdb_pipeline.stages.{stage}"), stage)
+    return STAGE_FUNCTIONS[stage]
 
 
 def outputs_of(

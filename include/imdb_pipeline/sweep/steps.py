@@ -18,7 +18,7 @@ from typing import Any
 
 from imdb_pipeline.core.parameters import PipelineConfig
 from imdb_pipeline.stages import runner
-from imdb_pipeline.stages.runner import Outputs
+from imdb_pipeline.stages.graph import Outputs
 from imdb_pipeline.store import artifacts
 from imdb_pipeline.sweep import comparison
 from imdb_pipeline.sweep.plan import Trial, plan_trials
