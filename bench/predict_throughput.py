@@ -20,6 +20,7 @@ import time
 
 import numpy as np
 
+from imdb_model.spec import DECISION_THRESHOLD
 from imdb_pipeline.features import tokenizer
 from imdb_pipeline.features.multi_hot import multi_hot
 from imdb_pipeline.features.tokenized import TokenizedSplit
@@ -52,7 +53,12 @@ def breakdown(scorer: Scorer, chunks: list[list[str]]) -> dict[str, float]:
         probabilities = scorer.predict(rows)
         called = time.perf_counter()
         "".join(
-            json.dumps({"probability": round(float(p), 6), "label": "positive" if p >= 0.5 else "negative"})
+            json.dumps(
+                {
+                    "probability": round(float(p), 6),
+                    "label": "positive" if p >= DECISION_THRESHOLD else "negative",
+                }
+            )
             + "\n"
             for p in probabilities
         )

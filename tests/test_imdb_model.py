@@ -10,7 +10,7 @@ import sys
 import pytest
 
 from imdb_model import ModelSpec, build_model, count_parameters, memory_refusal, training_memory_mb
-from imdb_model.builder import DEFAULT_WORKER_MEMORY_MB, WORKER_MEMORY_ENV
+from imdb_model.memory import DEFAULT_WORKER_MEMORY_MB, WORKER_MEMORY_ENV
 from imdb_pipeline.core.parameters import PARAM_SPECS, PipelineConfig
 
 
@@ -380,6 +380,18 @@ def test_saved_weighted_model_keeps_its_column_weights(tmp_path):
     np.testing.assert_array_equal(loaded.layers[1].column_weights.numpy(), weights)
     np.testing.assert_allclose(loaded(sample_rows()).numpy(), model(sample_rows()).numpy(), atol=1e-7)
     assert loaded.layers[1].input_dropout == 0.5
+
+
+@pytest.mark.slow
+def test_saved_models_name_the_layers_by_their_registered_names():
+    """A .keras file names its layers "imdb_model>SparseDense": champions saved before the modules were
+    renamed (imdb_model_layers -> layers) load as long as these names stay registered."""
+    import keras
+
+    from imdb_model.layers import SparseDense, WeightedSparseDense
+
+    assert keras.saving.get_registered_name(SparseDense) == "imdb_model>SparseDense"
+    assert keras.saving.get_registered_name(WeightedSparseDense) == "imdb_model>WeightedSparseDense"
 
 
 @pytest.mark.slow

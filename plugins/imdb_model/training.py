@@ -15,6 +15,7 @@ from collections.abc import Callable
 import numpy as np
 
 from imdb_model.quiet_tensorflow import import_tensorflow_quietly
+from imdb_model.spec import DECISION_THRESHOLD
 
 import_tensorflow_quietly()
 
@@ -61,7 +62,9 @@ def csr_to_sparse_tensor(indices: np.ndarray, indptr: np.ndarray, num_words: int
 def _mean_loss_and_correct(model, loss_fn, features: tf.SparseTensor, labels: tf.Tensor, training: bool):
     probabilities = tf.reshape(model(features, training=training), [-1])
     loss = tf.reduce_mean(loss_fn(labels[:, None], probabilities[:, None]))
-    correct = tf.reduce_sum(tf.cast(tf.equal(tf.cast(probabilities >= 0.5, tf.float32), labels), tf.float32))
+    correct = tf.reduce_sum(
+        tf.cast(tf.equal(tf.cast(probabilities >= DECISION_THRESHOLD, tf.float32), labels), tf.float32)
+    )
     return loss, correct
 
 

@@ -23,7 +23,8 @@ from typing import Any
 
 import jsonschema
 
-from imdb_model.builder import ModelSpec, memory_refusal
+from imdb_model.memory import memory_refusal
+from imdb_model.spec import ModelSpec
 from imdb_pipeline.core.errors import PipelineInputError
 
 SOURCES = ("auto", "keras", "aclimdb")

@@ -18,6 +18,7 @@ import logging
 from pathlib import Path
 from typing import Any
 
+from imdb_model.spec import DECISION_THRESHOLD
 from imdb_pipeline.core.errors import PipelineInputError
 from imdb_pipeline.serving import drift, inbox, inbox_file, inbox_rows
 from imdb_pipeline.serving.batch_statistics import BatchStats, training_reference
@@ -179,7 +180,7 @@ def _write_scores(
                         {
                             "id": review_id,
                             "probability": round(float(p), 6),
-                            "label": "positive" if p >= 0.5 else "negative",
+                            "label": "positive" if p >= DECISION_THRESHOLD else "negative",
                             "model_version": model.version,
                             "scored_at": scored_at,
                         }

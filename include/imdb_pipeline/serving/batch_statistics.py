@@ -11,6 +11,7 @@ from typing import Any
 
 import numpy as np
 
+from imdb_model.spec import DECISION_THRESHOLD
 from imdb_pipeline.core.errors import PipelineInputError
 from imdb_pipeline.features import tokenized
 from imdb_pipeline.features.review_stats import DATA_STATS, LengthSample, length_summary, training_statistics
@@ -36,7 +37,7 @@ class BatchStats:
         self.lengths.add(lengths)
 
     def add_probabilities(self, probabilities: np.ndarray) -> None:
-        self.positive += int(np.count_nonzero(probabilities >= 0.5))
+        self.positive += int(np.count_nonzero(probabilities >= DECISION_THRESHOLD))
         self.probability_sum += float(np.sum(probabilities, dtype=np.float64))
 
     def summary(self) -> dict[str, Any]:

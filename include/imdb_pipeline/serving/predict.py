@@ -21,6 +21,7 @@ from collections.abc import Iterable, Iterator
 from pathlib import Path
 from typing import BinaryIO, TextIO
 
+from imdb_model.spec import DECISION_THRESHOLD
 from imdb_pipeline.core.errors import PipelineInputError
 from imdb_pipeline.data.input_limits import InputLimits, check_setting
 from imdb_pipeline.serving.review_lines import review_lines
@@ -74,7 +75,7 @@ def write_scores(scorer: Scorer, chunks: Iterable[list[str | None]], out: TextIO
                 lines.append(json.dumps({"probability": None, "label": None, "blank": True}) + "\n")
                 continue
             value = float(next(probabilities))
-            label = "positive" if value >= 0.5 else "negative"
+            label = "positive" if value >= DECISION_THRESHOLD else "negative"
             lines.append(json.dumps({"probability": round(value, 6), "label": label}) + "\n")
         out.write("".join(lines))
         scored += len(reviews)

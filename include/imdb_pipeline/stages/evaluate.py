@@ -10,13 +10,13 @@ import logging
 
 import numpy as np
 
+from imdb_model.spec import DECISION_THRESHOLD
 from imdb_pipeline.core.errors import PipelineInputError
 from imdb_pipeline.core.parameters import PipelineConfig
 from imdb_pipeline.features.multi_hot import MultiHot, check_multi_hot, load_multi_hot
 from imdb_pipeline.store import artifacts
 
 log = logging.getLogger(__name__)
-THRESHOLD = 0.5
 
 
 def load_model(path: str):
@@ -40,7 +40,7 @@ def summarize(labels: np.ndarray, probabilities: np.ndarray) -> dict:
     # would cost each stage process memory and time (docs/performance.md) that only this one needs.
     from sklearn import metrics as skm
 
-    predicted = (probabilities >= THRESHOLD).astype(np.uint8)
+    predicted = (probabilities >= DECISION_THRESHOLD).astype(np.uint8)
     matrix = skm.confusion_matrix(labels, predicted, labels=[0, 1])
     fpr, tpr, _ = skm.roc_curve(labels, probabilities)
     step = max(1, len(fpr) // 200)  # enough points to draw the curve
@@ -55,7 +55,7 @@ def summarize(labels: np.ndarray, probabilities: np.ndarray) -> dict:
             "rows_true_columns_predicted": matrix.tolist(),
         },
         "roc_curve": {"fpr": fpr[::step].round(5).tolist(), "tpr": tpr[::step].round(5).tolist()},
-        "threshold": THRESHOLD,
+        "threshold": DECISION_THRESHOLD,
     }
 
 

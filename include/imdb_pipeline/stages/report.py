@@ -14,6 +14,7 @@ from pathlib import Path
 
 import numpy as np
 
+from imdb_model.spec import DECISION_THRESHOLD
 from imdb_pipeline.core.parameters import PipelineConfig
 from imdb_pipeline.features import tokenized, tokenizer
 from imdb_pipeline.stages import graph
@@ -105,13 +106,13 @@ def stage_timings(run_path: Path) -> dict[str, dict]:
 
 def pick_examples(labels: np.ndarray, probabilities: np.ndarray) -> list[tuple[str, int]]:
     """(caption, index) of telling test reviews: the surest hits, the worst misses, a coin flip."""
-    predicted = probabilities >= 0.5
+    predicted = probabilities >= DECISION_THRESHOLD
     wanted = [
         ("Most confidently positive, and right", (labels == 1) & predicted, -probabilities),
         ("Most confidently negative, and right", (labels == 0) & ~predicted, probabilities),
         ("Confidently positive, but negative (false positive)", (labels == 0) & predicted, -probabilities),
         ("Confidently negative, but positive (false negative)", (labels == 1) & ~predicted, probabilities),
-        ("The model's hardest call", np.ones_like(predicted), np.abs(probabilities - 0.5)),
+        ("The model's hardest call", np.ones_like(predicted), np.abs(probabilities - DECISION_THRESHOLD)),
     ]
     examples = []
     for caption, mask, score in wanted:
