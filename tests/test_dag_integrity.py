@@ -9,6 +9,7 @@ import sys
 import pytest
 from stage_runs import PROJECT
 
+from imdb_pipeline.core.errors import PipelineInputError
 from imdb_pipeline.core.parameters import PARAM_SPECS
 from imdb_pipeline.stages import graph
 from imdb_pipeline.sweep.plan import SWEEP_PARAM_SPECS
@@ -121,7 +122,8 @@ def test_every_task_retries_but_not_on_bad_input(any_dag):
         assert task.retries >= 1, task.task_id
         assert task.retry_exponential_backoff > 0
         rule = task.retry_policy.rules[0]
-        assert rule.exception == "imdb_pipeline.core.errors.PipelineInputError"
+        assert rule.exception is PipelineInputError
+        assert rule.matches(PipelineInputError("bad input")) and not rule.matches(OSError("flaky"))
         assert rule.action.value == "fail"
 
 

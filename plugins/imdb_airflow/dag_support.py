@@ -1,8 +1,9 @@
 """What the project's DAG files share: retry policy, the training pool, Params, running a stage.
 
 DAG files stay thin (wiring, schedule, docs); the dags folder is not importable on Airflow 3
-workers, so shared DAG code lives in this installed package. Imports ``airflow.sdk`` at module level
-and the library inside the functions that need it, so that parsing a DAG file stays fast.
+workers, so shared DAG code lives in this installed package. At module level it imports
+``airflow.sdk``, the library's errors and its stage graph (neither imports anything); the rest of the
+library is imported inside the functions that need it, so that parsing a DAG file stays fast.
 """
 
 from __future__ import annotations
@@ -16,6 +17,7 @@ from typing import Any
 
 from airflow.sdk import Asset, ExceptionRetryPolicy, Param, RetryAction, RetryRule
 
+from imdb_pipeline.core.errors import PipelineInputError
 from imdb_pipeline.stages.graph import GRAPH, Outputs  # the graph alone: no stage is loaded to parse a DAG
 
 log = logging.getLogger(__name__)
@@ -29,7 +31,7 @@ CHAMPION = Asset("imdb_champion")  # the model in use; an event per promotion, i
 FAIL_ON_BAD_INPUT = ExceptionRetryPolicy(
     rules=[
         RetryRule(
-            exception="imdb_pipeline.core.errors.PipelineInputError",
+            exception=PipelineInputError,  # the class itself: a moved module fails at import, not silently
             action=RetryAction.FAIL,
             reason="bad input: retrying cannot help; see the error message",
         )

@@ -5,9 +5,9 @@
   recent scoring batches (rows, positive rate, drift flags), each linking to its statistics.
 - ``GET /imdb-models/batches/{version}/{key}``: one batch's ``stats.json`` (its data checks and drift).
 
-Authenticated and authorized as the Report tab (``report_tab``): the caller's Bearer token
-or UI cookie, then read access to the runs of both DAGs the page shows (``imdb_sentiment`` and
-``imdb_score``); a refusal is a short HTML page. The pipeline is imported inside the handlers.
+Authenticated and authorized as the Report tab, by ``web``: the caller's Bearer token or UI cookie,
+then read access to the runs of both DAGs the page shows (``imdb_sentiment`` and ``imdb_score``); a
+refusal is a short HTML page. The pipeline is imported inside the handlers.
 """
 
 from __future__ import annotations
@@ -21,27 +21,27 @@ from fastapi import Depends, FastAPI, Request
 from fastapi.responses import HTMLResponse, Response
 from starlette.exceptions import HTTPException
 
-from imdb_airflow import report_tab as viewer
+from imdb_airflow import web
 
 URL_PREFIX = "/imdb-models"
 DAGS_SHOWN = ("imdb_sentiment", "imdb_score")
 STYLE = (
-    viewer.PAGE_STYLE
+    web.PAGE_STYLE
     + "table{border-collapse:collapse;margin:.5rem 0 1.5rem}td,th{border-bottom:1px solid #e2e8f0;"
     "padding:.25rem .6rem;text-align:left;font-size:13px}.drift{color:#c53030;font-weight:600}"
     "code{background:#edf2f7;padding:0 .3rem}"
 )
 
 
-def authorize(request: Request, user: Annotated[Any, Depends(viewer.current_user)]) -> None:
+def authorize(request: Request, user: Annotated[Any, Depends(web.current_user)]) -> None:
     """403 unless the user may read the runs of every DAG the page shows."""
     for dag_id in DAGS_SHOWN:
         request.path_params["dag_id"] = dag_id  # names the DAG in a refusal page
-        viewer.authorize_run_read(dag_id, request, user)
+        web.authorize_run_read(dag_id, request, user)
 
 
 app = FastAPI(title="IMDB models", docs_url=None, redoc_url=None, openapi_url=None)
-app.exception_handler(HTTPException)(viewer.refused)
+app.exception_handler(HTTPException)(web.refused)
 
 
 def _cell(value: Any) -> str:
@@ -67,7 +67,7 @@ def _champion_row(c: dict[str, Any]) -> str:
 
 
 def _batch_row(b: dict[str, Any]) -> str:
-    link = html.escape(f"{viewer._base_path()}{URL_PREFIX}/batches/{b['model_version']}/{b['key']}")
+    link = html.escape(f"{web.base_path()}{URL_PREFIX}/batches/{b['model_version']}/{b['key']}")
     flags = ", ".join(b["drift_flags"]) if b["drifted"] else ("none" if b["drift_tested"] else "not tested")
     drift_class = "drift" if b["drifted"] else ""
     return (
@@ -102,7 +102,7 @@ def render_page() -> str:
 
 @app.get("/", dependencies=[Depends(authorize)])
 def models_page() -> HTMLResponse:
-    return HTMLResponse(render_page(), headers=viewer.HEADERS)
+    return HTMLResponse(render_page(), headers=web.HEADERS)
 
 
 @app.get("/batches/{model_version}/{key}", dependencies=[Depends(authorize)])
@@ -112,11 +112,11 @@ def batch_statistics(model_version: str, key: str) -> Response:
 
     path = models_overview.batch_stats_path(model_version, key)
     if path is None:
-        return viewer.message_page(
+        return web.message_page(
             "No such batch", f"No finished batch {key!r} of model {model_version!r}.", 404
         )
     body = json.dumps(artifacts.read_json(path), indent=2)
-    return Response(body, media_type="application/json; charset=utf-8", headers=viewer.HEADERS)
+    return Response(body, media_type="application/json; charset=utf-8", headers=web.HEADERS)
 
 
 class ImdbModelsPagePlugin(AirflowPlugin):
@@ -125,7 +125,7 @@ class ImdbModelsPagePlugin(AirflowPlugin):
     external_views: ClassVar[list[dict]] = [
         {
             "name": "Models",
-            "href": f"{viewer._base_path()}{URL_PREFIX}/",
+            "href": f"{web.base_path()}{URL_PREFIX}/",
             "destination": "nav",
             "url_route": "imdb-models",
         }
