@@ -91,7 +91,7 @@ def main() -> None:
     printed = np.array([json.loads(line)["probability"] for line in output.splitlines()])
 
     exact = scorer.probabilities(reviews)
-    tokens, offsets = tokenizer.encode_texts(reviews, scorer.word_rank)
+    tokens, offsets = tokenizer.encode(tokenizer.split_words(reviews), scorer.word_rank)
     split = TokenizedSplit(tokens, offsets, np.zeros(len(reviews), np.uint8))
     rows = multi_hot(split, scorer.num_words, scorer.features)
     keras_predict = scorer.model.predict(rows.matrix(), batch_size=512, verbose=0).reshape(-1)

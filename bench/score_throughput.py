@@ -65,11 +65,11 @@ def make_champion(model: Path, train_tokens: Path, root: Path) -> str:
     num_words = json.loads((model.parent / "history.json").read_text()).get("num_words")
     if num_words is None:  # the width is the model's: read it the way scoring does
         num_words = scorer.Scorer(model).num_words
-    stats_path = root / review_stats.DATA_STATS
+    stats_path = root / model_store.MODEL_FILES["data_stats"]
     artifacts.write_json(stats_path, review_stats.training_statistics(load_split(train_tokens), num_words))
     files = {
         "model": str(model),
-        "word_index": str(model.parent / "word_index.json"),
+        "word_index": str(model.parent / model_store.MODEL_FILES["word_index"]),
         "data_stats": str(stats_path),
     }
     with model_store.promotion_lock(root):

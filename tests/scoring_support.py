@@ -17,7 +17,7 @@ from imdb_pipeline.store import artifacts, model_store, scored_batches
 def install_champion(outputs: dict, root: Path, num_words: int, run: str = "r1") -> str:
     """A finished run's model as the champion of ``root``, with its training statistics."""
     stats = review_stats.training_statistics(load_split(outputs["ingest"]["train_tokens"]), num_words)
-    stats_path = root / f".stats-{run}" / review_stats.DATA_STATS
+    stats_path = root / f".stats-{run}" / model_store.MODEL_FILES["data_stats"]
     artifacts.write_json(stats_path, stats)
     files = {name: outputs["train"][name] for name in ("model", "word_index")}
     with model_store.promotion_lock(root):
@@ -66,3 +66,9 @@ def scored(root: Path, version: str, key: str, drift: dict) -> None:
     with artifacts.stage_writer(scored_batches.scored_dir(root) / version, key) as out:
         stats = {"file": key, "key": key, "model_version": version, "rows": 10, "positive_rate": 0.4}
         artifacts.write_json(out.path("stats", scored_batches.STATS), {**stats, "drift": drift})
+
+
+def quarantined(root: Path) -> list[dict]:
+    """What the scored store set aside under ``root``: each entry's reason record, with its folder."""
+    reasons = sorted(scored_batches.quarantine_dir(root).glob(f"*/{scored_batches.REASON}"))
+    return [{**artifacts.read_json(path), "folder": str(path.parent)} for path in reasons]

@@ -58,9 +58,11 @@ def test_evaluation_matches_the_predictions(tiny_run):
 def test_models_with_code_are_refused_by_safe_loading(tmp_path):
     import keras
 
+    from imdb_model import load_model
+
     inputs = keras.Input(shape=(3,))
     model = keras.Model(inputs, keras.layers.Lambda(lambda x: x * 2)(inputs))
     path = tmp_path / "lambda.keras"
     model.save(path)
     with pytest.raises(ValueError, match=r"(?i)lambda|unsafe|safe_mode"):
-        evaluate.load_model(str(path))
+        load_model(str(path))

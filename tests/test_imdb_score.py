@@ -3,11 +3,11 @@ scores the inbox, flags drift and passes paths through XCom."""
 
 import pendulum
 import pytest
-from scoring_support import drop, install_champion, reviews
+from scoring_support import drop, install_champion, quarantined, reviews
 from stage_runs import PROJECT
 
 from imdb_pipeline.serving import inbox_scoring
-from imdb_pipeline.store import artifacts, scored_batches
+from imdb_pipeline.store import artifacts
 
 
 @pytest.fixture(scope="module")
@@ -80,7 +80,7 @@ def test_a_run_scores_the_inbox_and_flags_drift(dag, airflow_db, tiny_run, artif
         "junk.txt": ("quarantined", None),
         "news.txt": ("scored", True),
     }
-    assert [row["file"] for row in scored_batches.quarantined(artifact_root)] == ["junk.txt"]
+    assert [row["file"] for row in quarantined(artifact_root)] == ["junk.txt"]
 
     again = dag.test(logical_date=pendulum.datetime(2026, 2, 2, tz="UTC"))
     assert again.state == "success" and task_states(again)["flag_drift"] == "skipped"

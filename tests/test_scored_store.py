@@ -3,6 +3,8 @@
 import multiprocessing
 import os
 
+from scoring_support import quarantined
+
 from imdb_pipeline.store import artifacts, scored_batches
 
 
@@ -57,7 +59,7 @@ def test_quarantine_moves_the_file_beside_its_reason(tmp_path):
     folder = scored_batches.quarantine(path, "junk.txt__00", "binary", "v1", tmp_path)
     assert not path.exists() and (folder / "junk.txt").read_bytes() == b"\x00\x01"
     assert scored_batches.quarantine(path, "junk.txt__00", "binary", "v1", tmp_path) is None
-    [row] = scored_batches.quarantined(tmp_path)
+    [row] = quarantined(tmp_path)
     assert (row["file"], row["reason"], row["model_version"]) == ("junk.txt", "binary", "v1")
 
 

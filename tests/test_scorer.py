@@ -40,7 +40,7 @@ def model_folder(path, trained, **files):
 
 def test_raw_text_gets_the_rows_vectorize_makes_from_ingest_tokens(trained):
     model = scorer.Scorer(trained["model"])
-    tokens, offsets = tokenizer.encode_texts(REVIEWS, model.word_rank)
+    tokens, offsets = tokenizer.encode(tokenizer.split_words(REVIEWS), model.word_rank)
     split = TokenizedSplit(tokens, offsets, np.zeros(len(REVIEWS), np.uint8))
     expected = multi_hot(split, model.num_words)
     got = model.rows(REVIEWS)
@@ -69,7 +69,7 @@ def test_an_ngram_models_rows_are_those_vectorize_makes_through_its_feature_tabl
     )
     assert model.features is not None and (model.features.keys >= model.features.id_bound).any()
     reviews = [*REVIEWS, "the movie was the best movie of the year", "ONE. two, ONE two!"]
-    tokens, offsets = tokenizer.encode_texts(reviews, model.word_rank)
+    tokens, offsets = tokenizer.encode(tokenizer.split_words(reviews), model.word_rank)
     expected = multi_hot(
         TokenizedSplit(tokens, offsets, np.zeros(len(reviews), np.uint8)), model.num_words, table
     )

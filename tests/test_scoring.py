@@ -7,7 +7,7 @@ from pathlib import Path
 
 import numpy as np
 import pytest
-from scoring_support import drop, install_champion, reviews
+from scoring_support import drop, install_champion, quarantined, reviews
 
 from imdb_pipeline.core.errors import PipelineInputError
 from imdb_pipeline.features import review_stats, tokenized
@@ -73,8 +73,8 @@ def test_good_files_are_scored_once_and_junk_is_quarantined(champion_root):
         "junk.txt": "quarantined",
     }
     assert "NUL bytes" in by_file["junk.txt"]["reason"] and not (inbox / "junk.txt").exists()
-    [quarantined] = scored_batches.quarantined(champion_root)
-    assert quarantined["file"] == "junk.txt" and "not a text file" in quarantined["reason"]
+    [set_aside] = quarantined(champion_root)
+    assert set_aside["file"] == "junk.txt" and "not a text file" in set_aside["reason"]
 
     a_scores = read_scores(Path(by_file["a.txt"]["folder"]))
     assert len(a_scores) == 150 and a_scores[0]["id"] == 1

@@ -22,7 +22,7 @@ from pathlib import Path
 
 import pytest
 from airflow_cluster import running_cluster
-from scoring_support import drop, reviews
+from scoring_support import drop, quarantined, reviews
 from stage_runs import TINY_PARAMS
 
 from imdb_pipeline.store import artifacts, scored_batches
@@ -160,8 +160,8 @@ def test_a_rest_event_scores_the_good_file_and_quarantines_junk(cluster, first_s
     run = wait_new_run(cluster, known)
     statuses = {b["file"]: b["status"] for b in summary(cluster, run)["batches"]}
     assert statuses == {"junk.txt": "quarantined", "c.txt": "scored"}
-    [quarantined] = scored_batches.quarantined(root_of(cluster))
-    assert quarantined["file"] == "junk.txt" and quarantined["reason"] and not (inbox / "junk.txt").exists()
+    [set_aside] = quarantined(root_of(cluster))
+    assert set_aside["file"] == "junk.txt" and set_aside["reason"] and not (inbox / "junk.txt").exists()
     delay = delay_seconds(event["timestamp"], run)
     print(f"\nscheduler delay, REST inbox event -> scoring run start: {delay:.1f}s")
 

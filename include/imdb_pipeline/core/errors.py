@@ -1,8 +1,14 @@
-"""Errors that retrying cannot fix.
+"""Errors that retrying cannot fix, and how a command line reports them.
 
 A ``PipelineInputError`` means the input (a path, an archive, a parameter) is wrong: the DAG's
 retry policy fails such a task at once instead of retrying it, and the message says what to do.
 """
+
+from __future__ import annotations
+
+import sys
+from collections.abc import Callable
+from typing import Any
 
 
 class PipelineInputError(ValueError):
@@ -11,3 +17,15 @@ class PipelineInputError(ValueError):
 
 class MissingUpstreamError(PipelineInputError):
     """A stage's inputs are not in the run folder: an earlier stage has to run first."""
+
+
+def run_cli(command: Callable[..., Any], *args: Any) -> int:
+    """A command line's exit status: 0 once ``command(*args)`` returns; 2 when it raises
+    ``PipelineInputError``, after one line ``error: <message>`` on stderr (bad input: the message is
+    the whole story, no traceback)."""
+    try:
+        command(*args)
+    except PipelineInputError as err:
+        print(f"error: {err}", file=sys.stderr)
+        return 2
+    return 0

@@ -65,11 +65,6 @@ def ngram_keys(
     return np.concatenate(keys), np.concatenate(key_rows)
 
 
-def bigram_keys(tokens: np.ndarray, rows: np.ndarray, id_bound: int) -> tuple[np.ndarray, np.ndarray]:
-    """(key, row) of each pair of adjacent words in the same review (``ngram_keys`` with 2)."""
-    return ngram_keys(tokens, rows, id_bound, 2)
-
-
 @dataclasses.dataclass
 class FeatureTable:
     """Which word or n-gram each column holds (``ngrams`` 2 or 3); ``keys`` sorted, column = 3 + position.

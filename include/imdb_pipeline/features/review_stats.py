@@ -17,7 +17,6 @@ import numpy as np
 from imdb_pipeline.features import tokenizer
 from imdb_pipeline.features.tokenized import TokenizedSplit
 
-DATA_STATS = "data_stats.json"  # the training statistics saved beside a model
 LENGTH_SAMPLE = 20_000
 QUANTILES = (0.05, 0.25, 0.5, 0.75, 0.95)
 
@@ -57,7 +56,7 @@ def length_summary(sample: np.ndarray) -> dict[str, float]:
 
 
 def training_statistics(split: TokenizedSplit, num_words: int) -> dict[str, Any]:
-    """The statistics of ingest's training split, saved with the model (``DATA_STATS``) as the drift
+    """The statistics of ingest's training split, saved with the model (``data_stats.json``) as the drift
     reference. Every training word has a rank, so a review's tokens after START are its words."""
     lengths = np.diff(split.offsets) - 1
     words = split.tokens[np.asarray(split.tokens) != tokenizer.START]

@@ -55,11 +55,6 @@ def split_words(texts: Sequence[str]) -> list[Words]:
     return [part.split() for part in cleaned_bytes(texts).split(DOC_SEPARATOR.encode())]
 
 
-def clean_words(text: str) -> list[str]:
-    """One text's words as ``str`` (for reading; the pipeline uses ``split_words``)."""
-    return [word.decode("utf-8") for word in split_words([text])[0]]
-
-
 def word_index_json(word_rank: dict[bytes, int]) -> dict[str, int]:
     """The rank table in the form of Keras' ``imdb_word_index.json``."""
     return {word.decode("utf-8", errors="replace"): rank for word, rank in word_rank.items()}
@@ -159,10 +154,6 @@ def with_start_tokens(ids: np.ndarray, lengths: np.ndarray) -> tuple[np.ndarray,
     offsets = np.zeros(len(lengths) + 1, dtype=np.int64)
     np.cumsum(lengths + 1, out=offsets[1:])
     return tokens, offsets
-
-
-def encode_texts(texts: Sequence[str], word_rank: dict[bytes, int]) -> tuple[np.ndarray, np.ndarray]:
-    return encode(split_words(texts), word_rank)
 
 
 def decode(tokens: np.ndarray, word_index: dict[str, int]) -> str:

@@ -46,7 +46,7 @@ class Champion:
         if info is None:
             return None
         folder = Path(info["folder"])
-        scorer = Scorer(folder / "model.keras")
+        scorer = Scorer(folder / model_store.MODEL_FILES["model"])
         return cls(folder.name, scorer, training_reference(folder, info, scorer.num_words))
 
 

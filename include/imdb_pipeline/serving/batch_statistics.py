@@ -14,8 +14,9 @@ import numpy as np
 from imdb_model.spec import DECISION_THRESHOLD
 from imdb_pipeline.core.errors import PipelineInputError
 from imdb_pipeline.features import tokenized
-from imdb_pipeline.features.review_stats import DATA_STATS, LengthSample, length_summary, training_statistics
+from imdb_pipeline.features.review_stats import LengthSample, length_summary, training_statistics
 from imdb_pipeline.store import artifacts
+from imdb_pipeline.store.model_store import MODEL_FILES
 
 
 class BatchStats:
@@ -55,7 +56,7 @@ class BatchStats:
 def training_reference(folder: Path, info: dict[str, Any], num_words: int) -> dict[str, Any] | None:
     """The champion's training statistics: saved with the model, else computed from its training run's
     ingest output while that run folder is kept (checksums verified); None when neither exists."""
-    saved = folder / DATA_STATS
+    saved = folder / MODEL_FILES["data_stats"]
     if saved.is_file():
         return artifacts.read_json(saved)
     if not info.get("run_dir"):

@@ -13,12 +13,11 @@ from __future__ import annotations
 import argparse
 import json
 import logging
-import sys
 import tempfile
 from pathlib import Path
 from typing import Any
 
-from imdb_pipeline.core.errors import PipelineInputError
+from imdb_pipeline.core.errors import PipelineInputError, run_cli
 from imdb_pipeline.serving import batch_scoring, drift, inbox, inbox_file
 from imdb_pipeline.serving.batch_scoring import DUPLICATE_IDS, Champion, Policy, score_file, set_aside
 from imdb_pipeline.store import artifacts, scored_batches
@@ -214,12 +213,11 @@ def main(argv: list[str] | None = None) -> int:
     )
     args = parser.parse_args(argv)
     logging.basicConfig(level=logging.INFO, format="%(message)s")
-    try:
-        print(json.dumps(score_inbox(args.rescore, Policy(duplicate_ids=args.duplicate_ids)), indent=2))
-    except PipelineInputError as err:
-        print(f"error: {err}", file=sys.stderr)
-        return 2
-    return 0
+    return run_cli(_print_scoring, args.rescore, Policy(duplicate_ids=args.duplicate_ids))
+
+
+def _print_scoring(rescore: str, policy: Policy) -> None:
+    print(json.dumps(score_inbox(rescore, policy), indent=2))
 
 
 if __name__ == "__main__":

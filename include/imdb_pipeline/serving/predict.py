@@ -22,7 +22,7 @@ from pathlib import Path
 from typing import BinaryIO, TextIO
 
 from imdb_model.spec import DECISION_THRESHOLD
-from imdb_pipeline.core.errors import PipelineInputError
+from imdb_pipeline.core.errors import PipelineInputError, run_cli
 from imdb_pipeline.data.input_limits import InputLimits, check_setting
 from imdb_pipeline.serving.review_lines import review_lines
 from imdb_pipeline.serving.scorer import Scorer
@@ -91,7 +91,7 @@ def champion_model() -> Path:
             f"there is no champion model yet ({model_store.champion_dir()}): run the imdb_sentiment DAG "
             "until a model is blessed, or give --model."
         )
-    return folder / "model.keras"
+    return folder / model_store.MODEL_FILES["model"]
 
 
 @contextlib.contextmanager
@@ -125,25 +125,25 @@ def main(argv: list[str] | None = None) -> int:
     )
     args = parser.parse_args(argv)
     os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "2")
-    name = str(args.input or "stdin")
     try:
-        if args.max_review_bytes is not None:
-            check_setting("review_bytes", args.max_review_bytes, "--max-review-bytes")
-        scorer = Scorer(args.model or champion_model())
-        with open_input(args.input) as source:
-            scored = write_scores(scorer, review_chunks(source, name, args.max_review_bytes), sys.stdout)
-        if scored == 0:
-            raise PipelineInputError(f"no reviews in {name}: give one review per line.")
-        sys.stdout.flush()
-    except PipelineInputError as err:
-        print(f"error: {err}", file=sys.stderr)
-        return 2
+        return run_cli(_score, args.model, args.input, args.max_review_bytes)
     except BrokenPipeError:  # the reader went away (`| head`): stop quietly
         os.dup2(os.open(os.devnull, os.O_WRONLY), sys.stdout.fileno())
         return 1
     except KeyboardInterrupt:
         return 130
-    return 0
+
+
+def _score(model: Path | None, input_path: Path | None, max_review_bytes: int | None) -> None:
+    name = str(input_path or "stdin")
+    if max_review_bytes is not None:
+        check_setting("review_bytes", max_review_bytes, "--max-review-bytes")
+    scorer = Scorer(model or champion_model())
+    with open_input(input_path) as source:
+        scored = write_scores(scorer, review_chunks(source, name, max_review_bytes), sys.stdout)
+    if scored == 0:
+        raise PipelineInputError(f"no reviews in {name}: give one review per line.")
+    sys.stdout.flush()
 
 
 if __name__ == "__main__":

@@ -20,9 +20,10 @@ from imdb_pipeline.features.ngram_features import FeatureTable
 from imdb_pipeline.features.tokenized import TokenizedSplit
 from imdb_pipeline.features.word_table import WordTable
 from imdb_pipeline.store import artifacts
+from imdb_pipeline.store.model_store import MODEL_FILES
 
 PREDICT_BATCH = 8192
-MODEL_FILES = {"model": "model.keras", "word_index": "word_index.json", "features": "features.npz"}
+SCORED_FILES = ("model", "word_index", "features")  # of model_store.MODEL_FILES: what scoring reads
 RESTORE = "retrain it (for the champion: `python -m imdb_pipeline.store.model_store --rollback`)"
 
 
@@ -40,7 +41,8 @@ def verified_files(model_path: Path) -> dict[str, Path]:
         )
     listed = artifacts.read_manifest(folder)["files"]
     files = {}
-    for name, filename in MODEL_FILES.items():
+    for name in SCORED_FILES:
+        filename = MODEL_FILES[name]
         path = folder / filename
         if name == "features" and filename not in listed and not path.exists():
             continue  # a unigram model

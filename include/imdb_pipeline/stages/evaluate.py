@@ -19,13 +19,6 @@ from imdb_pipeline.store import artifacts
 log = logging.getLogger(__name__)
 
 
-def load_model(path: str):
-    """A saved ``.keras`` model, loaded in safe mode (no arbitrary code from the file)."""
-    from imdb_model import load_model as load_safely
-
-    return load_safely(path)
-
-
 def mean_loss(model, labels: np.ndarray, probabilities: np.ndarray) -> float:
     """The model's own compiled loss over all reviews (what ``model.evaluate`` reports)."""
     import keras
@@ -83,6 +76,8 @@ def check_width(model, test: MultiHot) -> None:
 def evaluate(inputs: dict[str, str], config: PipelineConfig, out: artifacts.StageOutput) -> dict[str, str]:
     test = load_multi_hot(inputs["test_multi_hot"])
     check_test_set(test)
+    from imdb_model import load_model  # safe mode: no code from the file; TensorFlow only now
+
     model = load_model(inputs["model"])
     check_width(model, test)
     from imdb_model.training import predict_probabilities

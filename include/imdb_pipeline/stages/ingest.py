@@ -30,6 +30,7 @@ from imdb_pipeline.data.input_limits import LIMITS, InputLimits
 from imdb_pipeline.data.keras_npz import keras_word_index, read_keras_npz
 from imdb_pipeline.features.tokenized import TokenizedSplit, save_split
 from imdb_pipeline.store import artifacts, downloads
+from imdb_pipeline.store.model_store import MODEL_FILES
 
 log = logging.getLogger(__name__)
 
@@ -142,7 +143,7 @@ def ingest(inputs: dict[str, str], config: PipelineConfig, out: artifacts.StageO
             summary["duplicate_reviews"],
             summary["test_reviews_also_in_train"],
         )
-    artifacts.write_json(out.path("word_index", "word_index.json"), word_index)
+    artifacts.write_json(out.path("word_index", MODEL_FILES["word_index"]), word_index)
     out.extra["summary"] = {
         "source": source,
         "data_path": str(path),

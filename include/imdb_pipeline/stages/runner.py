@@ -12,12 +12,11 @@ from __future__ import annotations
 import argparse
 import json
 import logging
-import sys
 from collections.abc import Callable, Mapping
 from pathlib import Path
 from typing import Any
 
-from imdb_pipeline.core.errors import PipelineInputError
+from imdb_pipeline.core.errors import run_cli
 from imdb_pipeline.core.parameters import PipelineConfig
 from imdb_pipeline.core.resources import StageMeter, release_free_memory
 from imdb_pipeline.stages import evaluate, gate, ingest, promote, report, train, vectorize
@@ -160,16 +159,15 @@ def main(argv: list[str] | None = None) -> int:
     args = parser.parse_args(argv)
     logging.basicConfig(level=logging.INFO, format="%(asctime)s %(levelname)s %(name)s: %(message)s")
     params = dict(_parse_param(item) for item in args.param)
-    try:
-        if args.stage:
-            outputs = {args.stage: run_stage(args.stage, params, args.run_dir.resolve())}
-        else:
-            outputs = run_pipeline(params, args.run_dir.resolve(), promote=args.promote)
-    except PipelineInputError as err:  # bad input: the message is the whole story, no traceback
-        print(f"error: {err}", file=sys.stderr)
-        return 2
+    return run_cli(_run_and_print, params, args.run_dir.resolve(), args.stage, args.promote)
+
+
+def _run_and_print(params: dict[str, Any], run_path: Path, stage: str | None, promote: bool) -> None:
+    if stage:
+        outputs = {stage: run_stage(stage, params, run_path)}
+    else:
+        outputs = run_pipeline(params, run_path, promote=promote)
     print(json.dumps(outputs, indent=2))
-    return 0
 
 
 if __name__ == "__main__":

@@ -22,6 +22,7 @@ from imdb_pipeline.core.resources import release_free_memory
 from imdb_pipeline.features import review_stats, tokenized, weighting
 from imdb_pipeline.features.multi_hot import MultiHot, check_multi_hot, load_multi_hot
 from imdb_pipeline.store import artifacts
+from imdb_pipeline.store.model_store import MODEL_FILES
 
 log = logging.getLogger(__name__)
 
@@ -154,12 +155,12 @@ def train(inputs: dict[str, str], config: PipelineConfig, out: artifacts.StageOu
     _release_keras_state()  # the validation run's graphs, before the final fit builds its own
     model, final_history, final_seconds = _fit(spec, config, data, slice(None), final_epochs, "final fit")
 
-    model.save(out.path("model", "model.keras"))
+    model.save(out.path("model", MODEL_FILES["model"]))
     # The model's vocabulary travels with it: predict needs nothing else.
-    shutil.copyfile(inputs["word_index"], out.path("word_index", "word_index.json"))
+    shutil.copyfile(inputs["word_index"], out.path("word_index", MODEL_FILES["word_index"]))
     if "features" in inputs:  # an n-gram model's columns
-        shutil.copyfile(inputs["features"], out.path("features", "features.npz"))
-    artifacts.write_json(out.path("data_stats", review_stats.DATA_STATS), statistics)
+        shutil.copyfile(inputs["features"], out.path("features", MODEL_FILES["features"]))
+    artifacts.write_json(out.path("data_stats", MODEL_FILES["data_stats"]), statistics)
     artifacts.write_json(
         out.path("history", "history.json"),
         {

@@ -24,6 +24,7 @@ from imdb_pipeline.features.multi_hot import multi_hot, save_multi_hot
 from imdb_pipeline.features.ngram_features import FeatureTable
 from imdb_pipeline.features.tokenized import TokenizedSplit, load_split
 from imdb_pipeline.store import artifacts
+from imdb_pipeline.store.model_store import MODEL_FILES
 
 log = logging.getLogger(__name__)
 
@@ -65,7 +66,7 @@ def vectorize(inputs: dict[str, str], config: PipelineConfig, out: artifacts.Sta
         features = FeatureTable.fit(
             train, config.num_words, id_bound=token_id_bound(vocabulary), ngrams=config.ngrams
         )
-        features.save(out.path("features", "features.npz"))
+        features.save(out.path("features", MODEL_FILES["features"]))
         log.info(
             "features: %d words and %d n-grams",
             int((features.keys < features.id_bound).sum()),

@@ -28,12 +28,11 @@ import logging
 import os
 import shutil
 import stat
-import sys
 from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
 
-from imdb_pipeline.core.errors import PipelineInputError
+from imdb_pipeline.core.errors import PipelineInputError, run_cli
 from imdb_pipeline.core.files import file_kind
 from imdb_pipeline.store import artifacts
 
@@ -43,8 +42,15 @@ LINK = "champion"
 VERSIONS = "champions"
 INFO = "champion.json"
 KEEP_VERSIONS = 5
-# What a champion carries: the model and what scoring it needs, plus its test scores.
-MODEL_FILES = ("model", "word_index", "features", "data_stats")
+# A model's files, by the name the stages give each (artifact name -> file name): the model, what
+# scoring it needs (the word index; an n-gram model's feature table) and the training statistics drift
+# compares with. train writes them under these names, a champion carries them, scoring reads them.
+MODEL_FILES = {
+    "model": "model.keras",
+    "word_index": "word_index.json",
+    "features": "features.npz",
+    "data_stats": "data_stats.json",
+}
 
 
 def champion_dir(root: Path | None = None) -> Path:
@@ -246,27 +252,16 @@ def main(argv: list[str] | None = None) -> int:
         "--rollback", action="store_true", help="make the previous champion the champion again"
     )
     args = parser.parse_args(argv)
-    try:
-        if args.rollback:
-            print(f"champion is now {rollback()}")
-        champion = current()
-        print(
-            json.dumps(
-                {
-                    "champion": champion
-                    and {
-                        k: champion.get(k)
-                        for k in ("version", "dag_id", "run", "test_accuracy", "promoted_at", "previous")
-                    },
-                    "versions": versions(),
-                },
-                indent=2,
-            )
-        )
-    except PipelineInputError as err:
-        print(f"error: {err}", file=sys.stderr)
-        return 2
-    return 0
+    return run_cli(_show, args.rollback)
+
+
+def _show(roll_back: bool) -> None:
+    if roll_back:
+        print(f"champion is now {rollback()}")
+    champion = current()
+    shown = ("version", "dag_id", "run", "test_accuracy", "promoted_at", "previous")
+    about = champion and {key: champion.get(key) for key in shown}
+    print(json.dumps({"champion": about, "versions": versions()}, indent=2))
 
 
 if __name__ == "__main__":

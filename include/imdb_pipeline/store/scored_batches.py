@@ -205,11 +205,3 @@ def recent_batches(root: Path | None = None, limit: int = 50) -> list[dict[str, 
         with contextlib.suppress(OSError, ValueError):
             rows.append({**artifacts.read_json(stats_path), "folder": str(stats_path.parent)})
     return rows
-
-
-def quarantined(root: Path | None = None) -> list[dict[str, Any]]:
-    rows = []
-    for reason_path in sorted(quarantine_dir(root).glob(f"*/{REASON}")):
-        with contextlib.suppress(OSError, ValueError):
-            rows.append({**artifacts.read_json(reason_path), "folder": str(reason_path.parent)})
-    return rows
