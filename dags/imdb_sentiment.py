@@ -59,7 +59,7 @@ SCHEDULE = os.environ.get("IMDB_SCHEDULE", "@weekly")
 )
 def imdb_sentiment():
     # Each task runs the stage of its name; it receives its upstream stages' outputs by stage name,
-    # as stages.graph.GRAPH lists them (tests/test_dag_integrity.py compares the two).
+    # as stages.graph.GRAPH lists them (tests/dag_files/test_dag_integrity.py compares the two).
     @task(task_display_name="Ingest reviews", inlets=[TRAINING_DATA])
     def ingest() -> Outputs:
         """Read IMDB (Keras' `imdb.npz` or raw `aclImdb`), tokenize, save token arrays + word index."""

@@ -7,7 +7,7 @@ import numpy as np
 import pytest
 
 from imdb_pipeline.core.errors import MissingUpstreamError, PipelineInputError
-from imdb_pipeline.features.multi_hot import MultiHot, check_multi_hot, load_multi_hot
+from imdb_pipeline.features.multi_hot import MultiHot, load_multi_hot
 from imdb_pipeline.stages import train
 from imdb_pipeline.stages.runner import run_stage
 from imdb_pipeline.store import artifacts
@@ -31,30 +31,6 @@ def test_validation_must_leave_reviews_of_both_classes_to_train_on(validation_si
     ):
         train.check_split(rows([0, 1, 0, 1, 0, 1]), validation_size)
     train.check_split(rows([0, 1, 0, 1, 0, 1]), 4)
-
-
-@pytest.mark.parametrize(
-    ("data", "problem"),
-    [
-        (
-            MultiHot(np.array([1, 2]), np.array([0, 1, 2]), np.array([0, 1, 1], np.uint8), 10),
-            "2 rows but 3 labels",
-        ),
-        (MultiHot(np.array([1, 2]), np.array([0, 1, 3]), np.array([0, 1], np.uint8), 10), "do not span"),
-        (MultiHot(np.array([1, 2]), np.array([0, 2, 1, 2]), np.array([0, 1, 1], np.uint8), 10), "backwards"),
-        (
-            MultiHot(np.array([1, 12]), np.array([0, 1, 2]), np.array([0, 1], np.uint8), 10),
-            "column id 12 >= ",
-        ),
-        (
-            MultiHot(np.array([1, 2]), np.array([0, 1, 2]), np.array([0, 7], np.uint8), 10),
-            "labels other than",
-        ),
-    ],
-)
-def test_inconsistent_vectorized_rows_are_refused(data, problem):
-    with pytest.raises(PipelineInputError, match=f"the rows is inconsistent: .*{problem}"):
-        check_multi_hot(data, "the rows")
 
 
 def test_best_epoch_is_the_lowest_validation_loss():
