@@ -1,7 +1,7 @@
 """The linear baseline the sweep must beat: scikit-learn logistic regression on Naive-Bayes-weighted
 binary n-grams (NBSVM's features, Wang & Manning 2012), with this project's tokenizer.
 
-Reviews are tokenized by the project's ingest (``text.py``: the Keras IMDB tokenization); every
+Reviews are tokenized by the project's ingest (``features/tokenizer.py``: the Keras IMDB tokenization); every
 word, bigram and trigram seen in a training review is a column (no frequency cut, as NBSVM);
 the Naive-Bayes log-count ratios come from the training reviews only. Independent of the
 pipeline's ``FeatureTable`` and Keras model: the same tokens, scikit-learn's fit. Prints JSON, one

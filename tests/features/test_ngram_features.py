@@ -1,4 +1,4 @@
-"""features: the words and bigrams of a bigram model's columns; a malformed saved table is refused."""
+"""ngram_features: the words and bigrams of a bigram model's columns; a malformed saved table is refused."""
 
 import itertools
 

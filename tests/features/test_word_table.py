@@ -1,4 +1,4 @@
-"""WordTable: the same words and values as ``text.split_words`` and a dict lookup per word."""
+"""WordTable: the same words and values as ``tokenizer.split_words`` and a dict lookup per word."""
 
 import numpy as np
 import pytest

@@ -1,4 +1,4 @@
-"""scoring: each inbox file scored once per champion version, with statistics and drift; bad files
+"""inbox_scoring: each inbox file scored once per champion version, with statistics and drift; bad files
 quarantined with their reason while the others are scored."""
 
 import json

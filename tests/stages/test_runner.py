@@ -1,4 +1,4 @@
-"""run_stage: upstream from XCom or from the run folder, always verified; the command line."""
+"""runner (run_stage): upstream from XCom or from the run folder, always verified; the command line."""
 
 import json
 import shutil

@@ -1,4 +1,4 @@
-"""scored_store: batch keys, the claim that lets one run score a batch, quarantine with its reason."""
+"""scored_batches: batch keys, the claim that lets one run score a batch, quarantine with its reason."""
 
 import multiprocessing
 import os

@@ -1,7 +1,7 @@
 """The raw aclImdb dataset (a folder or a tarball) -> tokenized splits and the word index.
 
-Tokenized as Keras' ``imdb.npz`` was made (see ``text``): one streaming pass reads both splits and
-encodes them chunk by chunk with provisional word ids; the ids become Keras ranks once the
+Tokenized as Keras' ``imdb.npz`` was made (see ``features.tokenizer``): one streaming pass reads both
+splits and encodes them chunk by chunk with provisional word ids; the ids become Keras ranks once the
 training split's word counts are known.
 """
 

@@ -1,6 +1,6 @@
 """Words -> their values (training ranks) for a chunk of texts at a time, found in numpy.
 
-Scoring's hot path: ``text.split_words`` then a ``dict.get`` per word makes a Python object per
+Scoring's hot path: ``tokenizer.split_words`` then a ``dict.get`` per word makes a Python object per
 word; a ``WordTable`` finds the same words in the cleaned bytes and looks them up in arrays, with
 the same result (tests pin it).
 """

@@ -1,6 +1,6 @@
 """One inbox file scored by the champion into ``scored/<version>/<batch key>/``, exactly once.
 
-``score_file`` opens the file once (``inbox_file``), claims its (key, version) (``scored_store.claim``)
+``score_file`` opens the file once (``inbox_file``), claims its (key, version) (``scored_batches.claim``)
 and writes ``scores.jsonl`` (``id``, ``probability``, ``label``, ``model_version``, ``scored_at``)
 and ``stats.json`` (the batch's statistics and drift verdict) beside a manifest, in a private folder
 swapped in whole. Whatever goes wrong with the file is its own outcome (``status`` and ``reason``):

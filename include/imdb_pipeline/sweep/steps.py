@@ -6,7 +6,7 @@ trial with the best validation accuracy (ties: lower validation loss), chosen wi
 the test set; only the winner is then evaluated on it.
 
 Folders of a sweep run: ``ingest/``, ``vectorize-w<num_words>-n<ngrams>/``, ``train-<NN>/`` per
-trial, ``evaluate/`` (the winner), ``report/`` (see ``sweep_report``).
+trial, ``evaluate/`` (the winner), ``report/`` (see ``comparison``).
 """
 
 from __future__ import annotations
