@@ -2,8 +2,8 @@
 
 Dense(units, activation) [-> Dropout] x hidden_layers -> Dense(1, sigmoid), compiled with the given optimizer,
 learning rate and loss and an accuracy metric. The input is a *sparse* multi-hot vector: the
-first layer multiplies a sparse batch (about 130 non-zeros of 10,000 per review) instead of a
-dense float matrix, which is what keeps memory small and epochs fast. TensorFlow is imported inside
+first layer multiplies a sparse batch (a review's few unique words among ``num_words`` columns) instead
+of a dense float matrix, which is what keeps memory small and epochs fast. TensorFlow is imported inside
 the functions.
 """
 

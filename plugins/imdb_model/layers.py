@@ -17,7 +17,7 @@ class SparseDense(keras.layers.Dense):
     """``Dense`` for multi-hot ``SparseTensor`` input, computed with ``sparse_dense_matmul``.
 
     Same weights, same maths and same saved config as ``Dense``; Keras' own sparse path goes
-    through ``embedding_lookup_sparse`` (with row filling and segment sums), about 4x slower here.
+    through ``embedding_lookup_sparse`` (with row filling and segment sums), several times slower here.
     """
 
     def call(self, inputs, training=None):
@@ -29,8 +29,9 @@ class SparseDense(keras.layers.Dense):
         return self.activation(outputs) if self.activation is not None else outputs
 
 
-# TensorFlow's CPU SparseTensorDenseMatMul slows down ~5x once the dense side has 32 columns or
-# more, so wider kernels are multiplied in column blocks of at most this many columns.
+# TensorFlow's CPU SparseTensorDenseMatMul slows down several times once the dense side has 32 columns
+# or more, so wider kernels are multiplied in column blocks of at most this many columns (figures:
+# docs/performance.md).
 MATMUL_BLOCK_COLUMNS = 24
 
 

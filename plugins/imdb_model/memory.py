@@ -1,5 +1,9 @@
 """Training memory, estimated without TensorFlow, so that a model too big for a worker is refused
 with its figure before any work, instead of being killed mid-epoch.
+
+The constants are calibrated on the real train stage so that the estimate stays an upper bound; the
+measurements behind them, with their dates and commands, are in docs/performance.md ("The figures
+behind the code's constants").
 """
 
 from __future__ import annotations
@@ -10,15 +14,15 @@ from imdb_model.spec import ModelSpec, count_parameters
 
 WORKER_MEMORY_ENV = "IMDB_WORKER_MEMORY_MB"
 DEFAULT_WORKER_MEMORY_MB = 1000  # the per-task goal; a deployment with bigger workers raises it
-# A train process before its model and data: Python, TensorFlow, Keras, the pipeline.
+# A train process before its model and data: Python, TensorFlow, Keras, the pipeline (measured).
 BASE_MB = 690
 # Bytes per non-zero of the whole training split, held as CSR column ids and again as TensorFlow's
-# ragged rows (25,000 unigram rows: about 43 MB; 1M-column trigram rows: about 120 MB).
+# ragged rows.
 DATA_BYTES_PER_NONZERO = 12
 # Rows a batch can hold at most: IMDB's training split (the train stage passes its real count).
 MAX_TRAIN_ROWS = 25_000
-# Ones per multi-hot row, by ngrams, when the data is not known yet: IMDB's unique words per review
-# with any vocabulary (~142), its unique words + bigrams (~363), + trigrams (~424 at 1M columns).
+# Ones per multi-hot row, by ngrams, when the data is not known yet: IMDB's unique words (and n-grams)
+# per review, rounded up from what vectorize counts on the real data.
 NONZEROS_PER_ROW = {1: 150, 2: 370, 3: 430}
 # Bytes per non-zero of a batch: gathered column ids, int64 coordinates, values, row ids, copies.
 BYTES_PER_NONZERO = 100

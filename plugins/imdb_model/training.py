@@ -3,8 +3,8 @@
 The data stays in CSR form (column ids + row pointers, a few MB). One epoch is one compiled
 TensorFlow function: a seeded shuffle of the row order, then, for each batch, a gather of its rows
 into a ``SparseTensor`` and a gradient step. Compared with ``model.fit`` on the same sparse batches this
-removes the per-step Python and ``tf.data`` overhead: about 0.16 s instead of 0.3-1.0 s an epoch on
-25,000 reviews (2 cores). The model, loss and optimizer are the compiled Keras model's own.
+removes the per-step Python and ``tf.data`` overhead, several times faster an epoch (figures:
+docs/performance.md). The model, loss and optimizer are the compiled Keras model's own.
 """
 
 from __future__ import annotations
@@ -23,8 +23,8 @@ import keras  # noqa: E402  (after the quiet import above)
 import tensorflow as tf  # noqa: E402
 
 # Rows scored at a time (validation during training, evaluate): bounds the sparse temporaries
-# (coordinates, values, TensorFlow's copies). Bigram rows (~255 ones each) at 4,096/8,192 rows cost
-# ~110/100 MB more peak RSS than at 1,024/2,048, for no speed gain (measured on the real data).
+# (coordinates, values, TensorFlow's copies); larger chunks of bigram rows cost peak memory for no
+# speed gain (figures: docs/performance.md).
 SCORE_CHUNK = 1024
 PREDICT_BATCH = 2048
 

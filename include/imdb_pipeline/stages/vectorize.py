@@ -2,7 +2,7 @@
 
 The book's ``vectorize_sequences`` builds a dense float64 25,000 x 10,000 matrix (2 GB per split)
 in which 99 % of the entries are 0. Here a split is a CSR matrix of its 1s (``multi_hot.MultiHot``):
-the column indices (uint16 when ``num_words`` fits) and row pointers, about 7 MB per split. The
+the column indices (uint16 when ``num_words`` fits) and row pointers, a few MB per split. The
 training rows are shuffled with the seed, and the first ``validation_size`` of them are the
 validation set, as the book's ``x_val = x_train[:10000]``.
 
