@@ -1,4 +1,4 @@
-"""Keras layers of the model (imports TensorFlow: listed in plugins/.airflowignore)."""
+"""Keras layers of the model (imports TensorFlow: only what trains or scores imports this module)."""
 
 from __future__ import annotations
 

@@ -1,4 +1,4 @@
-"""Training and scoring on compact multi-hot data (imports TensorFlow: in plugins/.airflowignore).
+"""Training and scoring on compact multi-hot data (imports TensorFlow: only what trains or scores does).
 
 The data stays in CSR form (column ids + row pointers, a few MB). One epoch is one compiled
 TensorFlow function: a seeded shuffle of the row order, then, for each batch, a gather of its rows

@@ -1,1 +1,1 @@
-"""Parameters (one JSON schema for the trigger form, REST and the CLI), errors, stage metering."""
+"""Parameters (one JSON schema for the trigger form, REST and the CLI), errors, file kinds, stage metering."""
