@@ -139,6 +139,11 @@ def test_poison_pills_links_and_odd_names_never_stop_the_run(champion_root):
         assert "symbolic link" in reasons[link]["reason"]
         assert (reasons[link]["folder"] / link).is_symlink()
     assert os.readlink(reasons["passwd.txt"]["folder"] / "passwd.txt") == "/etc/passwd"
+    assert [reasons[name]["folder"].name for name in ("passwd.txt", "pipe.txt", "folder.jsonl")] == [
+        "passwd.txt__link",
+        "pipe.txt__fifo",
+        "folder.jsonl__folder",
+    ]
     assert "FIFO" in reasons["pipe.txt"]["reason"] and "folder" in reasons["folder.jsonl"]["reason"]
     passwd = Path("/etc/passwd").read_bytes()
     for path in champion_root.rglob("*"):

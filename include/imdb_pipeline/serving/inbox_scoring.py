@@ -85,10 +85,8 @@ def score_inbox(
     results, planned = [], {}
     for entry in found:
         if entry.kind != inbox.REGULAR:
-            reason = (
-                f"{entry.name} is a {entry.kind}, not a regular file: only files are scored, "
-                "and links are never followed."
-            )
+            never = "links are never followed" if entry.kind == inbox.LINK else "it is never opened"
+            reason = f"{entry.name} is a {entry.kind}, not a regular file: only files are scored, {never}."
             results.append(
                 set_aside(
                     entry.path,

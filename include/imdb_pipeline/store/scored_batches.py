@@ -52,9 +52,14 @@ def batch_key(name: str, sha256: str) -> str:
     return f"{artifacts.safe_name(name, _KEY_NAME_BYTES)}__{sha256[:_KEY_HASH]}"
 
 
+# The word an entry's kind adds to its key (the rest: the kind's first word, "fifo", "folder", ...).
+_KIND_TAGS = {"symbolic link": "link", "character device": "device", "block device": "device"}
+
+
 def entry_key(name: str, kind: str) -> str:
     """The key of an entry whose content is not read (a link, a FIFO, an unreadable file)."""
-    return f"{artifacts.safe_name(name, _KEY_NAME_BYTES)}__{kind.split()[0].lower()}"
+    tag = _KIND_TAGS.get(kind, kind.split()[0].lower())
+    return f"{artifacts.safe_name(name, _KEY_NAME_BYTES)}__{tag}"
 
 
 def is_finished(folder: Path) -> bool:
