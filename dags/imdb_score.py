@@ -24,10 +24,16 @@ import logging
 import os
 
 import pendulum
-from airflow.providers.standard.triggers.file import DirectoryFileDeleteTrigger
 from airflow.sdk import Asset, AssetOrTimeSchedule, AssetWatcher, CronTriggerTimetable, dag, task
 
-from imdb_airflow.dag_support import CHAMPION, DEFAULT_ARGS, Outputs, current_run, params_from_specs
+from imdb_airflow.dag_support import (
+    CHAMPION,
+    DEFAULT_ARGS,
+    Outputs,
+    current_run,
+    inbox_flag_trigger,
+    params_from_specs,
+)
 from imdb_pipeline.serving import inbox_scoring
 from imdb_pipeline.serving.inbox import inbox_dir
 
@@ -43,9 +49,7 @@ INBOX = Asset(
     watchers=[
         AssetWatcher(
             name="imdb_inbox_ready_flag",
-            trigger=DirectoryFileDeleteTrigger(
-                directory=str(inbox_dir()), filename=FLAG_FILE, poke_interval=30.0
-            ),
+            trigger=inbox_flag_trigger(inbox_dir(), FLAG_FILE, poke_interval=30.0),
         )
     ],
 )

@@ -12,7 +12,6 @@ import logging
 from collections.abc import Mapping
 from datetime import timedelta
 from decimal import Decimal
-from pathlib import Path
 from typing import Any
 
 from airflow.sdk import Asset, ExceptionRetryPolicy, Param, RetryAction, RetryRule
@@ -72,14 +71,19 @@ def _plain(number: float) -> str:
     return format(Decimal(repr(number)), "f")
 
 
-def current_run() -> tuple[Any, Path]:
-    """(context, artifact folder) of the DAG run the calling task belongs to."""
+def current_run() -> tuple[Any, Any]:
+    """(context, artifact folder or bucket prefix) of the DAG run the calling task belongs to; the
+    artifact root is checked first (a missing bucket fails the first task with one line)."""
     from airflow.sdk import get_current_context
 
+    from imdb_airflow.storage import use_artifact_connection
     from imdb_pipeline.store import artifacts
 
+    use_artifact_connection()
+    root = artifacts.checked_root()
     context = get_current_context()
-    return context, artifacts.run_dir(context["dag"].dag_id, context["run_id"], context.get("logical_date"))
+    run_path = artifacts.run_dir(context["dag"].dag_id, context["run_id"], context.get("logical_date"), root)
+    return context, run_path
 
 
 def run_stage(stage: str, **upstream: Outputs | None) -> Outputs:
@@ -137,3 +141,17 @@ def skip_scheduled_run_without_data() -> None:
     )
     log.warning(reason)
     raise AirflowSkipException(reason)
+
+
+def inbox_flag_trigger(folder: Any, flag: str, poke_interval: float = 30.0) -> Any:
+    """The asset watcher's trigger for ``flag`` in the inbox: the standard directory trigger for a
+    folder, ``BucketFlagTrigger`` for a bucket prefix. Parsing a DAG contacts no store."""
+    from imdb_pipeline.store.object_store import ObjectPath
+
+    if isinstance(folder, ObjectPath):
+        from imdb_airflow.triggers import BucketFlagTrigger
+
+        return BucketFlagTrigger(url=str(folder / flag), poke_interval=poke_interval)
+    from airflow.providers.standard.triggers.file import DirectoryFileDeleteTrigger
+
+    return DirectoryFileDeleteTrigger(directory=str(folder), filename=flag, poke_interval=poke_interval)

@@ -22,7 +22,9 @@ from imdb_model.spec import DECISION_THRESHOLD
 from imdb_pipeline.core.errors import PipelineInputError
 from imdb_pipeline.serving import drift, inbox, inbox_file, inbox_rows
 from imdb_pipeline.serving.batch_statistics import BatchStats, training_reference
+from imdb_pipeline.serving.bucket_inbox import BucketEntry
 from imdb_pipeline.store import artifacts, model_store, scored_batches
+from imdb_pipeline.store.bucket_staging import AlreadyCommitted
 
 log = logging.getLogger(__name__)
 
@@ -39,7 +41,7 @@ class Champion:
     reference: dict[str, Any] | None  # training statistics; None for a model saved without them
 
     @classmethod
-    def load(cls, root: Path | None = None) -> Champion | None:
+    def load(cls, root: artifacts.Location | None = None) -> Champion | None:
         from imdb_pipeline.serving.scorer import Scorer
 
         info = model_store.current(root)  # the link is read once: its folder is the version scored with
@@ -47,7 +49,7 @@ class Champion:
             return None
         folder = Path(info["folder"])
         scorer = Scorer(folder / model_store.MODEL_FILES["model"])
-        return cls(folder.name, scorer, training_reference(folder, info, scorer.num_words))
+        return cls(info["version"], scorer, training_reference(folder, info, scorer.num_words))
 
 
 @dataclasses.dataclass(frozen=True)
@@ -69,27 +71,33 @@ def score_file(
     planned: inbox_file.Fingerprint | None,
     model: Champion,
     policy: Policy | None = None,
-    root: Path | None = None,
+    root: artifacts.Location | None = None,
+    source: BucketEntry | None = None,
 ) -> dict[str, Any]:
     """Score one inbox file if this run can claim it; whatever goes wrong with it is its own outcome
-    (``status`` and ``reason``), never the run's. Only a failure to write under the root raises."""
+    (``status`` and ``reason``), never the run's. Only a failure to write under the root raises.
+    ``source``: the bucket object ``path`` was received from (set aside there, not here)."""
     try:
         batch = inbox_file.BatchFile(path, planned)
     except FileNotFoundError:
         return gone(path)
     except inbox.QuarantineError as err:
-        return set_aside(
-            path, scored_batches.entry_key(path.name, "unreadable"), str(err), model.version, root
-        )
+        key = scored_batches.entry_key(path.name, "unreadable")
+        return set_aside(path, key, str(err), model.version, root, source=source)
     with batch:
         key = scored_batches.batch_key(path.name, batch.fingerprint.sha256)
         if planned is not None and batch.fingerprint is not planned:
             log.info("%s changed since this run listed it: scored as it is now", batch.name)
-        return _score_claimed(batch, key, model, policy or Policy(), root)
+        return _score_claimed(batch, key, model, policy or Policy(), root, source)
 
 
 def _score_claimed(
-    batch: inbox_file.BatchFile, key: str, model: Champion, policy: Policy, root: Path | None
+    batch: inbox_file.BatchFile,
+    key: str,
+    model: Champion,
+    policy: Policy,
+    root: artifacts.Location | None,
+    source: BucketEntry | None,
 ) -> dict[str, Any]:
     version_dir = scored_batches.scored_dir(root) / model.version
     about = {"file": batch.name, "key": key}
@@ -99,13 +107,16 @@ def _score_claimed(
         if scored_batches.is_finished(version_dir / key):
             return {**about, "status": "done", "reason": "scored already"}
         try:
-            with artifacts.stage_writer(version_dir, key) as out:
+            with artifacts.stage_writer(version_dir, key, replace=False) as out:
                 stats = _write_scores(batch, key, model, policy, out)
+        except AlreadyCommitted:  # on a bucket: another run committed it first (claims are leases)
+            return {**about, "status": "done", "reason": "scored already (by another run, just now)"}
         except inbox.BatchChanged as err:
             log.warning("changed %s: %s", batch.name, err)
             return {**about, "status": "changed", "reason": str(err)}
         except inbox.QuarantineError as err:
-            return set_aside(batch.path, key, str(err), model.version, root, batch.fingerprint.inode)
+            inode = batch.fingerprint.inode
+            return set_aside(batch.path, key, str(err), model.version, root, inode, source)
         except OSError:
             raise  # writing under the artifact root failed: every file would fail the same way
         except Exception as err:  # one file's surprise never stops the others; it waits in the inbox
@@ -134,12 +145,25 @@ def _score_claimed(
 
 
 def set_aside(
-    path: Path, key: str, reason: str, version: str | None, root: Path | None, inode: int | None = None
+    path: Path,
+    key: str,
+    reason: str,
+    version: str | None,
+    root: artifacts.Location | None,
+    inode: int | None = None,
+    source: BucketEntry | None = None,
 ) -> dict[str, Any]:
-    """Quarantine an inbox entry (the entry itself, never a link's target) and say what happened."""
+    """Quarantine an inbox entry (the entry itself, never a link's target; a bucket object ``source``
+    only while it is the object judged) and say what happened."""
     about = {"file": artifacts.printable(path.name), "key": key}
     try:
-        where = scored_batches.quarantine(path, key, reason, version, root, inode)
+        if source is not None:
+            root = root or artifacts.artifact_root()
+            where = scored_batches.quarantine_object(
+                source.source, source.etag, key, reason, version, root, received=path
+            )
+        else:
+            where = scored_batches.quarantine(path, key, reason, version, root, inode)
     except scored_batches.FileChanged:
         return {
             **about,

@@ -62,7 +62,7 @@ def training_reference(folder: Path, info: dict[str, Any], num_words: int) -> di
     if not info.get("run_dir"):
         return None
     try:
-        ingested = artifacts.read_stage(Path(info["run_dir"]), "ingest")
+        ingested = artifacts.read_stage(artifacts.location(info["run_dir"]), "ingest")
         split = tokenized.load_split(ingested["train_tokens"])
     except (PipelineInputError, OSError, KeyError, ValueError):
         return None

@@ -16,7 +16,7 @@ from pathlib import Path
 
 from imdb_pipeline.core.errors import PipelineInputError
 from imdb_pipeline.core.files import file_kind
-from imdb_pipeline.store import artifacts
+from imdb_pipeline.store import artifacts, object_store
 
 INBOX_ENV = "IMDB_INBOX"
 SUFFIXES = (".txt", ".jsonl")
@@ -32,9 +32,11 @@ class BatchChanged(Exception):
     """The file changed while it was read: its scores are dropped and it waits for the next run."""
 
 
-def inbox_dir(root: Path | None = None) -> Path:
-    """``IMDB_INBOX``, else ``<artifact root>/inbox``."""
+def inbox_dir(root: artifacts.Location | None = None) -> artifacts.Location:
+    """``IMDB_INBOX`` (a folder or a bucket URL), else ``<artifact root>/inbox``."""
     configured = os.environ.get(INBOX_ENV)
+    if configured and object_store.is_url(configured):
+        return object_store.parse(configured)
     if configured:
         return Path(configured).expanduser().resolve()
     return (root or artifacts.artifact_root()) / "inbox"

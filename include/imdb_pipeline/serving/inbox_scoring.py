@@ -18,9 +18,10 @@ from pathlib import Path
 from typing import Any
 
 from imdb_pipeline.core.errors import PipelineInputError, run_cli
-from imdb_pipeline.serving import batch_scoring, drift, inbox, inbox_file
+from imdb_pipeline.serving import batch_scoring, bucket_inbox, drift, inbox, inbox_file
 from imdb_pipeline.serving.batch_scoring import DUPLICATE_IDS, Champion, Policy, score_file, set_aside
-from imdb_pipeline.store import artifacts, scored_batches
+from imdb_pipeline.store import artifacts, local_cache, scored_batches
+from imdb_pipeline.store.object_store import ObjectPath
 
 log = logging.getLogger(__name__)
 
@@ -68,66 +69,113 @@ def plan(
 def score_inbox(
     rescore: str = SCORE_PARAM_SPECS["rescore"]["default"],
     policy: Policy | None = None,
-    root: Path | None = None,
-    inbox_folder: Path | None = None,
+    root: artifacts.Location | None = None,
+    inbox_folder: artifacts.Location | None = None,
 ) -> dict[str, Any]:
     """Score what the inbox holds with the current champion; returns the run's summary. Each entry's
     outcome is its own; the run fails only when no file could be scored (no readable champion, an
-    artifact root it cannot write)."""
+    artifact root it cannot write). A bucket inbox's objects are received into a private folder
+    first, then scored like local files."""
     root = root or artifacts.artifact_root()
     folder = inbox_folder or inbox.inbox_dir(root)
-    found = inbox.entries(folder)
+    bucket = isinstance(folder, ObjectPath)
+    found = bucket_inbox.entries(folder) if bucket else inbox.entries(folder)
     model = Champion.load(root)
     if model is None:
         log.info("no champion yet: %d file(s) wait in %s", len(found), folder)
         return {"inbox": str(folder), "model_version": None, "waiting": len(found), "batches": []}
-    _check_writable(scored_batches.scored_dir(root) / model.version)
-    results, planned = [], {}
+    if not isinstance(root, ObjectPath):
+        _check_writable(scored_batches.scored_dir(root) / model.version)
+    summary = {
+        "inbox": str(folder),
+        "model_version": model.version,
+        "rescore": rescore,
+        "waiting": len(found),
+    }
+    if not bucket:
+        return {**summary, "batches": _score_local(found, rescore, policy, model, root)}
+    with tempfile.TemporaryDirectory(prefix="inbox.", dir=local_cache.work_dir()) as received:
+        return {**summary, "batches": _score_bucket(found, Path(received), rescore, policy, model, root)}
+
+
+def _score_local(
+    found: list[inbox.Entry], rescore: str, policy: Policy | None, model: Champion, root: Path
+) -> list[dict[str, Any]]:
+    results, files = [], []
+    for entry in found:
+        if entry.kind == inbox.REGULAR:
+            files.append(entry.path)
+            continue
+        never = "links are never followed" if entry.kind == inbox.LINK else "it is never opened"
+        reason = f"{entry.name} is a {entry.kind}, not a regular file: only files are scored, {never}."
+        key = scored_batches.entry_key(entry.path.name, entry.kind)
+        results.append(set_aside(entry.path, key, reason, model.version, root))
+    return results + _plan_and_score(files, {}, rescore, policy, model, root)
+
+
+def _score_bucket(
+    found: list[bucket_inbox.BucketEntry],
+    received: Path,
+    rescore: str,
+    policy: Policy | None,
+    model: Champion,
+    root: artifacts.Location,
+) -> list[dict[str, Any]]:
+    results, files, sources = [], [], {}
     for entry in found:
         if entry.kind != inbox.REGULAR:
-            never = "links are never followed" if entry.kind == inbox.LINK else "it is never opened"
-            reason = f"{entry.name} is a {entry.kind}, not a regular file: only files are scored, {never}."
-            results.append(
-                set_aside(
-                    entry.path,
-                    scored_batches.entry_key(entry.path.name, entry.kind),
-                    reason,
-                    model.version,
-                    root,
-                )
-            )
+            key = scored_batches.entry_key(entry.source.name, entry.kind)
+            reason = f"{entry.name} is a {entry.kind} (a prefix), not an object: remove or rename it."
+            log.warning("refused %s: %s", entry.name, reason)
+            results.append({"file": entry.name, "key": key, "status": "refused", "reason": reason})
             continue
         try:
-            with inbox_file.BatchFile(entry.path) as batch:
-                planned[entry.path] = batch.fingerprint
-        except FileNotFoundError:
-            results.append(batch_scoring.gone(entry.path))
+            local = bucket_inbox.receive(entry, received)
         except inbox.QuarantineError as err:
-            key = scored_batches.entry_key(entry.path.name, "unreadable")
-            results.append(set_aside(entry.path, key, str(err), model.version, root))
+            key = scored_batches.entry_key(entry.source.name, "unreadable")
+            results.append(
+                set_aside(Path(entry.source.name), key, str(err), model.version, root, source=entry)
+            )
+            continue
+        files.append(local)
+        sources[local] = entry
+    return results + _plan_and_score(files, sources, rescore, policy, model, root)
+
+
+def _plan_and_score(
+    files: list[Path],
+    sources: dict[Path, bucket_inbox.BucketEntry],
+    rescore: str,
+    policy: Policy | None,
+    model: Champion,
+    root: artifacts.Location,
+) -> list[dict[str, Any]]:
+    """Fingerprint each file, choose the batches (``plan``), score each chosen one."""
+    results, planned = [], {}
+    for path in files:
+        try:
+            with inbox_file.BatchFile(path) as batch:
+                planned[path] = batch.fingerprint
+        except FileNotFoundError:
+            results.append(batch_scoring.gone(path))
+        except inbox.QuarantineError as err:
+            key = scored_batches.entry_key(path.name, "unreadable")
+            results.append(set_aside(path, key, str(err), model.version, root, source=sources.get(path)))
     keys = {path: scored_batches.batch_key(path.name, print_.sha256) for path, print_ in planned.items()}
     chosen = plan(keys, model.version, rescore, scored_batches.finished_keys(root))
     log.info(
         "champion %s: %d of %d inbox file(s) to score (rescore=%s)",
         model.version,
         len(chosen),
-        len(found),
+        len(files),
         rescore,
     )
     try:
-        results += [score_file(path, planned[path], model, policy, root) for path, _ in chosen]
+        for path, _ in chosen:
+            results.append(score_file(path, planned[path], model, policy, root, source=sources.get(path)))
     except OSError as err:
-        raise PipelineInputError(
-            f"scores cannot be written under {scored_batches.scored_dir(root)} ({err.strerror}): give the "
-            "workers write access to the artifact root (IMDB_ARTIFACT_ROOT) and free space on it."
-        ) from None
-    return {
-        "inbox": str(folder),
-        "model_version": model.version,
-        "rescore": rescore,
-        "waiting": len(found),
-        "batches": results,
-    }
+        raise _unwritable(scored_batches.scored_dir(root), err) from None
+    return results
 
 
 def _check_writable(folder: Path) -> None:
@@ -136,13 +184,19 @@ def _check_writable(folder: Path) -> None:
         with tempfile.TemporaryFile(dir=folder):
             pass
     except OSError as err:
-        raise PipelineInputError(
-            f"scores cannot be written under {folder} ({err.strerror}): give the workers write access to "
-            "the artifact root (IMDB_ARTIFACT_ROOT)."
-        ) from None
+        raise _unwritable(folder, err) from None
 
 
-def score_for_run(params: dict[str, Any], run_path: Path) -> tuple[dict[str, str], dict[str, Any]]:
+def _unwritable(folder: artifacts.Location, err: OSError) -> PipelineInputError:
+    return PipelineInputError(
+        f"scores cannot be written under {folder} ({err.strerror or err}): give the workers write access "
+        "to the artifact root (IMDB_ARTIFACT_ROOT) and free space on it."
+    )
+
+
+def score_for_run(
+    params: dict[str, Any], run_path: artifacts.Location
+) -> tuple[dict[str, str], dict[str, Any]]:
     """A DAG run's scoring: the inbox scored with the run's params, ``<run>/score/summary.json`` written."""
     duplicate_ids = params.get("duplicate_ids") or SCORE_PARAM_SPECS["duplicate_ids"]["default"]
     policy = Policy(drift.DriftThresholds.from_mapping(params), duplicate_ids)
@@ -152,7 +206,7 @@ def score_for_run(params: dict[str, Any], run_path: Path) -> tuple[dict[str, str
     return out.final_paths(), summary
 
 
-def run_summary(outputs: dict[str, str] | None, run_path: Path, dag_id: str) -> dict[str, Any]:
+def run_summary(outputs: dict[str, str] | None, run_path: artifacts.Location, dag_id: str) -> dict[str, Any]:
     """The summary a run's scoring wrote (``outputs`` from XCom, else found in the run's folder)."""
     outputs = outputs or artifacts.read_stage(run_path, "score", dag_id)
     return artifacts.read_json(outputs["summary"])
@@ -215,6 +269,7 @@ def main(argv: list[str] | None = None) -> int:
 
 
 def _print_scoring(rescore: str, policy: Policy) -> None:
+    artifacts.checked_root()
     print(json.dumps(score_inbox(rescore, policy), indent=2))
 
 

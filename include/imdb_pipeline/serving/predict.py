@@ -26,7 +26,7 @@ from imdb_pipeline.core.errors import PipelineInputError, run_cli
 from imdb_pipeline.data.input_limits import InputLimits, check_setting
 from imdb_pipeline.serving.review_lines import review_lines
 from imdb_pipeline.serving.scorer import Scorer
-from imdb_pipeline.store import model_store
+from imdb_pipeline.store import artifacts, model_store
 
 # A chunk ends at whichever limit comes first. Its words are Python objects, many times the size of
 # the text: small chunks keep the memory above TensorFlow's own small, and cost no speed.
@@ -85,7 +85,7 @@ def write_scores(scorer: Scorer, chunks: Iterable[list[str | None]], out: TextIO
 def champion_model() -> Path:
     """The champion's model, the default for scoring: resolved once, so a promotion while this
     runs changes nothing for it. (Its folder's files are checked by ``Scorer``.)"""
-    folder = model_store.resolve()
+    folder = model_store.resolve(artifacts.checked_root())
     if folder is None:
         raise PipelineInputError(
             f"there is no champion model yet ({model_store.champion_dir()}): run the imdb_sentiment DAG "

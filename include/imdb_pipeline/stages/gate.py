@@ -111,7 +111,7 @@ def data_fingerprint(inputs: dict[str, str]) -> str:
 
 def gate(inputs: dict[str, str], config: PipelineConfig, out: artifacts.StageOutput) -> dict[str, str]:
     """Write ``decision.json``: blessed or not, and why."""
-    run_path = out.dir.parent
+    run_path = out.run_path
     data = data_fingerprint(inputs)
     decision = judge(artifacts.read_json(inputs["evaluation"]), data, model_store.current(), config)
     decision["candidate"] = {

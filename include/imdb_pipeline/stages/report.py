@@ -91,13 +91,15 @@ def plot_roc(labels: np.ndarray, probabilities: np.ndarray, path: Path) -> None:
     save_figure(plt, fig, path)
 
 
-def stage_timings(run_path: Path) -> dict[str, dict]:
+def stage_timings(run_path: artifacts.Location) -> dict[str, dict]:
     """Wall time and peak memory of each finished stage, from its manifest."""
     timings = {}
     for stage in STAGES:
-        manifest_path = run_path / stage / artifacts.MANIFEST
-        if manifest_path.is_file():
-            manifest = artifacts.read_json(manifest_path)
+        try:
+            manifest = artifacts.read_json(run_path / stage / artifacts.MANIFEST)
+        except FileNotFoundError:
+            continue
+        if isinstance(manifest, dict):
             timings[stage] = {
                 key: manifest[key] for key in ("wall_seconds", "peak_rss_mb") if key in manifest
             }
@@ -137,7 +139,7 @@ def report(inputs: dict[str, str], config: PipelineConfig, out: artifacts.StageO
     decision = artifacts.read_json(inputs["decision"])
     predictions = artifacts.load_arrays(inputs["predictions"])
     labels, probabilities = predictions["labels"], predictions["probabilities"]
-    run_path = out.dir.parent
+    run_path = out.run_path
 
     plot_curve(
         history["validation_history"], "loss", history["best_epoch"], out.path("loss_plot", "loss.png")

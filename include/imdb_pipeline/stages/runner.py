@@ -5,6 +5,7 @@ them, else from the run folder), verifies their checksums, and runs the stage's 
 ``STAGE_FUNCTIONS``) inside an atomic ``stage_writer``.
 
     python -m imdb_pipeline.stages.runner --run-dir /tmp/run --param data_path=aclImdb_v1.tar.gz
+    python -m imdb_pipeline.stages.runner --run-dir s3://bucket/runs/one ...   # AWS_* from the environment
 """
 
 from __future__ import annotations
@@ -21,7 +22,7 @@ from imdb_pipeline.core.parameters import PipelineConfig
 from imdb_pipeline.core.resources import StageMeter, release_free_memory
 from imdb_pipeline.stages import evaluate, gate, ingest, promote, report, train, vectorize
 from imdb_pipeline.stages.graph import GRAPH, STAGES, Outputs
-from imdb_pipeline.store import artifacts
+from imdb_pipeline.store import artifacts, object_store
 
 log = logging.getLogger(__name__)
 
@@ -47,23 +48,22 @@ def stage_function(stage: str) -> Callable[..., Outputs]:
 
 def outputs_of(
     given: Mapping[str, str] | None,
-    run_path: Path,
+    run_path: artifacts.Location,
     folder: str,
     dag_id: str | None = None,
     task_id: str | None = None,
 ) -> Outputs:
-    """A finished upstream stage's outputs: the XCom ``given`` when Airflow passed it, else read from
-    ``<run_path>/<folder>`` (under ``airflow tasks test``); checksums verified either way."""
+    """A finished upstream stage's outputs as local files: the XCom ``given`` when Airflow passed it,
+    else read from ``<run_path>/<folder>`` (under ``airflow tasks test``); checksums verified either way."""
     if given:
-        artifacts.verify_outputs(given)
-        return dict(given)
+        return artifacts.localize(given)
     log.info("no XCom from %s: reading its outputs from %s", task_id or folder, run_path / folder)
     return artifacts.read_stage(run_path, folder, dag_id, task_id=task_id)
 
 
 def gather_inputs(
     stage: str,
-    run_path: Path,
+    run_path: artifacts.Location,
     upstream: Mapping[str, Mapping[str, str] | None] | None = None,
     dag_id: str | None = None,
     folders: Mapping[str, str] | None = None,
@@ -87,7 +87,7 @@ def gather_inputs(
 def run_in_folder(
     function: Callable[..., Outputs],
     config: PipelineConfig,
-    run_path: Path,
+    run_path: artifacts.Location,
     folder: str,
     inputs: Mapping[str, str],
 ) -> Outputs:
@@ -109,7 +109,7 @@ def run_in_folder(
 def run_stage(
     stage: str,
     params: Mapping[str, Any] | None,
-    run_path: Path,
+    run_path: artifacts.Location,
     upstream: Mapping[str, Mapping[str, str] | None] | None = None,
     dag_id: str | None = None,
     folder: str | None = None,
@@ -123,7 +123,7 @@ def run_stage(
 
 
 def run_pipeline(
-    params: Mapping[str, Any] | None, run_path: Path, promote: bool = False
+    params: Mapping[str, Any] | None, run_path: artifacts.Location, promote: bool = False
 ) -> dict[str, Outputs]:
     """All stages in graph order, without Airflow (tests, benchmarks, debugging). ``promote`` runs
     only when asked: a debugging run must not replace the deployment's champion."""
@@ -146,7 +146,11 @@ def _parse_param(text: str) -> tuple[str, Any]:
 
 def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(description="Run the IMDB pipeline's stages without Airflow.")
-    parser.add_argument("--run-dir", type=Path, required=True, help="folder for this run's artifacts")
+    parser.add_argument(
+        "--run-dir",
+        required=True,
+        help="folder for this run's artifacts, or a bucket URL (s3://bucket/prefix)",
+    )
     parser.add_argument(
         "--param", action="append", default=[], metavar="NAME=VALUE", help="a pipeline parameter"
     )
@@ -159,10 +163,15 @@ def main(argv: list[str] | None = None) -> int:
     args = parser.parse_args(argv)
     logging.basicConfig(level=logging.INFO, format="%(asctime)s %(levelname)s %(name)s: %(message)s")
     params = dict(_parse_param(item) for item in args.param)
-    return run_cli(_run_and_print, params, args.run_dir.resolve(), args.stage, args.promote)
+    return run_cli(_run_and_print, params, args.run_dir, args.stage, args.promote)
 
 
-def _run_and_print(params: dict[str, Any], run_path: Path, stage: str | None, promote: bool) -> None:
+def _run_and_print(params: dict[str, Any], run_dir: str, stage: str | None, promote: bool) -> None:
+    run_path = artifacts.location(run_dir)
+    if isinstance(run_path, Path):
+        run_path = run_path.resolve()
+    else:
+        object_store.check_root(run_path)
     if stage:
         outputs = {stage: run_stage(stage, params, run_path)}
     else:

@@ -1,9 +1,11 @@
 """Where a run's files live, and how they are written so that no reader ever sees half of them.
 
 Layout: ``<root>/<dag_id>/<run folder>/<stage>/...`` with ``<root>`` from ``IMDB_ARTIFACT_ROOT``
-(default ``$AIRFLOW_HOME/artifacts``). A stage writes into a private temporary folder and, once
-everything is written, adds ``manifest.json`` (sha256 of every file, wall time, peak memory) and
-swaps the folder into place. The next stage verifies the checksums before it reads anything.
+(default ``$AIRFLOW_HOME/artifacts``), a local folder or a bucket URL. A stage writes into a private
+temporary folder and, once everything is written, adds ``manifest.json`` (sha256 of every file, wall
+time, peak memory) and swaps the folder into place (``staging``), or on a bucket uploads it and
+writes the manifest last (``bucket_staging``). The next stage verifies the checksums before it reads
+anything; files from a bucket are read through the worker's mirror of their stage (``local_cache``).
 
 Long because it is the one place for the artifact layout: run folders, stage folders and their
 manifests, and the two file formats they hold (strict JSON, pickle-free .npz).
@@ -27,25 +29,49 @@ from typing import Any
 import numpy as np
 
 from imdb_pipeline.core.errors import MissingUpstreamError, PipelineInputError
-from imdb_pipeline.store import staging
+from imdb_pipeline.store import bucket_staging, local_cache, object_store, staging
+from imdb_pipeline.store.object_store import ObjectPath
+
+Location = Path | ObjectPath  # a folder on this machine, or a prefix in a bucket
 
 MANIFEST = "manifest.json"
 TEMPORARY_RUN_PREFIX = "__airflow_temporary_run_"
 _MAX_NAME = 200  # bytes of a folder name (file systems allow 255; room for .partial- prefixes)
 
 
-def artifact_root() -> Path:
-    """``IMDB_ARTIFACT_ROOT``, else ``$AIRFLOW_HOME/artifacts`` (Airflow's default home otherwise)."""
+def artifact_root() -> Location:
+    """``IMDB_ARTIFACT_ROOT`` (a folder or a bucket URL such as ``s3://bucket/prefix``), else
+    ``$AIRFLOW_HOME/artifacts`` (Airflow's default home otherwise). Nothing is contacted: DAG files
+    call it while they are parsed (``checked_root`` is what a task or command calls first)."""
     configured = os.environ.get("IMDB_ARTIFACT_ROOT")
+    if configured and object_store.is_url(configured):
+        return object_store.parse(configured)
     if configured:
-        return Path(configured).expanduser().resolve()
+        return Path(configured.removeprefix("file://")).expanduser().resolve()
     airflow_home = os.environ.get("AIRFLOW_HOME") or "~/airflow"
     return (Path(airflow_home).expanduser() / "artifacts").resolve()
 
 
-def cache_dir(root: Path | None = None) -> Path:
-    """Downloads, shared by every run: ``<root>/cache``."""
-    return (root or artifact_root()) / "cache"
+def checked_root() -> Location:
+    """The artifact root, a bucket checked once per process: a missing bucket, refused credentials or
+    an unreachable endpoint fail here, in the first task or command, with one line."""
+    root = artifact_root()
+    if isinstance(root, ObjectPath):
+        object_store.check_root(root)
+    return root
+
+
+def location(text: str | Location) -> Location:
+    """A path or URL as written in a record (a decision's ``run_dir``, an XCom value)."""
+    if isinstance(text, ObjectPath | Path):
+        return text
+    return object_store.parse(text) if object_store.is_url(text) else Path(text)
+
+
+def cache_dir(root: Location | None = None) -> Path:
+    """Downloads, shared by every run: ``<root>/cache``; on a bucket root, the worker's local cache."""
+    root = root or artifact_root()
+    return local_cache.downloads_dir() if isinstance(root, ObjectPath) else root / "cache"
 
 
 def safe_name(name: str, max_bytes: int = _MAX_NAME) -> str:
@@ -86,10 +112,13 @@ def run_folder_name(run_id: str, logical_date: dt.datetime | None = None) -> str
 
 
 def run_dir(
-    dag_id: str, run_id: str, logical_date: dt.datetime | None = None, root: Path | None = None
-) -> Path:
+    dag_id: str, run_id: str, logical_date: dt.datetime | None = None, root: Location | None = None
+) -> Location:
     """``<root>/<dag_id>/<run folder>``, guaranteed to lie inside the root."""
-    root = (root or artifact_root()).resolve()
+    root = root or artifact_root()
+    if isinstance(root, ObjectPath):
+        return root / safe_name(dag_id) / run_folder_name(run_id, logical_date)
+    root = root.resolve()
     path = (root / safe_name(dag_id) / run_folder_name(run_id, logical_date)).resolve()
     if not path.is_relative_to(root):
         raise PipelineInputError(f"run {run_id!r} would write outside the artifact root {root}.")
@@ -105,14 +134,26 @@ def sha256_file(path: Path, chunk: int = 1 << 20) -> str:
 
 
 @contextlib.contextmanager
-def stage_writer(run_path: Path, stage: str) -> Iterator[StageOutput]:
-    """Write a stage's files into a private temporary folder, then swap it in as ``<run>/<stage>``.
+def stage_writer(run_path: Location, stage: str, replace: bool = True) -> Iterator[StageOutput]:
+    """Write a stage's files into a private temporary folder, then swap it in as ``<run>/<stage>``
+    (on a bucket: upload it, manifest last; ``replace=False`` makes it create-once there).
 
     Whatever raises inside the block leaves the previous ``<stage>`` folder (if any) untouched and
     no temporary folder behind; a writer killed outright leaves one that the next writer removes.
     """
+    if isinstance(run_path, ObjectPath):
+        tmp = Path(tempfile.mkdtemp(prefix=f"{stage[:100]}.", dir=local_cache.work_dir()))
+        output = StageOutput(stage, tmp, run_path, attempt=tmp.name)
+        try:
+            yield output
+            output.write_manifest()
+            bucket_staging.commit(tmp, run_path / stage, replace=replace)
+        except BaseException:
+            shutil.rmtree(tmp, ignore_errors=True)
+            raise
+        return
     with staging.private_folder(run_path, stage) as tmp:
-        output = StageOutput(stage, tmp)
+        output = StageOutput(stage, tmp, run_path)
         try:
             yield output
             output.write_manifest()
@@ -123,11 +164,14 @@ def stage_writer(run_path: Path, stage: str) -> Iterator[StageOutput]:
 
 
 class StageOutput:
-    """The files one stage is writing; ``outputs`` maps names to their final absolute paths."""
+    """The files one stage is writing; ``outputs`` maps names to their final absolute paths (URLs
+    on a bucket). ``run_path`` is the run's folder or prefix, ``dir`` the local folder written now."""
 
-    def __init__(self, stage: str, tmp_dir: Path):
+    def __init__(self, stage: str, tmp_dir: Path, run_path: Location, attempt: str | None = None):
         self.stage = stage
         self.dir = tmp_dir
+        self.run_path = run_path
+        self.folder = f"{bucket_staging.ATTEMPTS}/{attempt}" if attempt else None
         self._names: dict[str, str] = {}
         self.extra: dict[str, Any] = {}
         self.meter: Any = None  # a resources.StageMeter, recorded in the manifest
@@ -138,7 +182,9 @@ class StageOutput:
         return self.dir / filename
 
     def final_paths(self) -> dict[str, str]:
-        final_dir = self.dir.parent / self.stage
+        final_dir = self.run_path / self.stage
+        if self.folder:
+            final_dir = final_dir / self.folder
         return {name: str(final_dir / filename) for name, filename in self._names.items()}
 
     def write_manifest(self) -> None:
@@ -152,6 +198,7 @@ class StageOutput:
             "stage": self.stage,
             "outputs": dict(self._names),
             "files": files,
+            **({"folder": self.folder} if self.folder else {}),
             "finished_at": dt.datetime.now(dt.UTC).isoformat(),
             **(self.meter.snapshot() if self.meter is not None else {}),
             **self.extra,
@@ -160,14 +207,17 @@ class StageOutput:
 
 
 def read_stage(
-    run_path: Path, stage: str, dag_id: str | None = None, task_id: str | None = None
+    run_path: Location, stage: str, dag_id: str | None = None, task_id: str | None = None
 ) -> dict[str, str]:
     """A finished stage's outputs from its manifest (folder ``stage``, written by task ``task_id``,
-    by default of the same name), checksums verified. ``dag_id`` (None: the command line) only
-    shapes the hint of how to run a missing stage."""
-    staging.recover(run_path / stage)
-    manifest_path = run_path / stage / MANIFEST
-    if not manifest_path.is_file():
+    by default of the same name), checksums verified, as local paths (a bucket's through the worker's
+    mirror). ``dag_id`` (None: the command line) only shapes the hint of how to run a missing stage."""
+    if isinstance(run_path, ObjectPath):
+        finished = run_path.store.exists(run_path / stage / MANIFEST)
+    else:
+        staging.recover(run_path / stage)
+        finished = (run_path / stage / MANIFEST).is_file()
+    if not finished:
         how = (
             f"`airflow tasks test {dag_id} {task_id or stage} <same logical date>`"
             if dag_id
@@ -177,16 +227,16 @@ def read_stage(
             f"the {stage!r} stage has no finished output in {run_path}: run it first, e.g. {how}."
         )
     manifest = read_manifest(run_path / stage)
-    outputs = {name: str(run_path / stage / filename) for name, filename in manifest["outputs"].items()}
-    verify_outputs(outputs)
-    return outputs
+    folder = run_path / stage / manifest["folder"] if "folder" in manifest else run_path / stage
+    outputs = {name: str(folder / filename) for name, filename in manifest["outputs"].items()}
+    return localize(outputs)
 
 
-def read_manifest(stage_path: Path) -> dict[str, Any]:
+def read_manifest(stage_path: Location) -> dict[str, Any]:
     """A stage folder's manifest; a damaged one (truncated, edited) is a clear error, not a traceback."""
     try:
         manifest = read_json(stage_path / MANIFEST)
-    except (UnicodeDecodeError, json.JSONDecodeError):
+    except (UnicodeDecodeError, json.JSONDecodeError, TypeError):
         manifest = None
     if isinstance(manifest, dict) and all(
         isinstance(manifest.get(key), dict) for key in ("outputs", "files")
@@ -198,8 +248,54 @@ def read_manifest(stage_path: Path) -> dict[str, Any]:
     )
 
 
+def localize(outputs: Mapping[str, str]) -> dict[str, str]:
+    """Outputs as local files, each checked against its stage's manifest. Local paths stay as they
+    are; bucket URLs become the worker's mirror of their stage, fetched at most once per worker."""
+    local = {name: path for name, path in outputs.items() if not object_store.is_url(path)}
+    verify_outputs(local)
+    remote: dict[ObjectPath, dict[str, str]] = {}
+    for name, url in outputs.items():
+        if name not in local:
+            path = object_store.parse(url)
+            remote.setdefault(path.parent, {})[name] = path.name
+    for attempt, names in remote.items():
+        local.update(_fetch_attempt(attempt, names))
+    return {name: local[name] for name in outputs}
+
+
+def _fetch_attempt(attempt: ObjectPath, names: Mapping[str, str]) -> dict[str, str]:
+    """Files of one stage attempt (``<stage>/attempts/<id>``) from the worker's mirror of it."""
+    stage_path = attempt.parent.parent
+    raw = stage_path.store.read(stage_path / MANIFEST) if attempt.parent.name == "attempts" else None
+    manifest = _parse_manifest(raw)
+    if manifest is None or manifest.get("folder") != f"{attempt.parent.name}/{attempt.name}":
+        raise MissingUpstreamError(
+            f"{attempt} is not the finished output of {stage_path.name} (the stage was rerun since, or "
+            "never finished): rerun the stage that writes it, then this one."
+        )
+    for _ in range(2):  # a damaged mirror (a disk error, an edit) is fetched again once
+        mirror = local_cache.fetch(attempt, raw, sorted(set(names.values())))
+        paths = {name: str(mirror / filename) for name, filename in names.items()}
+        try:
+            verify_outputs(paths)
+            return paths
+        except MissingUpstreamError:
+            local_cache.forget(mirror)
+    raise MissingUpstreamError(
+        f"{attempt}'s files do not match their manifest: rerun the stage that writes them."
+    )
+
+
+def _parse_manifest(raw: bytes | None) -> dict[str, Any] | None:
+    try:
+        manifest = json.loads(raw) if raw is not None else None
+    except (UnicodeDecodeError, json.JSONDecodeError):
+        return None
+    return manifest if isinstance(manifest, dict) else None
+
+
 def verify_outputs(outputs: Mapping[str, str]) -> None:
-    """Check every file against the manifest of the stage folder it lies in."""
+    """Check every local file against the manifest of the stage folder it lies in."""
     manifests: dict[Path, dict[str, Any]] = {}
     for name, raw_path in outputs.items():
         path = Path(raw_path)
@@ -237,7 +333,14 @@ def _finite(value: Any) -> Any:
     return value
 
 
-def read_json(path: Path) -> Any:
+def read_json(path: Location | str) -> Any:
+    """A JSON file, local or in a bucket (a missing object raises FileNotFoundError either way)."""
+    if object_store.is_url(path):
+        where = location(path)
+        raw = where.store.read(where)
+        if raw is None:
+            raise FileNotFoundError(str(where))
+        return json.loads(raw.decode("utf-8"))
     with open(path, encoding="utf-8") as handle:
         return json.load(handle)
 

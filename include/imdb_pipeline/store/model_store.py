@@ -7,7 +7,10 @@ Layout under the artifact root::
                                          evaluation.json, champion.json, manifest.json
 
 A promotion writes the new version's folder completely (with a checksummed manifest) before the
-link moves, so a reader sees the old champion or the new one, never a mix. Earlier versions stay
+link moves, so a reader sees the old champion or the new one, never a mix. On a bucket, ``champion``
+is a small JSON object naming the version, replaced only with ``If-Match`` on the ETag read before
+the decision (``ChampionChanged`` otherwise); the lock is a lease object created with
+``If-None-Match``, which only keeps two promotions from doing the same work at once. Earlier versions stay
 (the last ``KEEP_VERSIONS``) for rollback: ``python -m imdb_pipeline.store.model_store --rollback``.
 Whoever changes the store holds ``promotion_lock`` (the ``promote`` stage, rollback). This module
 decides nothing about which model deserves it: that is the gate's and the promote stage's job.
@@ -28,13 +31,15 @@ import logging
 import os
 import shutil
 import stat
+import uuid
 from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
 
 from imdb_pipeline.core.errors import PipelineInputError, run_cli
 from imdb_pipeline.core.files import file_kind
-from imdb_pipeline.store import artifacts
+from imdb_pipeline.store import artifacts, object_store
+from imdb_pipeline.store.object_store import ObjectPath, PreconditionFailed
 
 log = logging.getLogger(__name__)
 
@@ -42,6 +47,8 @@ LINK = "champion"
 VERSIONS = "champions"
 INFO = "champion.json"
 KEEP_VERSIONS = 5
+LEASE = ".lock"  # on a bucket: the promotion lease under champions/
+LEASE_SECONDS = 15 * 60  # a promotion takes seconds; a holder this late was killed
 # A model's files, by the name the stages give each (artifact name -> file name): the model, what
 # scoring it needs (the word index; an n-gram model's feature table) and the training statistics drift
 # compares with. train writes them under these names, a champion carries them, scoring reads them.
@@ -53,7 +60,11 @@ MODEL_FILES = {
 }
 
 
-def champion_dir(root: Path | None = None) -> Path:
+class ChampionChanged(PipelineInputError):
+    """Another promotion or rollback switched the champion between this one's read and its write."""
+
+
+def champion_dir(root: artifacts.Location | None = None) -> artifacts.Location:
     """``<root>/champion``: the link that names the current champion's folder."""
     return (root or artifacts.artifact_root()) / LINK
 
@@ -61,11 +72,14 @@ def champion_dir(root: Path | None = None) -> Path:
 ROLLBACK = "`python -m imdb_pipeline.store.model_store --rollback` links the newest intact version"
 
 
-def resolve(root: Path | None = None) -> Path | None:
+def resolve(root: artifacts.Location | None = None) -> Path | None:
     """The champion's version folder, from one read of the link; None when there is no champion.
     Only what ``switch_to`` writes is accepted: a link ``champions/<version>`` to a real folder. A
     real folder named ``champion``, a link elsewhere or a link loop is refused."""
     root = root or artifacts.artifact_root()
+    if isinstance(root, ObjectPath):
+        found = _bucket_champion(root)
+        return found[1] if found else None
     link = champion_dir(root)
     try:
         mode = os.lstat(link).st_mode
@@ -93,9 +107,50 @@ def _mode(path: Path) -> int:
         return 0
 
 
-def current(root: Path | None = None) -> dict[str, Any] | None:
+def _pointer(root: ObjectPath) -> tuple[str, str] | None:
+    """(version, ETag) of a bucket's champion pointer, or None when there is no champion yet."""
+    seen = root.store.read_versioned(root / LINK)
+    if seen is None:
+        return None
+    try:
+        version = json.loads(seen[0])["version"]
+    except (ValueError, KeyError, TypeError):
+        version = None
+    if not isinstance(version, str) or version in ("", ".", "..") or "/" in version:
+        raise PipelineInputError(
+            f"the champion pointer {root / LINK} does not name a version: no promotion wrote it; {ROLLBACK}."
+        )
+    return version, seen[1]
+
+
+def _bucket_champion(root: ObjectPath) -> tuple[str, Path, str] | None:
+    """(version, the worker's verified copy of its folder, the pointer's ETag), or None."""
+    pointer = _pointer(root)
+    if pointer is None:
+        return None
+    version, etag = pointer
+    try:
+        outputs = artifacts.read_stage(root / VERSIONS, version)
+    except (PipelineInputError, OSError, ValueError) as err:
+        raise PipelineInputError(
+            f"the champion {root / VERSIONS / version} is missing or damaged ({str(err)[:300]}): "
+            f"{ROLLBACK}, or delete {root / LINK} to start without a champion."
+        ) from None
+    return version, Path(next(iter(outputs.values()))).parent, etag
+
+
+def current(root: artifacts.Location | None = None) -> dict[str, Any] | None:
     """The champion's ``champion.json`` with its ``version`` and ``folder``, or None when there is none
-    yet. Its folder is checked against its manifest: a missing, edited or damaged champion is an error."""
+    yet. Its folder is checked against its manifest: a missing, edited or damaged champion is an error.
+    On a bucket, ``folder`` is the worker's verified copy and ``pointer_etag`` what ``switch_to`` needs."""
+    root = root or artifacts.artifact_root()
+    if isinstance(root, ObjectPath):
+        found = _bucket_champion(root)
+        if found is None:
+            return None
+        version, folder, etag = found
+        info = artifacts.read_json(folder / INFO)
+        return {**info, "version": version, "folder": str(folder), "pointer_etag": etag}
     folder = resolve(root)
     if folder is None:
         return None
@@ -128,14 +183,31 @@ def _problem(folder: Path) -> str | None:
     return None
 
 
-def intact(version: str, root: Path | None = None) -> bool:
+def _version_problem(root: artifacts.Location, version: str) -> str | None:
+    if not isinstance(root, ObjectPath):
+        return _problem(root / VERSIONS / version)
+    try:
+        artifacts.read_stage(root / VERSIONS, version)
+    except (PipelineInputError, OSError, ValueError) as err:
+        return str(err)[:300]
+    return None
+
+
+def intact(version: str, root: artifacts.Location | None = None) -> bool:
     """Whether a version's folder still matches its manifest."""
-    return _problem((root or artifacts.artifact_root()) / VERSIONS / version) is None
+    return _version_problem(root or artifacts.artifact_root(), version) is None
 
 
-def versions(root: Path | None = None) -> list[str]:
+def versions(root: artifacts.Location | None = None) -> list[str]:
     """Finished champion versions, oldest first (names start with their promotion time)."""
     folder = (root or artifacts.artifact_root()) / VERSIONS
+    if isinstance(folder, ObjectPath):
+        store = folder.store
+        return [
+            name
+            for name in store.children(folder)
+            if not name.startswith(".") and store.exists(folder / name / artifacts.MANIFEST)
+        ]
     if not folder.is_dir():
         return []
     return sorted(
@@ -146,9 +218,13 @@ def versions(root: Path | None = None) -> list[str]:
 
 
 @contextlib.contextmanager
-def promotion_lock(root: Path | None = None) -> Iterator[None]:
+def promotion_lock(root: artifacts.Location | None = None) -> Iterator[None]:
     """One promotion at a time per artifact root (across processes and workers sharing it)."""
     folder = (root or artifacts.artifact_root()) / VERSIONS
+    if isinstance(folder, ObjectPath):
+        with object_store.lease(folder / LEASE, LEASE_SECONDS, wait=True):
+            yield
+        return
     folder.mkdir(parents=True, exist_ok=True)
     with open(folder / ".lock", "w") as handle:
         fcntl.flock(handle, fcntl.LOCK_EX)
@@ -162,9 +238,15 @@ def promotion_lock(root: Path | None = None) -> Iterator[None]:
             fcntl.flock(handle, fcntl.LOCK_UN)
 
 
-def switch_to(version: str, root: Path | None = None) -> None:
-    """Point the champion link at ``champions/<version>`` in one rename."""
+def switch_to(version: str, root: artifacts.Location | None = None, replacing: str | None = None) -> None:
+    """Point the champion at ``champions/<version>``: locally in one rename; on a bucket by writing the
+    pointer only if it is still the one read (``replacing``: its ETag, None when there was none)."""
     root = root or artifacts.artifact_root()
+    if version in ("", ".", "..") or "/" in version:
+        raise PipelineInputError(f"{version!r} is not a champion version name.")
+    if isinstance(root, ObjectPath):
+        _switch_pointer(root, version, replacing)
+        return
     if not (root / VERSIONS / version / artifacts.MANIFEST).is_file():
         raise PipelineInputError(
             f"champion version {version!r} is not a finished folder under {root / VERSIONS}."
@@ -174,16 +256,43 @@ def switch_to(version: str, root: Path | None = None) -> None:
         raise PipelineInputError(
             f"{link} is a real folder, not the champion link: move it away, then promote again."
         )
-    if version in ("", ".", "..") or "/" in version:
-        raise PipelineInputError(f"{version!r} is not a champion version name.")
-    staged = root / f".{LINK}.link-{os.getpid()}"
+    staged = root / f".{LINK}.link-{os.getpid()}"  # version checked above: a plain name
     with contextlib.suppress(FileNotFoundError):
         staged.unlink()
     staged.symlink_to(Path(VERSIONS) / version)  # relative: the root may be mounted elsewhere
     os.replace(staged, link)
 
 
-def install(files: dict[str, str], info: dict[str, Any], root: Path | None = None) -> str:
+def _switch_pointer(root: ObjectPath, version: str, replacing: str | None) -> None:
+    store = root.store
+    if not store.exists(root / VERSIONS / version / artifacts.MANIFEST):
+        raise PipelineInputError(
+            f"champion version {version!r} is not a finished folder under {root / VERSIONS}."
+        )
+    body = json.dumps(
+        {"version": version, "switched_at": dt.datetime.now(dt.UTC).isoformat(), "token": uuid.uuid4().hex}
+    ).encode()
+    try:
+        if replacing is None:
+            store.create(root / LINK, body)
+        else:
+            store.replace(root / LINK, body, replacing)
+    except PreconditionFailed:
+        raise ChampionChanged(
+            f"the champion {root / LINK} was switched by another promotion or rollback meanwhile"
+        ) from None
+
+
+def discard(version: str, root: artifacts.Location | None = None) -> None:
+    """Remove a version that never became the champion (its promotion lost a race)."""
+    root = root or artifacts.artifact_root()
+    if isinstance(root, ObjectPath):
+        root.store.delete(root / VERSIONS / version, recursive=True)
+    else:
+        shutil.rmtree(root / VERSIONS / version, ignore_errors=True)
+
+
+def install(files: dict[str, str], info: dict[str, Any], root: artifacts.Location | None = None) -> str:
     """Copy a model's files into a new version folder (atomically, with a manifest); returns its name.
     Call it holding ``promotion_lock``."""
     root = root or artifacts.artifact_root()
@@ -196,7 +305,7 @@ def install(files: dict[str, str], info: dict[str, Any], root: Path | None = Non
     return version
 
 
-def prune(root: Path | None = None, keep: int = KEEP_VERSIONS) -> None:
+def prune(root: artifacts.Location | None = None, keep: int = KEEP_VERSIONS) -> None:
     """Delete the oldest versions beyond ``keep``, never the current or previous champion."""
     root = root or artifacts.artifact_root()
     champion = current(root)
@@ -204,15 +313,16 @@ def prune(root: Path | None = None, keep: int = KEEP_VERSIONS) -> None:
     finished = versions(root)
     for version in finished[: max(len(finished) - keep, 0)]:
         if version not in protected:
-            shutil.rmtree(root / VERSIONS / version, ignore_errors=True)
+            discard(version, root)
 
 
-def rollback(root: Path | None = None) -> str:
+def rollback(root: artifacts.Location | None = None) -> str:
     """Switch back to the previous champion or, when it is damaged or gone, to the newest intact older
     version; when the champion itself is damaged, to the newest intact version. Returns the version
     now in use; says which versions were tried and why each was refused when none is left."""
     root = root or artifacts.artifact_root()
     with promotion_lock(root):
+        pointer = _pointer(root) if isinstance(root, ObjectPath) else None
         kept = list(reversed(versions(root)))  # newest first
         try:
             champion = current(root)
@@ -226,9 +336,9 @@ def rollback(root: Path | None = None) -> str:
             candidates = list(dict.fromkeys([previous, *older] if previous else older))
         refused = []
         for version in candidates:
-            problem = _problem(root / VERSIONS / version)
+            problem = _version_problem(root, version)
             if problem is None:
-                switch_to(version, root)
+                switch_to(version, root, replacing=pointer[1] if pointer else None)
                 return version
             refused.append(f"{version}: {problem}")
         if not refused:
@@ -240,7 +350,12 @@ def rollback(root: Path | None = None) -> str:
         )
 
 
-def _linked_name(root: Path) -> str | None:
+def _linked_name(root: artifacts.Location) -> str | None:
+    if isinstance(root, ObjectPath):
+        with contextlib.suppress(PipelineInputError):
+            pointer = _pointer(root)
+            return pointer[0] if pointer else None
+        return None
     with contextlib.suppress(OSError):
         return Path(os.readlink(champion_dir(root))).name
     return None
@@ -256,6 +371,7 @@ def main(argv: list[str] | None = None) -> int:
 
 
 def _show(roll_back: bool) -> None:
+    artifacts.checked_root()
     if roll_back:
         print(f"champion is now {rollback()}")
     champion = current()

@@ -13,6 +13,12 @@ exclusive ``flock`` on its claim file; a second run finds it held and leaves the
 killed worker's claim is released by the kernel. The output folder is written privately and swapped
 in whole (``artifacts.stage_writer``), and a finished one is never written again: retries, kills
 and two runs at once give each batch exactly one output per champion version.
+
+On a bucket the claim is a lease object (``object_store.lease``), which only saves duplicate work;
+exactly once rests on the batch's manifest, created with ``If-None-Match``: of two runs that both
+scored a batch, one commits and the other learns it lost (``bucket_staging.AlreadyCommitted``).
+A quarantined object is copied under ``quarantine/`` and deleted from the inbox only if it still
+has the ETag it was judged by.
 """
 
 from __future__ import annotations
@@ -21,6 +27,7 @@ import contextlib
 import datetime as dt
 import errno
 import fcntl
+import json
 import os
 import shutil
 import stat
@@ -29,7 +36,8 @@ from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
 
-from imdb_pipeline.store import artifacts
+from imdb_pipeline.store import artifacts, object_store
+from imdb_pipeline.store.object_store import ObjectPath, PreconditionFailed
 
 SCORED = "scored"
 QUARANTINE = "quarantine"
@@ -37,13 +45,14 @@ STATS = "stats.json"
 REASON = "reason.json"
 _KEY_HASH = 16
 _KEY_NAME_BYTES = 180  # the name's share of a key: room for __<hash> and a claim's dot
+CLAIM_SECONDS = 30 * 60  # on a bucket: a claim older than this lost its run (killed): taken over
 
 
-def scored_dir(root: Path | None = None) -> Path:
+def scored_dir(root: artifacts.Location | None = None) -> Path:
     return (root or artifacts.artifact_root()) / SCORED
 
 
-def quarantine_dir(root: Path | None = None) -> Path:
+def quarantine_dir(root: artifacts.Location | None = None) -> Path:
     return (root or artifacts.artifact_root()) / QUARANTINE
 
 
@@ -62,14 +71,34 @@ def entry_key(name: str, kind: str) -> str:
     return f"{artifacts.safe_name(name, _KEY_NAME_BYTES)}__{tag}"
 
 
-def is_finished(folder: Path) -> bool:
+def is_finished(folder: artifacts.Location) -> bool:
+    if isinstance(folder, ObjectPath):
+        return folder.store.exists(folder / artifacts.MANIFEST)
     return (folder / artifacts.MANIFEST).is_file()
 
 
-def finished_keys(root: Path | None = None) -> dict[str, set[str]]:
+def _bucket_manifests(base: ObjectPath) -> list[tuple[str, str, Any]]:
+    """(version, key, last modified) of every finished batch under ``scored/``, in one listing."""
+    try:
+        found = base.store.fs.find(base.key, detail=True)
+    except FileNotFoundError:
+        return []
+    rows = []
+    for name, info in found.items():
+        parts = name[len(base.key) + 1 :].split("/")
+        if len(parts) == 3 and parts[2] == artifacts.MANIFEST and not parts[1].startswith("."):
+            rows.append((parts[0], parts[1], info.get("LastModified")))
+    return rows
+
+
+def finished_keys(root: artifacts.Location | None = None) -> dict[str, set[str]]:
     """batch key -> the champion versions that have scored it."""
     done: dict[str, set[str]] = {}
     base = scored_dir(root)
+    if isinstance(base, ObjectPath):
+        for version, key, _ in _bucket_manifests(base):
+            done.setdefault(key, set()).add(version)
+        return done
     if not base.is_dir():
         return done
     for version_dir in base.iterdir():
@@ -82,8 +111,12 @@ def finished_keys(root: Path | None = None) -> dict[str, set[str]]:
 
 
 @contextlib.contextmanager
-def claim(version_dir: Path, key: str) -> Iterator[bool]:
+def claim(version_dir: artifacts.Location, key: str) -> Iterator[bool]:
     """True while this process holds the batch's claim; False when another one holds it now."""
+    if isinstance(version_dir, ObjectPath):
+        with object_store.lease(version_dir / f".{key}.claim", CLAIM_SECONDS, wait=False) as held:
+            yield held
+        return
     version_dir.mkdir(parents=True, exist_ok=True)
     with open(version_dir / f".{key}.claim", "a") as handle:
         try:
@@ -106,7 +139,7 @@ def quarantine(
     key: str,
     reason: str,
     version: str | None,
-    root: Path | None = None,
+    root: artifacts.Location | None = None,
     inode: int | None = None,
 ) -> Path | None:
     """Move the inbox entry itself into ``quarantine/<key>/`` beside ``reason.json``: a link moves as
@@ -197,9 +230,62 @@ def _copy_across(path: Path, target: Path, inode: int | None) -> None:
         raise CannotMove(f"it cannot be removed from the inbox ({err.strerror})") from None
 
 
-def recent_batches(root: Path | None = None, limit: int = 50) -> list[dict[str, Any]]:
+def quarantine_object(
+    entry: ObjectPath,
+    etag: str,
+    key: str,
+    reason: str,
+    version: str | None,
+    root: ObjectPath,
+    received: Path | None = None,
+) -> ObjectPath | None:
+    """Set a bucket inbox object aside: ``quarantine/<key>[~N]/`` gets ``reason.json`` (created once:
+    it claims the folder) and the object's bytes (``received``: the copy that was judged; else copied
+    in the bucket), then the object leaves the inbox only if it still has ``etag``. Returns the
+    folder; None when it is gone; ``FileChanged`` when it was replaced meanwhile (the copy is
+    removed, the new object stays for the next run)."""
+    store = root.store
+    base = root / QUARANTINE
+    record = {
+        "file": artifacts.printable(entry.name),
+        "key": key,
+        "reason": reason,
+        "model_version": version,
+        "quarantined_at": dt.datetime.now(dt.UTC).isoformat(timespec="seconds"),
+    }
+    for attempt in range(1, 1000):
+        folder = base / (key if attempt == 1 else f"{key}~{attempt}")
+        try:
+            store.create(folder / REASON, (json.dumps(record, indent=2) + "\n").encode())
+            break
+        except PreconditionFailed:
+            continue
+    else:
+        raise CannotMove(f"quarantine/{key} is taken 999 times: clean up {base}")
+    try:
+        if received is not None and received.is_file():
+            store.upload(received, folder / entry.name)
+        else:
+            store.copy(entry, folder / entry.name, etag)
+    except FileNotFoundError:
+        store.delete(folder, recursive=True)
+        return None
+    except PreconditionFailed:
+        store.delete(folder, recursive=True)
+        raise FileChanged() from None
+    try:
+        store.delete_if(entry, etag)
+    except PreconditionFailed:
+        store.delete(folder, recursive=True)
+        raise FileChanged() from None
+    return folder
+
+
+def recent_batches(root: artifacts.Location | None = None, limit: int = 50) -> list[dict[str, Any]]:
     """The latest finished batches' statistics, newest first, with their folders (the Models page)."""
     base = scored_dir(root)
+    if isinstance(base, ObjectPath):
+        return _recent_bucket_batches(base, limit)
     found = sorted(base.glob(f"*/*/{STATS}"), key=lambda path: path.stat().st_mtime, reverse=True)
     rows = []
     for stats_path in found:
@@ -209,4 +295,14 @@ def recent_batches(root: Path | None = None, limit: int = 50) -> list[dict[str, 
             continue
         with contextlib.suppress(OSError, ValueError):
             rows.append({**artifacts.read_json(stats_path), "folder": str(stats_path.parent)})
+    return rows
+
+
+def _recent_bucket_batches(base: ObjectPath, limit: int) -> list[dict[str, Any]]:
+    newest = sorted(_bucket_manifests(base), key=lambda row: str(row[2]), reverse=True)[:limit]
+    rows = []
+    for version, key, _ in newest:
+        with contextlib.suppress(OSError, ValueError):
+            stats = artifacts.read_stage(base / version, key)["stats"]
+            rows.append({**artifacts.read_json(stats), "folder": str(base / version / key)})
     return rows

@@ -110,8 +110,8 @@ def write_comparison(
         "shared_params": {
             name: value for name, value in config.to_dict().items() if name not in TRIAL_PARAMS + GATE_PARAMS
         },
-        "data": artifacts.read_manifest(out.dir.parent / "ingest").get("summary", {}),
-        "run": out.dir.parent.name,
+        "data": artifacts.read_manifest(out.run_path / "ingest").get("summary", {}),
+        "run": out.run_path.name,
     }
     artifacts.write_json(out.path("sweep", "sweep.json"), summary)
     html = report.render_html(
