@@ -34,7 +34,7 @@ from imdb_airflow.dag_support import (
     inbox_flag_trigger,
     params_from_specs,
 )
-from imdb_pipeline.serving import inbox_scoring
+from imdb_pipeline.serving import inbox_scoring, scoring_summary
 from imdb_pipeline.serving.inbox import inbox_dir
 
 log = logging.getLogger(__name__)
@@ -88,7 +88,7 @@ def imdb_score():
         """Score every inbox file this champion has not scored yet (and what `rescore` asks)."""
         context, run_path = current_run()
         outputs, summary = inbox_scoring.score_for_run(dict(context["params"]), run_path)
-        described = inbox_scoring.describe(summary)
+        described = scoring_summary.describe(summary)
         for level, line in described:
             log.log(level, line)
         headline = described[0][1]

@@ -11,7 +11,7 @@ from sample_data import make_review
 
 from imdb_pipeline.features import review_stats
 from imdb_pipeline.features.tokenized import load_split
-from imdb_pipeline.store import artifacts, model_store, scored_batches
+from imdb_pipeline.store import artifacts, model_store, quarantine, scored_batches
 
 
 def install_champion(outputs: dict, root: Path, num_words: int, run: str = "r1") -> str:
@@ -70,5 +70,5 @@ def scored(root: Path, version: str, key: str, drift: dict) -> None:
 
 def quarantined(root: Path) -> list[dict]:
     """What the scored store set aside under ``root``: each entry's reason record, with its folder."""
-    reasons = sorted(scored_batches.quarantine_dir(root).glob(f"*/{scored_batches.REASON}"))
+    reasons = sorted(quarantine.quarantine_dir(root).glob(f"*/{quarantine.REASON}"))
     return [{**artifacts.read_json(path), "folder": str(path.parent)} for path in reasons]

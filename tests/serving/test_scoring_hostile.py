@@ -21,7 +21,7 @@ from scoring_support import drop, install_champion, reviews
 
 from imdb_pipeline.serving import inbox_rows, inbox_scoring
 from imdb_pipeline.serving.scorer import Scorer
-from imdb_pipeline.store import artifacts, model_store, scored_batches
+from imdb_pipeline.store import artifacts, model_store, quarantine, scored_batches
 
 pytestmark = pytest.mark.slow
 
@@ -60,7 +60,7 @@ def scored_rows(root: Path) -> dict[str, int]:
 
 def quarantined(root: Path) -> dict[str, dict]:
     rows = {}
-    for reason in scored_batches.quarantine_dir(root).glob(f"*/{scored_batches.REASON}"):
+    for reason in quarantine.quarantine_dir(root).glob(f"*/{quarantine.REASON}"):
         record = artifacts.read_json(reason)
         rows[record["file"]] = {**record, "folder": reason.parent}
     return rows
@@ -325,8 +325,8 @@ def test_an_unreadable_file_is_quarantined_and_an_unmovable_one_is_refused_in_pl
     [refused] = inbox_scoring.score_inbox(root=champion_root)["batches"]
     assert refused["status"] == "refused" and "it stays in the inbox" in refused["reason"]
     assert (box / "junk2.txt").is_file()
-    assert not any(q.name.startswith("junk2") for q in scored_batches.quarantine_dir(champion_root).iterdir())
-    assert not list(scored_batches.quarantine_dir(champion_root).glob(".*"))  # no half-made folder
+    assert not any(q.name.startswith("junk2") for q in quarantine.quarantine_dir(champion_root).iterdir())
+    assert not list(quarantine.quarantine_dir(champion_root).glob(".*"))  # no half-made folder
 
 
 def test_an_unwritable_artifact_root_fails_the_run_with_one_line(champion_root, monkeypatch):

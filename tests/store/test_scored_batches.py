@@ -1,9 +1,7 @@
-"""scored_batches: batch keys, the claim that lets one run score a batch, quarantine with its reason."""
+"""scored_batches: batch keys, the claim that lets one run score a batch, finished and recent batches."""
 
 import multiprocessing
 import os
-
-from scoring_support import quarantined
 
 from imdb_pipeline.store import artifacts, scored_batches
 
@@ -50,17 +48,6 @@ def test_finished_keys_lists_versions_per_batch(tmp_path):
     (scored_batches.scored_dir(tmp_path) / "v2" / ".c.partial-x").mkdir()
     (scored_batches.scored_dir(tmp_path) / "v2" / "unfinished").mkdir()
     assert scored_batches.finished_keys(tmp_path) == {"a": {"v1", "v2"}, "b": {"v2"}}
-
-
-def test_quarantine_moves_the_file_beside_its_reason(tmp_path):
-    path = tmp_path / "inbox" / "junk.txt"
-    path.parent.mkdir()
-    path.write_bytes(b"\x00\x01")
-    folder = scored_batches.quarantine(path, "junk.txt__00", "binary", "v1", tmp_path)
-    assert not path.exists() and (folder / "junk.txt").read_bytes() == b"\x00\x01"
-    assert scored_batches.quarantine(path, "junk.txt__00", "binary", "v1", tmp_path) is None
-    [row] = quarantined(tmp_path)
-    assert (row["file"], row["reason"], row["model_version"]) == ("junk.txt", "binary", "v1")
 
 
 def test_recent_batches_newest_first(tmp_path):

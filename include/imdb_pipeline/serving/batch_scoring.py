@@ -23,7 +23,7 @@ from imdb_pipeline.core.errors import PipelineInputError
 from imdb_pipeline.serving import drift, inbox, inbox_file, inbox_rows
 from imdb_pipeline.serving.batch_statistics import BatchStats, training_reference
 from imdb_pipeline.serving.bucket_inbox import BucketEntry
-from imdb_pipeline.store import artifacts, model_store, scored_batches
+from imdb_pipeline.store import artifacts, model_store, quarantine, scored_batches
 from imdb_pipeline.store.bucket_staging import AlreadyCommitted
 
 log = logging.getLogger(__name__)
@@ -159,18 +159,18 @@ def set_aside(
     try:
         if source is not None:
             root = root or artifacts.artifact_root()
-            where = scored_batches.quarantine_object(
+            where = quarantine.quarantine_object(
                 source.source, source.etag, key, reason, version, root, received=path
             )
         else:
-            where = scored_batches.quarantine(path, key, reason, version, root, inode)
-    except scored_batches.FileChanged:
+            where = quarantine.quarantine(path, key, reason, version, root, inode)
+    except quarantine.FileChanged:
         return {
             **about,
             "status": "changed",
             "reason": "replaced while it was set aside: left for the next run",
         }
-    except (scored_batches.CannotMove, OSError) as err:
+    except (quarantine.CannotMove, OSError) as err:
         why = err.strerror if isinstance(err, OSError) else str(err)
         log.warning("refused %s: %s; %s: it stays in the inbox", about["file"], reason, why)
         return {**about, "status": "refused", "reason": f"{reason} ({why}: it stays in the inbox)"}

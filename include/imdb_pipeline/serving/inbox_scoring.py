@@ -212,48 +212,6 @@ def run_summary(outputs: dict[str, str] | None, run_path: artifacts.Location, da
     return artifacts.read_json(outputs["summary"])
 
 
-# What each outcome means for the inbox, in the headline (scored and quarantined come first).
-_LEFT = {
-    "refused": "refused and left in the inbox",
-    "failed": "failed (left in the inbox)",
-    "changed": "changed meanwhile (next run)",
-    "busy": "busy in another run",
-    "done": "done already",
-    "gone": "gone meanwhile",
-}
-
-
-def describe(summary: dict[str, Any]) -> list[tuple[int, str]]:
-    """A headline and one line per batch, each with its log level: what the task log (and the scored
-    asset event) says. Warnings: a drifted, quarantined, refused, failed or changed batch."""
-    batches = summary["batches"]
-    if summary["model_version"] is None:
-        return [(logging.INFO, f"no champion yet: {summary['waiting']} inbox file(s) wait")]
-    count = {
-        status: sum(b["status"] == status for b in batches) for status in ("scored", "quarantined", *_LEFT)
-    }
-    drifted = sum(bool(b.get("drifted")) for b in batches)
-    others = "".join(f", {count[status]} {text}" for status, text in _LEFT.items() if count[status])
-    lines = [
-        (
-            logging.INFO,
-            f"champion {summary['model_version']}: {count['scored']} scored, "
-            f"{count['quarantined']} quarantined, {drifted} drifted{others} "
-            f"({summary['waiting']} in the inbox, rescore={summary['rescore']})",
-        )
-    ]
-    for b in batches:
-        if b["status"] == "scored":
-            flags = f" DRIFTED: {', '.join(b['drift_flags'])}" if b["drifted"] else ""
-            level = logging.WARNING if b["drifted"] else logging.INFO
-            line = f"scored {b['file']}: {b['rows']} rows, positive rate {b['positive_rate']:.3f}{flags}"
-            lines.append((level, line))
-        else:
-            level = logging.INFO if b["status"] in ("busy", "done", "gone") else logging.WARNING
-            lines.append((level, f"{b['status']} {b['file']}: {b['reason']}"))
-    return lines
-
-
 def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--rescore", choices=RESCORE, default=SCORE_PARAM_SPECS["rescore"]["default"])

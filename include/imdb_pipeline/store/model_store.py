@@ -38,7 +38,7 @@ from typing import Any
 
 from imdb_pipeline.core.errors import PipelineInputError, run_cli
 from imdb_pipeline.core.files import file_kind
-from imdb_pipeline.store import artifacts, object_store
+from imdb_pipeline.store import artifacts, leases
 from imdb_pipeline.store.object_store import ObjectPath, PreconditionFailed
 
 log = logging.getLogger(__name__)
@@ -48,7 +48,8 @@ VERSIONS = "champions"
 INFO = "champion.json"
 KEEP_VERSIONS = 5
 LEASE = ".lock"  # on a bucket: the promotion lease under champions/
-LEASE_SECONDS = 15 * 60  # a promotion takes seconds; a holder this late was killed
+LEASE_SECONDS = 60  # renewed while held: a lease this late lost its holder (killed)
+LEASE_WAIT_SECONDS = 15 * 60  # a promotion takes seconds: waiting longer means something is stuck
 # A model's files, by the name the stages give each (artifact name -> file name): the model, what
 # scoring it needs (the word index; an n-gram model's feature table) and the training statistics drift
 # compares with. train writes them under these names, a champion carries them, scoring reads them.
@@ -222,7 +223,11 @@ def promotion_lock(root: artifacts.Location | None = None) -> Iterator[None]:
     """One promotion at a time per artifact root (across processes and workers sharing it)."""
     folder = (root or artifacts.artifact_root()) / VERSIONS
     if isinstance(folder, ObjectPath):
-        with object_store.lease(folder / LEASE, LEASE_SECONDS, wait=True):
+        with leases.held(folder / LEASE, LEASE_SECONDS, wait_seconds=LEASE_WAIT_SECONDS) as held:
+            if not held:
+                raise TimeoutError(
+                    f"{folder / LEASE} stayed held for {LEASE_WAIT_SECONDS} s by another promotion"
+                )
             yield
         return
     folder.mkdir(parents=True, exist_ok=True)

@@ -12,14 +12,8 @@ the Airflow-facing layer does with the one its connection makes.
 from __future__ import annotations
 
 import contextlib
-import json
-import os
 import re
-import socket
 import threading
-import time
-import uuid
-from collections.abc import Iterator
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
@@ -254,51 +248,3 @@ class ObjectStore:
     def delete(self, path: ObjectPath, recursive: bool = False) -> None:
         with contextlib.suppress(FileNotFoundError):
             self.fs.rm(path.key, recursive=recursive)
-
-
-@contextlib.contextmanager
-def lease(path: ObjectPath, seconds: float, wait: bool) -> Iterator[bool]:
-    """Hold a lease object while the block runs: created only if absent (``If-None-Match``), taken
-    over (``If-Match``) only once expired, deleted at the end if still this holder's. Yields False
-    when another holder has it and ``wait`` is off. A lease only avoids duplicate work: what must
-    happen once rests on a create-once write, never on the lease (a holder may outlive it)."""
-    store, token = path.store, uuid.uuid4().hex
-    body = json.dumps(
-        {"owner": token, "host": socket.gethostname(), "pid": os.getpid(), "expires": time.time() + seconds}
-    ).encode()
-    waited = 0.0
-    while not _take(store, path, body):
-        if not wait:
-            yield False
-            return
-        if waited > 2 * seconds:
-            raise TimeoutError(f"{path} stayed held for {waited:.0f} s")
-        time.sleep(0.5)
-        waited += 0.5
-    try:
-        yield True
-    finally:
-        held = store.read(path)
-        if held is not None and token.encode() in held:
-            store.delete(path)
-
-
-def _take(store: ObjectStore, path: ObjectPath, body: bytes) -> bool:
-    try:
-        store.create(path, body)
-        return True
-    except PreconditionFailed:
-        seen = store.read_versioned(path)
-    if seen is None:
-        return False  # released meanwhile: the next try creates it
-    try:
-        expired = json.loads(seen[0])["expires"] < time.time()
-    except (ValueError, KeyError, TypeError):
-        expired = True  # not a lease this module wrote: taken over
-    if not expired:
-        return False
-    try:
-        store.replace(path, body, seen[1])
-        return True
-    except PreconditionFailed:
-        return False
