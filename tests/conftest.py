@@ -87,3 +87,39 @@ def tiny_run(tiny_aclimdb_tarball, tmp_path_factory) -> dict:
     run_path = tmp_path_factory.mktemp("tiny-run")
     params = {**TINY_PARAMS, "data_path": str(tiny_aclimdb_tarball)}
     return {"path": run_path, "params": params, "outputs": run_pipeline(params, run_path)}
+
+
+@pytest.fixture(scope="session")
+def s3_server():
+    """One real S3 API server for the session (moto's, in its own process, with atomic conditional
+    writes as on AWS S3): started once (~0.3 s), since each test gets its own bucket."""
+    from s3_server import S3Server
+
+    server = S3Server()
+    yield server
+    server.stop()
+
+
+@pytest.fixture
+def s3_root(s3_server, tmp_path, monkeypatch):
+    """A fresh bucket on the session's S3 server as the artifact root, ``s3://<bucket>/artifacts``.
+
+    Clients find the server through the AWS_* variables alone, as the workers will; s3fs forgets its
+    cached instances before and after, since they were made for another environment.
+    """
+    import uuid
+
+    import s3fs
+
+    for name in ("AWS_PROFILE", "AWS_SESSION_TOKEN", "AWS_ENDPOINT_URL_S3"):
+        monkeypatch.delenv(name, raising=False)
+    for name, value in s3_server.env.items():
+        monkeypatch.setenv(name, value)
+    bucket = f"imdb-test-{uuid.uuid4().hex[:12]}"
+    s3_server.create_bucket(bucket)
+    root = f"s3://{bucket}/artifacts"
+    monkeypatch.setenv("IMDB_ARTIFACT_ROOT", root)
+    monkeypatch.setenv("IMDB_LOCAL_CACHE", str(tmp_path / "local-cache"))  # the worker-local cache
+    s3fs.S3FileSystem.clear_instance_cache()
+    yield root
+    s3fs.S3FileSystem.clear_instance_cache()

@@ -6,7 +6,8 @@ import tomllib
 
 from stage_runs import PROJECT
 
-DEV_TOOLS = {"pytest", "ruff", "import-linter", "selenium"}
+# moto: the S3 API server the bucket tests start
+DEV_TOOLS = {"pytest", "ruff", "import-linter", "selenium", "moto"}
 
 
 def pinned(path):

@@ -19,13 +19,20 @@ class MissingUpstreamError(PipelineInputError):
     """A stage's inputs are not in the run folder: an earlier stage has to run first."""
 
 
+class StorageUnavailableError(ConnectionError):
+    """The artifact store cannot be reached (a network, an endpoint): a retry may help, unlike bad input."""
+
+
 def run_cli(command: Callable[..., Any], *args: Any) -> int:
     """A command line's exit status: 0 once ``command(*args)`` returns; 2 when it raises
-    ``PipelineInputError``, after one line ``error: <message>`` on stderr (bad input: the message is
-    the whole story, no traceback)."""
+    ``PipelineInputError``, 3 for ``StorageUnavailableError``, after one line ``error: <message>`` on
+    stderr (the message is the whole story, no traceback)."""
     try:
         command(*args)
     except PipelineInputError as err:
         print(f"error: {err}", file=sys.stderr)
         return 2
+    except StorageUnavailableError as err:
+        print(f"error: {err}", file=sys.stderr)
+        return 3
     return 0

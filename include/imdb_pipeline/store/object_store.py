@@ -18,7 +18,7 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
-from imdb_pipeline.core.errors import PipelineInputError
+from imdb_pipeline.core.errors import PipelineInputError, StorageUnavailableError
 
 _URL = re.compile(r"^(?P<scheme>[a-z][a-z0-9+.-]*)://(?P<rest>.*)$")
 _PACKAGES = {"s3": "s3fs", "s3a": "s3fs", "gs": "gcsfs", "gcs": "gcsfs", "abfs": "adlfs", "az": "adlfs"}
@@ -142,7 +142,7 @@ def storage_error(err: BaseException, where: ObjectPath) -> Exception:
             "AWS_SECRET_ACCESS_KEY (command line), and the bucket's policy."
         )
     if re.search(r"EndpointConnectionError|ConnectTimeout|Could not connect", text):
-        return ConnectionError(
+        return StorageUnavailableError(
             f"cannot reach the object store for {where} ({str(err)[:200]}): check the endpoint "
             "(AWS_ENDPOINT_URL, or the connection's endpoint_url) and the network."
         )
