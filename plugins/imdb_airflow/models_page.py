@@ -7,13 +7,17 @@
 
 Authenticated and authorized as the Report tab, by ``web``: the caller's Bearer token or UI cookie,
 then read access to the runs of both DAGs the page shows (``imdb_sentiment`` and ``imdb_score``); a
-refusal is a short HTML page. The pipeline is imported inside the handlers.
+refusal is a short HTML page. The pipeline is imported inside the handlers. On a bucket root, each
+request first opens the store as the Report tab does (the connection of ``IMDB_ARTIFACT_CONN_ID``), and
+a bucket that cannot be read is a 503 page saying so, not an empty history.
 """
 
 from __future__ import annotations
 
+import contextlib
 import html
 import json
+from collections.abc import Iterator
 from typing import Annotated, Any, ClassVar
 
 from airflow.plugins_manager import AirflowPlugin
@@ -22,6 +26,7 @@ from fastapi.responses import HTMLResponse, Response
 from starlette.exceptions import HTTPException
 
 from imdb_airflow import web
+from imdb_airflow.report_tab import StorageUnavailable, open_artifact_store, unavailable, unavailable_page
 
 URL_PREFIX = "/imdb-models"
 DAGS_SHOWN = ("imdb_sentiment", "imdb_score")
@@ -100,9 +105,32 @@ def render_page() -> str:
     )
 
 
+@app.exception_handler(StorageUnavailable)
+async def storage_unavailable(request: Request, error: StorageUnavailable) -> HTMLResponse:
+    return unavailable_page(error, "The Models page")
+
+
+@contextlib.contextmanager
+def artifact_store() -> Iterator[None]:
+    """Open the store for a request; on a bucket root, any failure to read it while the block runs
+    (what is merely unfinished or damaged is left out before it gets here) is ``StorageUnavailable``."""
+    from imdb_pipeline.store import artifacts
+    from imdb_pipeline.store.object_store import ObjectPath
+
+    open_artifact_store()
+    root = artifacts.artifact_root()
+    try:
+        yield
+    except Exception as error:  # on a bucket: its credentials, its endpoint, the network
+        if not isinstance(root, ObjectPath) or isinstance(error, StorageUnavailable):
+            raise
+        raise unavailable(error, root) from error
+
+
 @app.get("/", dependencies=[Depends(authorize)])
 def models_page() -> HTMLResponse:
-    return HTMLResponse(render_page(), headers=web.HEADERS)
+    with artifact_store():
+        return HTMLResponse(render_page(), headers=web.HEADERS)
 
 
 @app.get("/batches/{model_version}/{key}", dependencies=[Depends(authorize)])
@@ -110,12 +138,13 @@ def batch_statistics(model_version: str, key: str) -> Response:
     from imdb_airflow import models_overview
     from imdb_pipeline.store import artifacts
 
-    path = models_overview.batch_stats_path(model_version, key)
-    if path is None:
-        return web.message_page(
-            "No such batch", f"No finished batch {key!r} of model {model_version!r}.", 404
-        )
-    body = json.dumps(artifacts.read_json(path), indent=2)
+    with artifact_store():
+        path = models_overview.batch_stats_path(model_version, key)
+        if path is None:
+            return web.message_page(
+                "No such batch", f"No finished batch {key!r} of model {model_version!r}.", 404
+            )
+        body = json.dumps(artifacts.read_json(path), indent=2)
     return Response(body, media_type="application/json; charset=utf-8", headers=web.HEADERS)
 
 
