@@ -2,11 +2,13 @@
 (a fresh database each time) and, for Celery, the local Redis; stopped by process group. They run the
 auth manager of docker-compose.yaml (read from that file, so the two cannot drift apart), with the
 users of ``USERS``: an admin, a reader of one DAG, and a user who may use the UI but read no DAG.
+Celery runs one worker by default, or the ``Worker``s given, each with its own environment and folder.
 """
 
 from __future__ import annotations
 
 import contextlib
+import dataclasses
 import importlib.util
 import json
 import os
@@ -18,6 +20,7 @@ import subprocess
 import sys
 import time
 import uuid
+from collections.abc import Mapping, Sequence
 from pathlib import Path
 
 import pytest
@@ -31,7 +34,6 @@ COMPONENTS = {
     "api-server": ["api-server"],
     "scheduler": ["scheduler"],
     "dag-processor": ["dag-processor"],
-    "celery-worker": ["celery", "worker"],
 }
 CELERY = "CeleryExecutor"
 FAB = "airflow.providers.fab.auth_manager.fab_auth_manager.FabAuthManager"
@@ -55,6 +57,34 @@ ROLES = {
     "imdb_no_dags": READER_PERMISSIONS,
 }
 USERS = {"admin": "Admin", "reader": "imdb_experiments_reader", "outsider": "imdb_no_dags"}
+
+
+@dataclasses.dataclass(frozen=True)
+class Worker:
+    """A Celery worker to start: its name (its output goes to ``<cluster home>/<name>.log``), what its
+    environment changes from the cluster's (``None`` unsets a variable), its working directory (None:
+    the test's), its slots and its Celery node name (``airflow celery worker --celery-hostname``)."""
+
+    name: str = "celery-worker"
+    env: Mapping[str, str | None] = dataclasses.field(default_factory=dict)
+    cwd: Path | None = None
+    concurrency: int = 2
+    celery_hostname: str | None = None
+
+    def command(self, queue: str) -> list[str]:
+        node = ["--celery-hostname", self.celery_hostname] if self.celery_hostname else []
+        return ["celery", "worker", "--queues", queue, "--concurrency", str(self.concurrency), *node]
+
+
+def with_changes(env: Mapping[str, str], changes: Mapping[str, str | None]) -> dict[str, str]:
+    """``env`` with ``changes`` applied: a value sets the variable, ``None`` removes it."""
+    changed = dict(env)
+    for name, value in changes.items():
+        if value is None:
+            changed.pop(name, None)
+        else:
+            changed[name] = value
+    return changed
 
 
 def reachable(address: tuple[str, int]) -> bool:
@@ -87,9 +117,19 @@ def postgres(sql: str, database: str = "postgres") -> list[tuple]:
 class Cluster:
     """The started components, their logs, the users' passwords, and a REST client logged in as admin."""
 
-    def __init__(self, home: Path, env: dict[str, str], port: int, database: str, queue: str, executor: str):
+    def __init__(
+        self,
+        home: Path,
+        env: dict[str, str],
+        port: int,
+        database: str,
+        queue: str,
+        executor: str,
+        workers: Sequence[Worker] = (),
+    ):
         self.home, self.env, self.port, self.database = home, env, port, database
         self.queue, self.executor = queue, executor
+        self.workers = {worker.name: worker for worker in workers} if executor == CELERY else {}
         self.processes: dict[str, subprocess.Popen] = {}
         self.base = f"http://127.0.0.1:{port}"
         self.session = requests.Session()
@@ -114,19 +154,26 @@ class Cluster:
                 password = [f"--password={self.passwords[user]}"]  # may start with "-"
                 self.airflow("users", "create", "--username", user, *password, "--role", role, *names)
 
+    def worker_env(self, name: str) -> dict[str, str]:
+        """The environment the worker ``name`` runs with: the cluster's with the worker's changes."""
+        return with_changes(self.env, self.workers[name].env)
+
     def start(self) -> None:
         for name, args in COMPONENTS.items():
-            if name == "celery-worker" and self.executor != CELERY:
-                continue
-            extra = ["--queues", self.queue, "--concurrency", "2"] if name == "celery-worker" else []
-            with open(self.home / f"{name}.log", "w") as log:  # the child keeps its own copy
-                self.processes[name] = subprocess.Popen(
-                    [sys.executable, "-m", "airflow", *args, *extra],
-                    env=self.env,
-                    stdout=log,
-                    stderr=subprocess.STDOUT,
-                    start_new_session=True,  # its own process group: stopped with everything it spawned
-                )
+            self._spawn(name, args, self.env)
+        for name, worker in self.workers.items():
+            self._spawn(name, worker.command(self.queue), self.worker_env(name), worker.cwd)
+
+    def _spawn(self, name: str, args: list[str], env: dict[str, str], cwd: Path | None = None) -> None:
+        with open(self.home / f"{name}.log", "w") as log:  # the child keeps its own copy
+            self.processes[name] = subprocess.Popen(
+                [sys.executable, "-m", "airflow", *args],
+                env=env,
+                cwd=cwd,
+                stdout=log,
+                stderr=subprocess.STDOUT,
+                start_new_session=True,  # its own process group: stopped with everything it spawned
+            )
 
     def stop(self) -> None:
         for process in self.processes.values():
@@ -196,12 +243,14 @@ class Cluster:
 def running_cluster(
     home: Path,
     executor: str = CELERY,
-    extra_env: dict[str, str] | None = None,
+    extra_env: Mapping[str, str | None] | None = None,
     auth_manager: str = AUTH_MANAGER,
+    workers: Sequence[Worker] = (Worker(),),
 ):
     """Migrate a fresh database, create the pool and the users, start the components, log in as admin.
     With ``SIMPLE`` (the README's ``airflow standalone`` path) there is only the admin, whose password the
-    api-server generates."""
+    api-server generates. ``extra_env`` changes every component's environment (``None`` unsets a
+    variable); with Celery, ``workers`` are started, each with its own changes on top."""
     simple = auth_manager == SIMPLE
     assert simple or (AUTH_MANAGER == FAB and importlib.util.find_spec("airflow.providers.fab")), (
         f"these tests create FAB users and roles: docker-compose.yaml runs {AUTH_MANAGER}, and the FAB "
@@ -218,6 +267,8 @@ def running_cluster(
     database, queue, port = f"imdb_it_{tag}", f"imdb_it_{tag}", free_port()
     postgres(f"CREATE DATABASE {database}")
     url = f"postgresql+psycopg2://postgres@{POSTGRES[0]}:{POSTGRES[1]}/{database}"
+    names = [worker.name for worker in workers]
+    assert len(set(names)) == len(names) and not set(names) & set(COMPONENTS), f"worker names {names}"
     env = {
         **os.environ,
         "AIRFLOW_HOME": str(home),
@@ -240,10 +291,10 @@ def running_cluster(
         "AIRFLOW__DAG_PROCESSOR__REFRESH_INTERVAL": "5",
         "IMDB_ARTIFACT_ROOT": str(home / "artifacts"),
         "IMDB_SCHEDULE": "none",  # only this test's runs
-        **(extra_env or {}),
     }
+    env = with_changes(env, extra_env or {})
     env.pop("AIRFLOW__CORE__UNIT_TEST_MODE", None)
-    cluster = Cluster(home, env, port, database, queue, executor)
+    cluster = Cluster(home, env, port, database, queue, executor, workers)
     try:
         cluster.airflow("db", "migrate")
         cluster.airflow("pools", "set", "imdb_training", "1", "one training at a time")
