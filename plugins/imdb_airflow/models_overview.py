@@ -70,7 +70,7 @@ def champions(root: artifacts.Location | None = None) -> list[dict[str, Any]]:
     root = root or artifacts.artifact_root()
     current = None
     with contextlib.suppress(Exception):
-        current = (model_store.current(root) or {}).get("version")
+        current = model_store.current_version(root)
     newest = list(reversed(model_store.versions(root)))
     if isinstance(root, ObjectPath):
         newest = newest[:BUCKET_VERSIONS]

@@ -39,6 +39,11 @@ def _filesystem(root: str, conn_id: str):
     from imdb_pipeline.core.errors import PipelineInputError
 
     try:
+        # The providers fall back to the SDK environment, or anonymous access, for a connection that
+        # does not exist: a typo would then read as "access denied". Look it up first.
+        from airflow.providers.common.compat.sdk import BaseHook
+
+        BaseHook.get_connection(conn_id)
         return ObjectStoragePath(root, conn_id=conn_id).fs
     except ImportError as err:
         raise PipelineInputError(

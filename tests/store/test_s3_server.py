@@ -11,14 +11,15 @@ from concurrent.futures import ThreadPoolExecutor
 
 import pytest
 
-WRITERS, RACES = 20, 50
+WRITERS, RACES = 20, 30
 
 
-def client():
-    """A new s3fs client configured by the environment alone, sharing no cache with other clients."""
+def client(session=None):
+    """A new s3fs client configured by the environment alone, sharing no cache with other clients
+    (an aiobotocore ``session`` shared by many clients saves loading the S3 model each time)."""
     import s3fs  # imported by the tests that use it: collecting the suite does not pay for it
 
-    return s3fs.S3FileSystem(skip_instance_cache=True)
+    return s3fs.S3FileSystem(skip_instance_cache=True, session=session)
 
 
 def test_the_artifact_root_is_a_fresh_bucket_reached_through_the_environment(s3_root):
@@ -79,9 +80,12 @@ def test_a_write_with_the_current_etag_replaces_the_content(s3_root):
 
 
 def test_of_racing_create_once_writes_exactly_one_wins(s3_root):
-    writers = [client() for _ in range(WRITERS)]
+    from aiobotocore.session import get_session
+
+    session = get_session()
+    writers = [client(session) for _ in range(WRITERS)]  # each with its own connections
     for fs in writers:
-        fs.connect()  # sessions made before the race, so that the writes start together
+        fs.connect()  # clients made before the race, so that the writes start together
     start = threading.Barrier(WRITERS, timeout=30)
 
     def create(writer: int, path: str) -> bool:

@@ -207,13 +207,19 @@ class StageOutput:
 
 
 def read_stage(
-    run_path: Location, stage: str, dag_id: str | None = None, task_id: str | None = None
+    run_path: Location,
+    stage: str,
+    dag_id: str | None = None,
+    task_id: str | None = None,
+    only: tuple[str, ...] | None = None,
 ) -> dict[str, str]:
     """A finished stage's outputs from its manifest (folder ``stage``, written by task ``task_id``,
     by default of the same name), checksums verified, as local paths (a bucket's through the worker's
-    mirror). ``dag_id`` (None: the command line) only shapes the hint of how to run a missing stage."""
+    mirror; ``only`` these outputs, to fetch no more). ``dag_id`` (None: the command line) only shapes
+    the hint of how to run a missing stage."""
     if isinstance(run_path, ObjectPath):
-        finished = run_path.store.exists(run_path / stage / MANIFEST)
+        raw = run_path.store.read(run_path / stage / MANIFEST)  # read once: it names the attempt
+        finished = raw is not None
     else:
         staging.recover(run_path / stage)
         finished = (run_path / stage / MANIFEST).is_file()
@@ -226,10 +232,18 @@ def read_stage(
         raise MissingUpstreamError(
             f"the {stage!r} stage has no finished output in {run_path}: run it first, e.g. {how}."
         )
+    if isinstance(run_path, ObjectPath):
+        manifest = _parse_manifest(raw)
+        if manifest is None or not isinstance(manifest.get("outputs"), dict) or "folder" not in manifest:
+            raise MissingUpstreamError(
+                f"{run_path / stage / MANIFEST} is damaged (truncated or edited): rerun the stage that "
+                f"writes {stage}."
+            )
+        names = {name: file for name, file in manifest["outputs"].items() if only is None or name in only}
+        return _fetch_attempt(run_path / stage / manifest["folder"], names, raw)
     manifest = read_manifest(run_path / stage)
-    folder = run_path / stage / manifest["folder"] if "folder" in manifest else run_path / stage
-    outputs = {name: str(folder / filename) for name, filename in manifest["outputs"].items()}
-    return localize(outputs)
+    outputs = {name: str(run_path / stage / filename) for name, filename in manifest["outputs"].items()}
+    return localize({name: path for name, path in outputs.items() if only is None or name in only})
 
 
 def read_manifest(stage_path: Location) -> dict[str, Any]:
@@ -263,10 +277,12 @@ def localize(outputs: Mapping[str, str]) -> dict[str, str]:
     return {name: local[name] for name in outputs}
 
 
-def _fetch_attempt(attempt: ObjectPath, names: Mapping[str, str]) -> dict[str, str]:
-    """Files of one stage attempt (``<stage>/attempts/<id>``) from the worker's mirror of it."""
+def _fetch_attempt(attempt: ObjectPath, names: Mapping[str, str], raw: bytes | None = None) -> dict[str, str]:
+    """Files of one stage attempt (``<stage>/attempts/<id>``) from the worker's mirror of it; ``raw``:
+    the stage's manifest as just read (else read now, to check the attempt is still the stage's)."""
     stage_path = attempt.parent.parent
-    raw = stage_path.store.read(stage_path / MANIFEST) if attempt.parent.name == "attempts" else None
+    if raw is None and attempt.parent.name == "attempts":
+        raw = stage_path.store.read(stage_path / MANIFEST)
     manifest = _parse_manifest(raw)
     if manifest is None or manifest.get("folder") != f"{attempt.parent.name}/{attempt.name}":
         raise MissingUpstreamError(

@@ -124,6 +124,17 @@ def _pointer(root: ObjectPath) -> tuple[str, str] | None:
     return version, seen[1]
 
 
+def current_version(root: artifacts.Location | None = None) -> str | None:
+    """The champion's version name alone, read from the link or pointer (nothing fetched or checked:
+    for pages that list versions; ``current`` is what scores with it)."""
+    root = root or artifacts.artifact_root()
+    if isinstance(root, ObjectPath):
+        pointer = _pointer(root)
+        return pointer[0] if pointer else None
+    folder = resolve(root)
+    return folder.name if folder else None
+
+
 def _bucket_champion(root: ObjectPath) -> tuple[str, Path, str] | None:
     """(version, the worker's verified copy of its folder, the pointer's ETag), or None."""
     pointer = _pointer(root)

@@ -6,7 +6,8 @@ read (``If-Match: <etag>``). Everything that must be atomic on a bucket is built
 
 The library knows nothing of Airflow: the file system comes from the storage SDK's own environment
 (``AWS_ACCESS_KEY_ID``, ``AWS_ENDPOINT_URL``, ...) unless the caller hands one over (``use``), as
-the Airflow-facing layer does with the one its connection makes.
+the Airflow-facing layer does with the one its connection makes. Long because each operation
+translates the SDK's failures (a lost precondition, a missing bucket) in this one place.
 """
 
 from __future__ import annotations
@@ -157,21 +158,32 @@ class ObjectStore:
 
     def read(self, path: ObjectPath) -> bytes | None:
         """The object's bytes, or None when it does not exist."""
+        found = self.read_versioned(path)
+        return None if found is None else found[0]
+
+    def read_versioned(self, path: ObjectPath) -> tuple[bytes, str] | None:
+        """(bytes, etag) of one version of the object, or None when it does not exist. On S3 one GET
+        gives both; elsewhere the etag is read first: if the object changes in between, a replace
+        conditioned on it fails and is retried, never the reverse."""
         try:
-            return self.fs.cat_file(path.key)
+            if hasattr(self.fs, "_call_s3"):
+                from fsspec.asyn import sync
+
+                return sync(self.fs.loop, self._s3_get, path)
+            etag = self.fs.info(path.key, refresh=True)["ETag"]
+            return self.fs.cat_file(path.key), etag
         except FileNotFoundError as err:
             if "bucket" in str(err).lower():
                 raise storage_error(err, path) from None
             return None
 
-    def read_versioned(self, path: ObjectPath) -> tuple[bytes, str] | None:
-        """(bytes, etag), or None when it does not exist. The etag is read first: if the object
-        changes in between, a replace conditioned on it fails and is retried, never the reverse."""
+    async def _s3_get(self, path: ObjectPath) -> tuple[bytes, str]:
+        bucket, _, key = path.key.partition("/")
+        response = await self.fs._call_s3("get_object", Bucket=bucket, Key=key)
         try:
-            etag = self.fs.info(path.key, refresh=True)["ETag"]
-            return self.fs.cat_file(path.key), etag
-        except FileNotFoundError:
-            return None
+            return await response["Body"].read(), response["ETag"]
+        finally:
+            response["Body"].close()
 
     def etag(self, path: ObjectPath) -> str | None:
         try:
@@ -197,6 +209,8 @@ class ObjectStore:
             )
         try:
             self.fs.pipe_file(path.key, data, IfMatch=etag)
+        except FileNotFoundError:  # deleted since it was read: it changed too
+            raise PreconditionFailed(f"{path} is gone") from None
         except OSError as err:
             if "pre-condition" in str(err) or "PreconditionFailed" in repr(err.__cause__):
                 raise PreconditionFailed(f"{path} changed") from None

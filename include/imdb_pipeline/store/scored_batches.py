@@ -138,7 +138,7 @@ def _recent_bucket_batches(base: ObjectPath, limit: int) -> list[dict[str, Any]]
     newest = sorted(_bucket_manifests(base), key=lambda row: str(row[2]), reverse=True)[:limit]
     rows = []
     for version, key, _ in newest:
-        with contextlib.suppress(OSError, ValueError):
-            stats = artifacts.read_stage(base / version, key)["stats"]
+        with contextlib.suppress(FileNotFoundError, ValueError):  # removed or damaged: not shown
+            stats = artifacts.read_stage(base / version, key, only=("stats",))["stats"]
             rows.append({**artifacts.read_json(stats), "folder": str(base / version / key)})
     return rows
