@@ -28,9 +28,10 @@ MEMORY_GOAL_MB = 1000  # per task, the performance issue's goal (the book's scri
 
 
 def run_stages_in_processes(
-    data_path: Path, run_path: Path, artifact_root: Path, params: dict | None = None
+    data_path: Path, run_path: Path | str, artifact_root: Path | str, params: dict | None = None
 ) -> dict:
-    """Every stage in its own process, as under a real executor; returns the run's metrics.json."""
+    """Every stage in its own process, as under a real executor; returns the run's metrics.json.
+    ``run_path`` and ``artifact_root`` may be bucket URLs (the environment says how to reach it)."""
     from imdb_pipeline.store import artifacts
 
     env = {**os.environ, "IMDB_ARTIFACT_ROOT": str(artifact_root), "TF_CPP_MIN_LOG_LEVEL": "2"}
@@ -54,7 +55,8 @@ def run_stages_in_processes(
             timeout=900,
         )
         assert result.returncode == 0, f"{stage}:\n{result.stderr[-3000:]}"
-    return artifacts.read_json(run_path / "report" / "metrics.json")
+    report = artifacts.read_stage(artifacts.location(str(run_path)), "report", only=("metrics",))
+    return artifacts.read_json(report["metrics"])
 
 
 def tiny_params(data_path: Path, **params) -> dict:
