@@ -23,16 +23,29 @@ airflow dags test imdb_sentiment "$logical_date" --conf "$conf"
 python - "$logical_date" <<'PY'
 import json, sys
 from pathlib import Path
-from imdb_pipeline.store.artifacts import artifact_root
 
-runs = sorted((artifact_root() / "imdb_sentiment").glob("*/report/metrics.json"), key=lambda p: p.stat().st_mtime)
-if not runs:
-    sys.exit("error: the run finished but wrote no report; see the log above")
-metrics = json.loads(runs[-1].read_text())
+import pendulum
+from airflow.models.dagrun import DagRun
+from airflow.utils.session import create_session
+
+from imdb_pipeline.store import artifacts
+
+with create_session() as session:  # the run just made: its logical date is ours
+    run_id = session.query(DagRun.run_id).filter(
+        DagRun.dag_id == "imdb_sentiment", DagRun.logical_date == pendulum.parse(sys.argv[1])
+    ).scalar()
+try:
+    run = artifacts.run_dir("imdb_sentiment", run_id)
+    report = artifacts.read_stage(run, "report", only=("metrics", "report"))
+except Exception as err:  # any reason: the run's log above says more
+    sys.exit(f"error: the run finished but its report cannot be read ({err}); see the log above")
+metrics = json.loads(Path(report["metrics"]).read_text())
 print(f"\ntest accuracy {metrics['test_accuracy']:.4f}, test loss {metrics['test_loss']:.4f}, "
       f"best epoch {metrics['best_epoch']}, final fit {metrics['final_epochs']} epochs, "
       f"{metrics['total_wall_seconds']:.0f} s of stages")
 print(f"gate:    {metrics['gate']['reason']}")
-print(f"report:  {runs[-1].with_name('report.html')}")
-print(f"metrics: {runs[-1]}")
+print(f"report:  {report['report']}")
+print(f"metrics: {report['metrics']}")
+if not isinstance(run, Path):
+    print(f"bucket:  {run / 'report'} (above: this machine's verified copy)")
 PY

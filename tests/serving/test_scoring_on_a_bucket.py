@@ -126,3 +126,18 @@ def test_a_run_killed_mid_batch_leaves_nothing_and_the_next_scores_it_once(champ
     assert result.returncode == 0, result.stderr
     assert [b["status"] for b in json.loads(result.stdout)["batches"]] == ["scored"]
     assert [stats["rows"] for stats in finished(champion).values()] == [60_000]
+
+
+def test_predict_scores_with_the_champion_in_the_bucket(champion):
+    """`python -m imdb_pipeline.serving.predict` as documented, the champion found through the
+    SDK's environment alone."""
+    result = subprocess.run(
+        [sys.executable, "-m", "imdb_pipeline.serving.predict"],
+        input="a wonderful film, moving and funny\n",
+        capture_output=True,
+        text=True,
+        timeout=300,
+    )
+    assert result.returncode == 0, result.stderr
+    [line] = result.stdout.splitlines()
+    assert 0.0 <= json.loads(line)["probability"] <= 1.0
