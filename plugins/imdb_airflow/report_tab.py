@@ -117,6 +117,11 @@ def read_report_file(dag_id: str, run_id: str, filename: str) -> bytes:
         data = path.read_bytes()
     except OSError as error:
         raise missing from error
+    return _as_recorded(data, entry, filename, run_id)
+
+
+def _as_recorded(data: bytes, entry: dict, filename: str, run_id: str) -> bytes:
+    """``data`` if it has the sha256 the report's manifest recorded for it."""
     if hashlib.sha256(data).hexdigest() != entry.get("sha256"):
         raise ReportNotFound(
             f"{filename!r} changed since the report of run {run_id!r} was written; rerun its report task."
@@ -149,11 +154,7 @@ def _read_from_bucket(
             break
     else:
         raise missing
-    if hashlib.sha256(data).hexdigest() != entry.get("sha256"):
-        raise ReportNotFound(
-            f"{filename!r} changed since the report of run {run_id!r} was written; rerun its report task."
-        )
-    return data
+    return _as_recorded(data, entry, filename, run_id)
 
 
 def _listed(

@@ -150,6 +150,11 @@ def storage_error(err: BaseException, where: ObjectPath) -> Exception:
     return err if isinstance(err, Exception) else RuntimeError(text)
 
 
+def _lost_precondition(err: OSError) -> bool:
+    """Whether s3fs's error is S3's 412 (it wraps it in a plain OSError, the botocore error its cause)."""
+    return "pre-condition" in str(err) or "PreconditionFailed" in repr(err.__cause__)
+
+
 class ObjectStore:
     """The few operations the store needs, on one fsspec file system."""
 
@@ -212,7 +217,7 @@ class ObjectStore:
         except FileNotFoundError:  # deleted since it was read: it changed too
             raise PreconditionFailed(f"{path} is gone") from None
         except OSError as err:
-            if "pre-condition" in str(err) or "PreconditionFailed" in repr(err.__cause__):
+            if _lost_precondition(err):
                 raise PreconditionFailed(f"{path} changed") from None
             raise
         finally:
@@ -223,7 +228,7 @@ class ObjectStore:
         try:
             self.fs.copy(source.key, target.key, CopySourceIfMatch=etag)
         except OSError as err:
-            if "pre-condition" in str(err) or "PreconditionFailed" in repr(err.__cause__):
+            if _lost_precondition(err):
                 raise PreconditionFailed(f"{source} changed") from None
             raise
 
@@ -233,7 +238,7 @@ class ObjectStore:
         try:
             self.fs.call_s3("delete_object", Bucket=bucket, Key=key, IfMatch=etag)
         except OSError as err:
-            if "pre-condition" in str(err) or "PreconditionFailed" in repr(err.__cause__):
+            if _lost_precondition(err):
                 raise PreconditionFailed(f"{path} changed") from None
             raise
         finally:

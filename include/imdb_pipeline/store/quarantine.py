@@ -17,6 +17,7 @@ import shutil
 import stat
 import tempfile
 from pathlib import Path
+from typing import Any
 
 from imdb_pipeline.store import artifacts
 from imdb_pipeline.store.object_store import ObjectPath, PreconditionFailed
@@ -57,16 +58,7 @@ def quarantine(
     except BaseException:
         shutil.rmtree(moving, ignore_errors=True)
         raise
-    artifacts.write_json(
-        moving / REASON,
-        {
-            "file": artifacts.printable(path.name),
-            "key": key,
-            "reason": reason,
-            "model_version": version,
-            "quarantined_at": dt.datetime.now(dt.UTC).isoformat(timespec="seconds"),
-        },
-    )
+    artifacts.write_json(moving / REASON, _reason_record(path.name, key, reason, version))
     for attempt in range(1, 1000):
         folder = base / (key if attempt == 1 else f"{key}~{attempt}")
         try:
@@ -145,13 +137,7 @@ def quarantine_object(
     removed, the new object stays for the next run)."""
     store = root.store
     base = root / QUARANTINE
-    record = {
-        "file": artifacts.printable(entry.name),
-        "key": key,
-        "reason": reason,
-        "model_version": version,
-        "quarantined_at": dt.datetime.now(dt.UTC).isoformat(timespec="seconds"),
-    }
+    record = _reason_record(entry.name, key, reason, version)
     for attempt in range(1, 1000):
         folder = base / (key if attempt == 1 else f"{key}~{attempt}")
         try:
@@ -178,3 +164,13 @@ def quarantine_object(
         store.delete(folder, recursive=True)
         raise FileChanged() from None
     return folder
+
+
+def _reason_record(name: str, key: str, reason: str, version: str | None) -> dict[str, Any]:
+    return {
+        "file": artifacts.printable(name),
+        "key": key,
+        "reason": reason,
+        "model_version": version,
+        "quarantined_at": dt.datetime.now(dt.UTC).isoformat(timespec="seconds"),
+    }
