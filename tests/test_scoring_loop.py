@@ -191,34 +191,46 @@ def test_a_killed_scoring_task_is_retried_without_duplicate_or_partial_output(cl
 
 
 def test_two_runs_at_once_score_a_file_once(cluster, first_scoring):
-    """The second run starts while the first holds the file's claim: it must find the claim held."""
+    """The second run starts while the first holds the file's claim: it must find the claim held.
+    On a loaded machine the second run may start only after the first finished (it then finds the
+    file done): the file is made three times larger and both runs go again, until they overlap."""
     known = {r["dag_run_id"] for r in score_runs(cluster)}
     root = root_of(cluster)
-    path = drop(root / "inbox", "d.txt", text_file(5000, seed=3) * 100, age=6)  # 500,000 reviews
-    key = scored_batches.batch_key(path.name, artifacts.sha256_file(path))
     version = first_scoring["event"]["extra"]["version"]
-    claim = scored_batches.scored_dir(root) / version / f".{key}.claim"
-    first = cluster.trigger({"rescore": "none"}, dag_id=SCORE)
-    holder = poll_for(lambda: claim.exists() and claim_holder(claim), timeout=300)
-    assert holder, "the first run never claimed d.txt"
-    second = cluster.trigger({"rescore": "none"}, dag_id=SCORE)
-    for run_id in (first, second):
-        cluster.wait_for(
-            f"run {run_id}",
-            lambda r=run_id: cluster.run_state(r, SCORE) in ("success", "failed"),
-            timeout=600,
+    for attempt, copies in enumerate((100, 300, 900)):  # 500,000 reviews, then 1.5 and 4.5 million
+        path = drop(
+            root / "inbox", f"d{attempt}.txt", text_file(5000, seed=3 + attempt) * copies, age=6 + attempt
         )
-        assert cluster.run_state(run_id, SCORE) == "success"
-    outcomes = {
-        run_id: [
-            b["status"] for b in summary(cluster, {"dag_run_id": run_id})["batches"] if b["file"] == "d.txt"
+        key = scored_batches.batch_key(path.name, artifacts.sha256_file(path))
+        claim = scored_batches.scored_dir(root) / version / f".{key}.claim"
+        first = cluster.trigger({"rescore": "none"}, dag_id=SCORE)
+        holder = poll_for(lambda claim=claim: claim.exists() and claim_holder(claim), timeout=300)
+        assert holder, f"the first run never claimed {path.name}"
+        second = cluster.trigger({"rescore": "none"}, dag_id=SCORE)
+        for run_id in (first, second):
+            cluster.wait_for(
+                f"run {run_id}",
+                lambda r=run_id: cluster.run_state(r, SCORE) in ("success", "failed"),
+                timeout=900,
+            )
+            assert cluster.run_state(run_id, SCORE) == "success"
+        outcomes = {
+            run_id: [
+                b["status"]
+                for b in summary(cluster, {"dag_run_id": run_id})["batches"]
+                if b["file"] == path.name
+            ]
+            for run_id in (first, second)
+        }
+        ids = [
+            json.loads(line)["id"] for line in (claim.parent / key / "scores.jsonl").read_text().splitlines()
         ]
-        for run_id in (first, second)
-    }
+        assert len(ids) == len(set(ids)) == 5000 * copies  # scored once, whether they overlapped or not
+        path.unlink()
+        if outcomes[second] != []:  # [] is "done already": the second run started after the first ended
+            break
     assert outcomes == {first: ["scored"], second: ["busy"]}, outcomes  # busy: they overlapped
-    ids = [json.loads(line)["id"] for line in (claim.parent / key / "scores.jsonl").read_text().splitlines()]
-    assert len(ids) == len(set(ids)) == 500_000
-    assert len([r for r in score_runs(cluster) if r["dag_run_id"] not in known]) == 2
+    assert len([r for r in score_runs(cluster) if r["dag_run_id"] not in known]) == 2 * (attempt + 1)
 
 
 def test_a_flag_file_seen_by_the_watcher_starts_scoring(cluster, first_scoring):
