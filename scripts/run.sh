@@ -28,8 +28,10 @@ import pendulum
 from airflow.models.dagrun import DagRun
 from airflow.utils.session import create_session
 
+from imdb_airflow.storage import use_artifact_connection
 from imdb_pipeline.store import artifacts
 
+use_artifact_connection()  # as the run's tasks did: a bucket through IMDB_ARTIFACT_CONN_ID, if set
 with create_session() as session:  # the run just made: its logical date is ours
     run_id = session.query(DagRun.run_id).filter(
         DagRun.dag_id == "imdb_sentiment", DagRun.logical_date == pendulum.parse(sys.argv[1])
