@@ -150,6 +150,18 @@ def storage_error(err: BaseException, where: ObjectPath) -> Exception:
     return err if isinstance(err, Exception) else RuntimeError(text)
 
 
+MAX_READ_BYTES = 64 << 20  # what is read whole: manifests, pointers, leases, a report's files
+
+
+def _check_size(path: ObjectPath, size: int) -> None:
+    if size > MAX_READ_BYTES:
+        raise PipelineInputError(
+            f"{path} holds {size:,} bytes, more than any manifest, pointer or report file "
+            f"({MAX_READ_BYTES:,}): it was not written by this project; remove it or rerun the stage that "
+            "owns the folder."
+        )
+
+
 def _lost_precondition(err: OSError) -> bool:
     """Whether s3fs's error is S3's 412 (it wraps it in a plain OSError, the botocore error its cause)."""
     return "pre-condition" in str(err) or "PreconditionFailed" in repr(err.__cause__)
@@ -175,8 +187,9 @@ class ObjectStore:
                 from fsspec.asyn import sync
 
                 return sync(self.fs.loop, self._s3_get, path)
-            etag = self.fs.info(path.key, refresh=True)["ETag"]
-            return self.fs.cat_file(path.key), etag
+            info = self.fs.info(path.key, refresh=True)
+            _check_size(path, info.get("size") or 0)
+            return self.fs.cat_file(path.key), info["ETag"]
         except FileNotFoundError as err:
             if "bucket" in str(err).lower():
                 raise storage_error(err, path) from None
@@ -186,6 +199,7 @@ class ObjectStore:
         bucket, _, key = path.key.partition("/")
         response = await self.fs._call_s3("get_object", Bucket=bucket, Key=key)
         try:
+            _check_size(path, response.get("ContentLength") or 0)
             return await response["Body"].read(), response["ETag"]
         finally:
             response["Body"].close()
