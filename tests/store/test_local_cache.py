@@ -46,3 +46,14 @@ def test_trim_removes_least_recently_used_mirrors_past_the_grace_period(tmp_path
     os.utime(recent, None)  # just used: kept even over the limit
     local_cache.trim(limit=10)
     assert recent.exists()
+
+
+def test_a_killed_writers_folder_is_removed_a_day_later(tmp_path, monkeypatch):
+    monkeypatch.setenv("IMDB_LOCAL_CACHE", str(tmp_path))
+    work = local_cache.work_dir()
+    (work / "killed").mkdir()
+    (work / "writing").mkdir()
+    long_ago = time.time() - local_cache.ABANDONED_SECONDS - 60
+    os.utime(work / "killed", (long_ago, long_ago))
+    local_cache.work_dir()
+    assert sorted(p.name for p in work.iterdir()) == ["writing"]

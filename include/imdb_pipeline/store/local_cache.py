@@ -38,11 +38,19 @@ def cache_root() -> Path:
     return Path(base).expanduser() / "imdb-sentiment"
 
 
+ABANDONED_SECONDS = 24 * 3600  # a stage still writing after a day was killed with its worker
+
+
 def work_dir() -> Path:
     """Where a stage writes before its upload: on the mirrors' file system, so a finished stage
-    becomes its own mirror with one rename."""
+    becomes its own mirror with one rename. Folders of writers killed long ago are removed."""
     folder = cache_root() / "work"
     folder.mkdir(parents=True, exist_ok=True)
+    now = time.time()
+    for entry in folder.iterdir():
+        with contextlib.suppress(OSError):
+            if now - entry.stat().st_mtime > ABANDONED_SECONDS:
+                shutil.rmtree(entry, ignore_errors=True)
     return folder
 
 
