@@ -15,6 +15,7 @@ from __future__ import annotations
 import contextlib
 import re
 import threading
+from collections.abc import Iterator
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
@@ -162,9 +163,16 @@ def _check_size(path: ObjectPath, size: int) -> None:
         )
 
 
-def _lost_precondition(err: OSError) -> bool:
-    """Whether s3fs's error is S3's 412 (it wraps it in a plain OSError, the botocore error its cause)."""
-    return "pre-condition" in str(err) or "PreconditionFailed" in repr(err.__cause__)
+@contextlib.contextmanager
+def _precondition(what: ObjectPath) -> Iterator[None]:
+    """S3's 412 as ``PreconditionFailed`` (s3fs wraps it in a plain OSError, the botocore error its
+    cause); any other error as it is."""
+    try:
+        yield
+    except OSError as err:
+        if "pre-condition" in str(err) or "PreconditionFailed" in repr(err.__cause__):
+            raise PreconditionFailed(f"{what} changed") from None
+        raise
 
 
 class ObjectStore:
@@ -227,34 +235,24 @@ class ObjectStore:
                 "local artifact root."
             )
         try:
-            self.fs.pipe_file(path.key, data, IfMatch=etag)
+            with _precondition(path):
+                self.fs.pipe_file(path.key, data, IfMatch=etag)
         except FileNotFoundError:  # deleted since it was read: it changed too
             raise PreconditionFailed(f"{path} is gone") from None
-        except OSError as err:
-            if _lost_precondition(err):
-                raise PreconditionFailed(f"{path} changed") from None
-            raise
         finally:
             self.fs.invalidate_cache(path.parent.key)
 
     def copy(self, source: ObjectPath, target: ObjectPath, etag: str) -> None:
         """Copy an object only while it still has ``etag`` (``x-amz-copy-source-if-match``)."""
-        try:
+        with _precondition(source):
             self.fs.copy(source.key, target.key, CopySourceIfMatch=etag)
-        except OSError as err:
-            if _lost_precondition(err):
-                raise PreconditionFailed(f"{source} changed") from None
-            raise
 
     def delete_if(self, path: ObjectPath, etag: str) -> None:
         """Delete an object only if it still has ``etag`` (``If-Match`` on DeleteObject)."""
         bucket, _, key = path.key.partition("/")
         try:
-            self.fs.call_s3("delete_object", Bucket=bucket, Key=key, IfMatch=etag)
-        except OSError as err:
-            if _lost_precondition(err):
-                raise PreconditionFailed(f"{path} changed") from None
-            raise
+            with _precondition(path):
+                self.fs.call_s3("delete_object", Bucket=bucket, Key=key, IfMatch=etag)
         finally:
             self.fs.invalidate_cache(path.parent.key)
 
