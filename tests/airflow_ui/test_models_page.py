@@ -14,18 +14,6 @@ from imdb_airflow.models_page import URL_PREFIX, app
 pytestmark = pytest.mark.filterwarnings("ignore::jwt.warnings.InsecureKeyLengthWarning")
 
 
-@pytest.fixture(scope="module")
-def tokens(airflow_db) -> dict[str, str]:
-    from airflow.api_fastapi.app import create_auth_manager
-    from airflow.api_fastapi.auth.managers.simple.user import SimpleAuthManagerUser
-
-    manager = create_auth_manager()
-    return {
-        role or "none": manager.generate_jwt(SimpleAuthManagerUser(username="u", role=role))
-        for role in ("viewer", None)
-    }
-
-
 @pytest.fixture
 def client() -> TestClient:
     root = FastAPI()

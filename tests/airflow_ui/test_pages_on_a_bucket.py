@@ -82,18 +82,6 @@ def root(s3_root, template, monkeypatch) -> object_store.ObjectPath:
     return root
 
 
-@pytest.fixture(scope="module")
-def tokens(airflow_db) -> dict[str, str]:
-    from airflow.api_fastapi.app import create_auth_manager
-    from airflow.api_fastapi.auth.managers.simple.user import SimpleAuthManagerUser
-
-    manager = create_auth_manager()
-    return {
-        role or "none": manager.generate_jwt(SimpleAuthManagerUser(username="u", role=role))
-        for role in ("viewer", None)
-    }
-
-
 @pytest.fixture
 def client(tokens) -> TestClient:
     """Both plugin apps mounted under their prefixes, as the api-server mounts them; a viewer's token."""

@@ -4,6 +4,7 @@ rollback and pruning, all against the S3 API server."""
 import json
 import subprocess
 import sys
+import threading
 from concurrent.futures import ThreadPoolExecutor
 
 import pytest
@@ -70,30 +71,35 @@ def test_a_promotion_that_loses_the_switch_judges_again_and_leaves_no_orphan(s3_
     assert model_store.versions() == [record["version"]]  # the lost version was discarded
 
 
-def test_two_promotions_at_once_leave_one_consistent_champion(s3_root, tiny_run, other_run):
+def test_two_promotions_at_once_leave_one_consistent_champion(s3_root, tiny_run, other_run, monkeypatch):
     """Two promote tasks of two runs at the same moment, without the lease (as if it had expired):
-    If-Match on the pointer alone keeps the history a chain."""
+    both read "no champion" before either installs (a barrier makes them overlap), and If-Match on
+    the pointer alone keeps the history a chain."""
     from contextlib import nullcontext
 
-    original = model_store.promotion_lock
-    model_store.promotion_lock = lambda root=None: nullcontext()
-    try:
-        with ThreadPoolExecutor(2) as pool:
-            records = list(
-                pool.map(
-                    lambda pair: promote_into_bucket(pair[0], pair[1], force_promote=True),
-                    [(tiny_run, "a"), (other_run, "b")],
-                )
+    monkeypatch.setattr(model_store, "promotion_lock", lambda root=None: nullcontext())
+    both_judged, real_install, first_install = threading.Barrier(2), model_store.install, threading.local()
+
+    def install_after_both_judged(*args, **kwargs):
+        if not getattr(first_install, "done", False):
+            first_install.done = True
+            both_judged.wait(timeout=60)
+        return real_install(*args, **kwargs)
+
+    monkeypatch.setattr(model_store, "install", install_after_both_judged)
+    with ThreadPoolExecutor(2) as pool:
+        records = list(
+            pool.map(
+                lambda pair: promote_into_bucket(pair[0], pair[1], force_promote=True),
+                [(tiny_run, "a"), (other_run, "b")],
             )
-    finally:
-        model_store.promotion_lock = original
+        )
     promoted = [r for r in records if r["promoted"]]
-    assert promoted
+    assert len(promoted) == 2  # forced: the loser judges again against the winner and replaces it
     champion = model_store.current()
     assert champion["version"] in {r["version"] for r in promoted}
-    assert len(promoted) == 2  # forced: the second judges again against the first and replaces it
     assert champion["previous"] in {r["version"] for r in promoted} - {champion["version"]}
-    assert set(model_store.versions()) == {r["version"] for r in promoted}
+    assert set(model_store.versions()) == {r["version"] for r in promoted}  # the lost install is gone
 
 
 def test_rollback_and_the_command_line_on_a_bucket(s3_root, tiny_run, other_run):
