@@ -38,6 +38,7 @@ from imdb_airflow.dag_support import (
     Outputs,
     current_run,
     params_from_specs,
+    plain_refusals,
 )
 from imdb_pipeline.sweep.plan import SWEEP_PARAM_SPECS
 
@@ -64,16 +65,18 @@ def imdb_experiments():
         """Validate the `grid` and the shared params; one record (name + full params) per trial."""
         from imdb_pipeline.sweep import steps
 
-        context, _ = current_run()
-        return steps.plan(context["params"])
+        with plain_refusals():  # a bad grid: its one-line message, no retry
+            context, _ = current_run()
+            return steps.plan(context["params"])
 
     @task(task_display_name="Ingest reviews")
     def ingest() -> Outputs:
         """Read and tokenize the reviews once for every trial."""
         from imdb_pipeline.sweep import steps
 
-        context, run_path = current_run()
-        return steps.ingest(context["params"], run_path, context["dag"].dag_id)
+        with plain_refusals():  # missing or broken data: its one-line message, no retry
+            context, run_path = current_run()
+            return steps.ingest(context["params"], run_path, context["dag"].dag_id)
 
     @task(task_display_name="Vectorize (per feature set)")
     def vectorize(ingested: Outputs | None, trials: list[dict] | None) -> dict[str, Outputs]:

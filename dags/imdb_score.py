@@ -24,7 +24,7 @@ import logging
 import os
 
 import pendulum
-from airflow.sdk import Asset, AssetOrTimeSchedule, AssetWatcher, CronTriggerTimetable, dag, task
+from airflow.sdk import Asset, AssetOrTimeSchedule, AssetWatcher, dag, task
 
 from imdb_airflow.dag_support import (
     CHAMPION,
@@ -33,7 +33,9 @@ from imdb_airflow.dag_support import (
     current_run,
     inbox_flag_trigger,
     params_from_specs,
+    plain_refusals,
 )
+from imdb_airflow.schedules import CronWithoutCatchUp
 from imdb_pipeline.serving import inbox_scoring, scoring_summary
 from imdb_pipeline.serving.inbox import inbox_dir
 
@@ -61,7 +63,7 @@ def _schedule():
     assets = CHAMPION | INBOX
     if SCORE_SCHEDULE.lower() == "none":
         return assets
-    return AssetOrTimeSchedule(timetable=CronTriggerTimetable(SCORE_SCHEDULE, timezone="UTC"), assets=assets)
+    return AssetOrTimeSchedule(timetable=CronWithoutCatchUp(SCORE_SCHEDULE), assets=assets)
 
 
 @dag(
@@ -72,6 +74,10 @@ def _schedule():
     schedule=_schedule(),
     start_date=pendulum.datetime(2026, 1, 1, tz="UTC"),
     catchup=False,
+    # Unpaused from the start, unlike Airflow's default: it is safe (with no champion or no new file a
+    # run scores nothing and says so), and a paused DAG's flag watcher does not run, so a READY flag
+    # dropped as docs/scoring.md says would wait for nothing.
+    is_paused_upon_creation=False,
     max_active_runs=2,  # safe: each (file, champion) is claimed by one run
     tags=["ml", "imdb", "scoring"],
     params=params_from_specs(inbox_scoring.SCORE_PARAM_SPECS),
@@ -86,8 +92,9 @@ def imdb_score():
     )
     def score() -> Outputs:
         """Score every inbox file this champion has not scored yet (and what `rescore` asks)."""
-        context, run_path = current_run()
-        outputs, summary = inbox_scoring.score_for_run(dict(context["params"]), run_path)
+        with plain_refusals():  # an unwritable artifact root: one line, no retry
+            context, run_path = current_run()
+            outputs, summary = inbox_scoring.score_for_run(dict(context["params"]), run_path)
         described = scoring_summary.describe(summary)
         for level, line in described:
             log.log(level, line)

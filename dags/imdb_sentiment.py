@@ -37,6 +37,7 @@ from imdb_airflow.dag_support import (
     skip_scheduled_run_without_data,
     skip_unless_promoted,
 )
+from imdb_airflow.schedules import CronWithoutCatchUp
 from imdb_pipeline.core.parameters import PARAM_SPECS
 
 # Weekly retraining by default; IMDB_SCHEDULE overrides it per deployment (a cron expression,
@@ -49,7 +50,7 @@ SCHEDULE = os.environ.get("IMDB_SCHEDULE", "@weekly")
     dag_display_name="IMDB review sentiment (DLwP 3.4)",
     description="Train and evaluate the book's IMDB review classifier; report metrics and curves.",
     doc_md=__doc__,
-    schedule=None if SCHEDULE.lower() == "none" else SCHEDULE,
+    schedule=None if SCHEDULE.lower() == "none" else CronWithoutCatchUp(SCHEDULE),
     start_date=pendulum.datetime(2026, 1, 1, tz="UTC"),
     catchup=False,
     max_active_runs=int(os.environ.get("IMDB_MAX_ACTIVE_RUNS", "1")),

@@ -246,8 +246,10 @@ def running_cluster(
     extra_env: Mapping[str, str | None] | None = None,
     auth_manager: str = AUTH_MANAGER,
     workers: Sequence[Worker] = (Worker(),),
+    triggerer: bool = False,
 ):
-    """Migrate a fresh database, create the pool and the users, start the components, log in as admin.
+    """Migrate a fresh database, create the pool and the users, start the components (the triggerer
+    too, if asked: it runs the inbox's flag watcher), log in as admin.
     With ``SIMPLE`` (the README's ``airflow standalone`` path) there is only the admin, whose password the
     api-server generates. ``extra_env`` changes every component's environment (``None`` unsets a
     variable); with Celery, ``workers`` are started, each with its own changes on top."""
@@ -301,6 +303,8 @@ def running_cluster(
         if not simple:
             cluster.create_users(with_roles=False)
         cluster.start()
+        if triggerer:
+            cluster._spawn("triggerer", ["triggerer"], cluster.env)
         cluster.wait_for(
             "the api-server", lambda: requests.get(f"{cluster.base}/api/v2/version", timeout=5).ok
         )

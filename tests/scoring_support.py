@@ -49,7 +49,7 @@ def promote(root: Path, run: str, accuracy: float, previous: str | None = None) 
     model.parent.mkdir(parents=True)
     model.write_bytes(run.encode())
     info = {"dag_id": "imdb_sentiment", "run": run, "test_accuracy": accuracy, "previous": previous}
-    info["promoted_at"] = f"2026-01-0{len(model_store.versions(root)) + 1}T00:00:00+00:00"
+    info["promoted_at"] = f"2026-01-{len(model_store.versions(root)) + 1:02d}T00:00:00+00:00"
     version = model_store.install({"model": str(model)}, info, root)
     model_store.switch_to(version, root)
     return version

@@ -15,8 +15,6 @@ import datetime as dt
 import json
 import os
 import signal
-import subprocess
-import sys
 import time
 from pathlib import Path
 
@@ -36,15 +34,7 @@ SCORE = "imdb_score"
 def cluster(tmp_path_factory):
     home = tmp_path_factory.mktemp("scoring-cluster")
     env = {"IMDB_SCORE_SCHEDULE": "none"}  # only events start runs here
-    with running_cluster(home, "LocalExecutor", extra_env=env) as started:
-        with open(home / "triggerer.log", "w") as log:  # runs the inbox's AssetWatcher
-            started.processes["triggerer"] = subprocess.Popen(
-                [sys.executable, "-m", "airflow", "triggerer"],
-                env=started.env,
-                stdout=log,
-                stderr=subprocess.STDOUT,
-                start_new_session=True,
-            )
+    with running_cluster(home, "LocalExecutor", extra_env=env, triggerer=True) as started:
         started.wait_for("imdb_score to be parsed", lambda: started.api("GET", f"/dags/{SCORE}").ok)
         yield started
 

@@ -8,8 +8,10 @@ library is imported inside the functions that need it, so that parsing a DAG fil
 
 from __future__ import annotations
 
+import contextlib
+import copy
 import logging
-from collections.abc import Mapping
+from collections.abc import Iterator, Mapping
 from datetime import timedelta
 from decimal import Decimal
 from typing import Any
@@ -71,6 +73,18 @@ def _plain(number: float) -> str:
     return format(Decimal(repr(number)), "f")
 
 
+@contextlib.contextmanager
+def plain_refusals() -> Iterator[None]:
+    """Bad input fails the task with its one-line message at the bottom of a short traceback: the
+    library's frames under it are dropped (nothing in them helps whoever fixes the input); the
+    exception stays what it is, so ``FAIL_ON_BAD_INPUT`` still stops the retries."""
+    try:
+        yield
+    except PipelineInputError as error:
+        # A copy: contextlib puts the original traceback back on the very exception it threw in.
+        raise copy.copy(error).with_traceback(None) from None
+
+
 def current_run() -> tuple[Any, Any]:
     """(context, artifact folder or bucket prefix) of the DAG run the calling task belongs to; the
     artifact root is checked first (a missing bucket fails the first task with one line)."""
@@ -95,8 +109,11 @@ def run_stage(stage: str, **upstream: Outputs | None) -> Outputs:
     missing = sorted(set(GRAPH[stage]) - set(upstream))
     if missing:
         raise ValueError(f"task {stage} is not wired to {', '.join(missing)}: see stages.graph.GRAPH")
-    context, run_path = current_run()
-    return runner.run_stage(stage, dict(context["params"]), run_path, upstream, dag_id=context["dag"].dag_id)
+    with plain_refusals():
+        context, run_path = current_run()
+        return runner.run_stage(
+            stage, dict(context["params"]), run_path, upstream, dag_id=context["dag"].dag_id
+        )
 
 
 def skip_unless_promoted(promoted: Outputs) -> Outputs:
@@ -145,13 +162,14 @@ def skip_scheduled_run_without_data() -> None:
 
 def inbox_flag_trigger(folder: Any, flag: str, poke_interval: float = 30.0) -> Any:
     """The asset watcher's trigger for ``flag`` in the inbox: the standard directory trigger for a
-    folder, ``BucketFlagTrigger`` for a bucket prefix. Parsing a DAG contacts no store."""
+    folder (which creates it), ``BucketFlagTrigger`` for a bucket prefix. Parsing a DAG contacts no
+    store and creates nothing: the triggerer does, once it runs the watcher."""
     from imdb_pipeline.store.object_store import ObjectPath
 
     if isinstance(folder, ObjectPath):
         from imdb_airflow.triggers import BucketFlagTrigger
 
         return BucketFlagTrigger(url=str(folder / flag), poke_interval=poke_interval)
-    from airflow.providers.standard.triggers.file import DirectoryFileDeleteTrigger
+    from imdb_airflow.triggers import InboxFlagTrigger
 
-    return DirectoryFileDeleteTrigger(directory=str(folder), filename=flag, poke_interval=poke_interval)
+    return InboxFlagTrigger(directory=str(folder), filename=flag, poke_interval=poke_interval)

@@ -127,6 +127,21 @@ def test_every_task_retries_but_not_on_bad_input(any_dag):
         assert rule.action.value == "fail"
 
 
+def test_bad_input_fails_a_task_with_its_message_and_not_the_librarys_frames(tmp_path):
+    import traceback
+
+    from imdb_airflow.dag_support import plain_refusals
+    from imdb_pipeline.data import aclimdb
+
+    missing = tmp_path / "aclImdb_v1.tar.gz"
+    with pytest.raises(PipelineInputError) as refused, plain_refusals():
+        list(aclimdb.iter_reviews(missing))
+    frames = [frame.filename for frame in traceback.extract_tb(refused.value.__traceback__)]
+    assert frames and not any("imdb_pipeline" in name for name in frames), frames
+    assert refused.value.__cause__ is None and refused.value.__suppress_context__
+    assert str(missing) in str(refused.value)  # the message itself is kept whole
+
+
 # Runs at once, per DAG: training one at a time unless IMDB_MAX_ACTIVE_RUNS says otherwise (unset
 # here), one sweep at a time, and two scorings (each (file, champion) is claimed by one run).
 MAX_ACTIVE_RUNS = {"imdb_sentiment": 1, "imdb_experiments": 1, "imdb_score": 2}

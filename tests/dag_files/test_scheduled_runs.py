@@ -1,17 +1,27 @@
 """Scheduled runs of imdb_sentiment on the real components (scheduler, dag-processor, api-server,
-LocalExecutor, PostgreSQL): a DAG unpaused without a data source skips its scheduled run, saying
-why, instead of failing; with the workers' IMDB_DATA_PATH it trains on schedule."""
+LocalExecutor, PostgreSQL): unpausing starts no run for a time already past; a scheduled run without
+a data source is skipped, saying why, instead of failing; with the workers' IMDB_DATA_PATH it trains
+on schedule."""
 
 from __future__ import annotations
 
+import pendulum
 import pytest
 from airflow_cluster import running_cluster
 
 pytestmark = [pytest.mark.slow, pytest.mark.integration]
 
-# The weekly schedule, and the DAG unpaused as soon as it is parsed: the scheduler then creates the
-# latest interval's run at once, with the default params, as it does when a user first unpauses it.
-SCHEDULED = {"IMDB_SCHEDULE": "@weekly", "AIRFLOW__CORE__DAGS_ARE_PAUSED_AT_CREATION": "False"}
+# Every minute, so that the first scheduled run comes within a minute; the DAG paused at creation, as
+# a new user finds it. (Airflow's own CronTriggerTimetable would start the minute just past at once.)
+SCHEDULED = {"IMDB_SCHEDULE": "* * * * *", "AIRFLOW__CORE__DAGS_ARE_PAUSED_AT_CREATION": "True"}
+
+
+def unpause(cluster, dag_id: str = "imdb_sentiment") -> pendulum.DateTime:
+    """Unpause as the UI's toggle does (PATCH is_paused); returns when."""
+    assert cluster.api("GET", f"/dags/{dag_id}").json()["is_paused"]
+    when = pendulum.now("UTC")
+    assert cluster.api("PATCH", f"/dags/{dag_id}", json={"is_paused": False}).ok
+    return when
 
 
 def finished_scheduled_run(cluster) -> dict:
@@ -28,9 +38,12 @@ def task_states(cluster, run_id: str) -> dict[str, str]:
     return {ti["task_id"]: ti["state"] for ti in instances["task_instances"]}
 
 
-def test_without_a_data_source_the_scheduled_run_is_skipped_not_failed(tmp_path):
+def test_unpausing_starts_no_past_run_and_without_data_the_scheduled_run_is_skipped(tmp_path):
     with running_cluster(tmp_path / "home", "LocalExecutor", SCHEDULED) as cluster:
+        unpaused_at = unpause(cluster)
         run = finished_scheduled_run(cluster)
+        runs = cluster.api("GET", "/dags/imdb_sentiment/dagRuns").json()["dag_runs"]
+        assert all(pendulum.parse(r["logical_date"]) > unpaused_at for r in runs), (unpaused_at, runs)
         assert run["state"] == "success"
         states = task_states(cluster, run["dag_run_id"])
         assert states["ingest"] == "skipped" and set(states.values()) == {"skipped"}, states
@@ -45,6 +58,7 @@ def test_with_the_workers_data_path_it_trains_on_schedule(tmp_path, real_data):
     # The default params (the book's: 10,000 words, 10,000 validation reviews) need the real reviews.
     env = {**SCHEDULED, "IMDB_DATA_PATH": str(real_data)}
     with running_cluster(tmp_path / "home", "LocalExecutor", env) as cluster:
+        unpause(cluster)
         run = finished_scheduled_run(cluster)
         states = task_states(cluster, run["dag_run_id"])
         assert run["state"] == "success", states

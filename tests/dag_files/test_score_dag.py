@@ -23,13 +23,11 @@ def test_scheduled_on_the_champion_the_inbox_and_a_modest_time_schedule(dag):
     from airflow.sdk import AssetOrTimeSchedule
 
     assert isinstance(dag.schedule, AssetOrTimeSchedule)
-    assert dag.schedule.timetable.expression == "*/30 * * * *"
+    assert dag.schedule.timetable.summary == "*/30 * * * *"
     assets = {asset.name: asset for asset in dag.schedule.asset_condition.objects}
     assert set(assets) == {"imdb_champion", "imdb_reviews_inbox"}  # either one starts a run
     [watcher] = assets["imdb_reviews_inbox"].watchers
-    assert (
-        type(watcher.trigger).__name__ == "DirectoryFileDeleteTrigger" and watcher.trigger.filename == "READY"
-    )
+    assert type(watcher.trigger).__name__ == "InboxFlagTrigger" and watcher.trigger.filename == "READY"
 
 
 def test_tasks_params_and_lineage(dag):

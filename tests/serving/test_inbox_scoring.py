@@ -11,7 +11,7 @@ from scoring_support import drop, install_champion, quarantined, reviews
 
 from imdb_pipeline.core.errors import PipelineInputError
 from imdb_pipeline.features import review_stats, tokenized
-from imdb_pipeline.serving import batch_scoring, inbox_scoring
+from imdb_pipeline.serving import batch_scoring, inbox_scoring, scoring_summary
 from imdb_pipeline.serving.batch_statistics import training_reference
 from imdb_pipeline.serving.scorer import Scorer
 from imdb_pipeline.store import artifacts, scored_batches
@@ -91,9 +91,14 @@ def test_good_files_are_scored_once_and_junk_is_quarantined(champion_root):
     )
 
     again = inbox_scoring.score_inbox(root=champion_root, rescore="none")
-    assert again["batches"] == []  # each file once per champion version
+    assert again["batches"] == [] and again["already_scored"] == 2  # each file once per champion version
     latest = inbox_scoring.score_inbox(root=champion_root, rescore="latest")
     assert latest["batches"] == []
+    [(_, headline)] = scoring_summary.describe(latest)  # said as the normal thing it is
+    assert (
+        headline
+        == f"champion {latest['model_version']}: nothing new: all 2 files already scored by this champion"
+    )
 
 
 @pytest.mark.slow

@@ -93,14 +93,16 @@ def score_inbox(
         "waiting": len(found),
     }
     if not bucket:
-        return {**summary, "batches": _score_local(found, rescore, policy, model, root)}
-    with tempfile.TemporaryDirectory(prefix="inbox.", dir=local_cache.work_dir()) as received:
-        return {**summary, "batches": _score_bucket(found, Path(received), rescore, policy, model, root)}
+        batches, already = _score_local(found, rescore, policy, model, root)
+    else:
+        with tempfile.TemporaryDirectory(prefix="inbox.", dir=local_cache.work_dir()) as received:
+            batches, already = _score_bucket(found, Path(received), rescore, policy, model, root)
+    return {**summary, "already_scored": already, "batches": batches}
 
 
 def _score_local(
     found: list[inbox.Entry], rescore: str, policy: Policy | None, model: Champion, root: Path
-) -> list[dict[str, Any]]:
+) -> tuple[list[dict[str, Any]], int]:
     results, files = [], []
     for entry in found:
         if entry.kind == inbox.REGULAR:
@@ -110,7 +112,8 @@ def _score_local(
         reason = f"{entry.name} is a {entry.kind}, not a regular file: only files are scored, {never}."
         key = scored_batches.entry_key(entry.path.name, entry.kind)
         results.append(set_aside(entry.path, key, reason, model.version, root))
-    return results + _plan_and_score(files, {}, rescore, policy, model, root)
+    scored, already = _plan_and_score(files, {}, rescore, policy, model, root)
+    return results + scored, already
 
 
 def _score_bucket(
@@ -120,7 +123,7 @@ def _score_bucket(
     policy: Policy | None,
     model: Champion,
     root: artifacts.Location,
-) -> list[dict[str, Any]]:
+) -> tuple[list[dict[str, Any]], int]:
     results, files, sources = [], [], {}
     for entry in found:
         if entry.kind != inbox.REGULAR:
@@ -139,7 +142,8 @@ def _score_bucket(
             continue
         files.append(local)
         sources[local] = entry
-    return results + _plan_and_score(files, sources, rescore, policy, model, root)
+    scored, already = _plan_and_score(files, sources, rescore, policy, model, root)
+    return results + scored, already
 
 
 def _plan_and_score(
@@ -149,8 +153,9 @@ def _plan_and_score(
     policy: Policy | None,
     model: Champion,
     root: artifacts.Location,
-) -> list[dict[str, Any]]:
-    """Fingerprint each file, choose the batches (``plan``), score each chosen one."""
+) -> tuple[list[dict[str, Any]], int]:
+    """Fingerprint each file, choose the batches (``plan``), score each chosen one; returns the
+    outcomes and how many files this champion had scored already (left alone, not outcomes)."""
     results, planned = [], {}
     for path in files:
         try:
@@ -162,12 +167,14 @@ def _plan_and_score(
             key = scored_batches.entry_key(path.name, "unreadable")
             results.append(set_aside(path, key, str(err), model.version, root, source=sources.get(path)))
     keys = {path: scored_batches.batch_key(path.name, print_.sha256) for path, print_ in planned.items()}
-    chosen = plan(keys, model.version, rescore, scored_batches.finished_keys(root))
+    done = scored_batches.finished_keys(root)
+    chosen = plan(keys, model.version, rescore, done)
+    already = sum(model.version in done.get(key, ()) for key in keys.values())
     log.info(
-        "champion %s: %d of %d inbox file(s) to score (rescore=%s)",
+        "champion %s: %d inbox file(s) to score, %d already scored by it (rescore=%s)",
         model.version,
         len(chosen),
-        len(files),
+        already,
         rescore,
     )
     try:
@@ -175,7 +182,7 @@ def _plan_and_score(
             results.append(score_file(path, planned[path], model, policy, root, source=sources.get(path)))
     except OSError as err:
         raise _unwritable(scored_batches.scored_dir(root), err) from None
-    return results
+    return results, already
 
 
 def _check_writable(folder: Path) -> None:

@@ -21,8 +21,24 @@ def describe(summary: dict[str, Any]) -> list[tuple[int, str]]:
     """A headline and one line per batch, each with its log level: what the task log (and the scored
     asset event) says. Warnings: a drifted, quarantined, refused, failed or changed batch."""
     batches = summary["batches"]
+    waiting, already = summary["waiting"], summary.get("already_scored", 0)
     if summary["model_version"] is None:
-        return [(logging.INFO, f"no champion yet: {summary['waiting']} inbox file(s) wait")]
+        return [
+            (
+                logging.INFO,
+                f"nothing to score yet: no champion ({_files(waiting)} in the inbox wait for the first "
+                "blessed imdb_sentiment run to promote one)",
+            )
+        ]
+    if not batches:  # a run with nothing to do, in words that read as normal
+        what = (
+            "the inbox is empty"
+            if not waiting
+            else f"all {_files(already)} already scored by this champion"
+            if already == waiting
+            else f"{_files(waiting)} in the inbox, none to score with rescore={summary['rescore']}"
+        )
+        return [(logging.INFO, f"champion {summary['model_version']}: nothing new: {what}")]
     count = {
         status: sum(b["status"] == status for b in batches) for status in ("scored", "quarantined", *_LEFT)
     }
@@ -33,7 +49,7 @@ def describe(summary: dict[str, Any]) -> list[tuple[int, str]]:
             logging.INFO,
             f"champion {summary['model_version']}: {count['scored']} scored, "
             f"{count['quarantined']} quarantined, {drifted} drifted{others} "
-            f"({summary['waiting']} in the inbox, rescore={summary['rescore']})",
+            f"({waiting} in the inbox, {already} already scored by it, rescore={summary['rescore']})",
         )
     ]
     for b in batches:
@@ -46,3 +62,7 @@ def describe(summary: dict[str, Any]) -> list[tuple[int, str]]:
             level = logging.INFO if b["status"] in ("busy", "done", "gone") else logging.WARNING
             lines.append((level, f"{b['status']} {b['file']}: {b['reason']}"))
     return lines
+
+
+def _files(count: int) -> str:
+    return f"{count} file" if count == 1 else f"{count} files"
