@@ -291,3 +291,19 @@ def test_bad_input_of_each_class_fails_the_stage_and_writes_nothing(
     with pytest.raises(PipelineInputError, match=message):
         run_ingest(tmp_path, data_path=str(make(tmp_path)))
     assert not (tmp_path / "run").exists() or list((tmp_path / "run").iterdir()) == []
+
+
+def test_summary_records_the_path_as_given_beside_the_path_read(
+    tiny_aclimdb_dir, tmp_path, artifact_root, monkeypatch
+):
+    link = tmp_path / "data-link"
+    link.symlink_to(tiny_aclimdb_dir, target_is_directory=True)
+    monkeypatch.setenv("IMDB_DATA_PATH", str(link))  # a worker's copy, reached through a symlink
+    _, run_path = run_ingest(tmp_path)
+    summary = artifacts.read_manifest(run_path / "ingest")["summary"]
+    assert summary["data_path"] == str(tiny_aclimdb_dir.resolve())  # as before: the path read
+    assert (summary["data_path_as_given"], summary["data_path_from"]) == (str(link), "IMDB_DATA_PATH")
+    monkeypatch.delenv("IMDB_DATA_PATH")
+    assert ingest.data_path_as_given(PipelineConfig.from_params({})) == ("", "download")
+    typed = PipelineConfig.from_params({"data_path": "~/imdb.npz"})
+    assert ingest.data_path_as_given(typed) == ("~/imdb.npz", "data_path")

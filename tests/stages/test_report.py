@@ -6,6 +6,7 @@ from pathlib import Path
 import numpy as np
 import pytest
 
+from imdb_pipeline.core.parameters import PipelineConfig
 from imdb_pipeline.stages import report
 from imdb_pipeline.store import artifacts
 
@@ -66,18 +67,15 @@ def test_page_escapes_review_text_and_parameters():
         "final_epochs": 3,
         "parameters": 1,
         "total_wall_seconds": 1.0,
-        "config": {"data_path": hostile, "hidden_layers": 2, "num_words": 10, "epochs": 3, "loss": "mse"},
+        "config": {**PipelineConfig().to_dict(), "data_path": hostile},
         "timings": {},
-        "data": {"source": hostile},
+        "data": {"source": hostile, "data_path": hostile + "/x", "data_path_as_given": hostile},
         "gate": {"blessed": False, "checks": [{"passed": False, "detail": hostile}]},
     }
-    html = report.render_html(
-        {
-            "metrics": metrics,
-            "evaluation": {"test_reviews": 1, "threshold": 0.5},
-            "examples": [{"caption": "c", "text": hostile, "probability": 0.7, "label": "positive"}],
-            "images": {"loss": "l.png", "accuracy": "a.png", "confusion": "c.png", "roc": "r.png"},
-        }
+    html = report.render_report(
+        metrics,
+        {"test_reviews": 1, "threshold": 0.5},
+        [{"caption": "c", "text": hostile, "probability": 0.7, "label": "positive"}],
     )
     assert "<script>" not in html and "&lt;script&gt;" in html
 

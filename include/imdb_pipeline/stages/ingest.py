@@ -7,8 +7,9 @@ Sources (``source``, or inferred from ``data_path``):
   Keras' file was made (``aclimdb``).
 
 Writes ``train.npz`` and ``test.npz`` (``tokenized.TokenizedSplit``) and ``word_index.json``; the
-manifest's summary states the review counts per split and class, duplicates and train/test overlap,
-so a short or lopsided dataset is visible. Every reader works within ``input_limits``.
+manifest's summary states the data path as given and the path read (symlinks followed), the review
+counts per split and class, duplicates and train/test overlap, so a short or lopsided dataset is
+visible. Every reader works within ``input_limits``.
 """
 
 from __future__ import annotations
@@ -37,6 +38,8 @@ log = logging.getLogger(__name__)
 # Keras' own imdb.npz holds ragged object arrays (pickled); it is loaded with pickle only after
 # its sha256 matches the one Keras publishes. Any other pickled file is refused.
 TRUSTED_PICKLED_NPZ_SHA256 = {downloads.KERAS_IMDB_NPZ[1]}
+# Where the data path came from (the summary's ``data_path_from``).
+FROM_PARAM, FROM_ENV, FROM_DOWNLOAD = "data_path", DATA_PATH_ENV, "download"
 _KINDS = "an imdb.npz, an aclImdb folder or an aclImdb tarball (.tar, .tar.gz, .tar.bz2, .tar.xz)"
 
 
@@ -60,11 +63,20 @@ def _local_path(given: str, origin: str) -> Path:
     return path.resolve()
 
 
+def data_path_as_given(config: PipelineConfig) -> tuple[str, str]:
+    """(path as typed, where from): ``data_path``; else the worker's ``IMDB_DATA_PATH``; else ("",
+    "download"). The reports show it, with the path read (symlinks followed) beside it."""
+    if config.data_path:
+        return config.data_path, FROM_PARAM
+    given = os.environ.get(DATA_PATH_ENV, "")
+    return given, (FROM_ENV if given else FROM_DOWNLOAD)
+
+
 def locate_data(config: PipelineConfig, cache: Path, limits: InputLimits) -> tuple[str, Path]:
     """(source, local path): the configured local copy, checked, or the verified cached download.
     A path from the worker's environment is named as such in every message."""
     origin = "data_path" if config.data_path else f"{DATA_PATH_ENV} (this worker's environment)"
-    given = config.data_path or os.environ.get(DATA_PATH_ENV, "")
+    given = data_path_as_given(config)[0]
     path = _local_path(given, origin) if given else None
     try:
         source, _ = config.data_location()
@@ -144,9 +156,12 @@ def ingest(inputs: dict[str, str], config: PipelineConfig, out: artifacts.StageO
             summary["test_reviews_also_in_train"],
         )
     artifacts.write_json(out.path("word_index", MODEL_FILES["word_index"]), word_index)
+    given, origin = data_path_as_given(config)
     out.extra["summary"] = {
         "source": source,
-        "data_path": str(path),
+        "data_path": str(path),  # the path read: symlinks followed (older runs have only this)
+        "data_path_as_given": given,
+        "data_path_from": origin,
         **summary,
         "vocabulary": len(word_index),
         **facts,

@@ -17,7 +17,7 @@ import numpy as np
 from imdb_model.spec import DECISION_THRESHOLD
 from imdb_pipeline.core.parameters import PipelineConfig
 from imdb_pipeline.features import tokenized, tokenizer
-from imdb_pipeline.stages import graph
+from imdb_pipeline.stages import graph, report_text
 from imdb_pipeline.store import artifacts
 
 log = logging.getLogger(__name__)
@@ -25,6 +25,12 @@ log = logging.getLogger(__name__)
 # The stages that have run when the report is written: all before it in the pipeline's order.
 STAGES = graph.STAGES[: graph.STAGES.index("report") + 1]
 EXAMPLE_WORDS = 90
+IMAGES = {
+    "loss": "loss.png",
+    "accuracy": "accuracy.png",
+    "confusion": "confusion_matrix.png",
+    "roc": "roc.png",
+}
 
 
 def figure(columns: int = 1, size: tuple[float, float] = (6.4, 4.2)):
@@ -133,6 +139,26 @@ def render_html(context: dict, template: str = "report.html.j2") -> str:
     return env.get_template(template).render(**context)
 
 
+def render_report(metrics: dict, evaluation: dict, examples: list[dict]) -> str:
+    """The run's page from its ``metrics.json`` (an older run's too), evaluation and example reviews."""
+    labels = {
+        "model": report_text.describe_configuration(metrics["config"]),
+        "features": report_text.describe_features(metrics["config"]),
+        "data_path": report_text.data_path_lines(metrics["data"], metrics["config"]["data_path"]),
+        "path_keys": report_text.PATH_KEYS,
+        "example_words": EXAMPLE_WORDS,
+    }
+    return render_html(
+        {
+            "metrics": metrics,
+            "evaluation": evaluation,
+            "examples": examples,
+            "labels": labels,
+            "images": IMAGES,
+        }
+    )
+
+
 def report(inputs: dict[str, str], config: PipelineConfig, out: artifacts.StageOutput) -> dict[str, str]:
     history = artifacts.read_json(inputs["history"])
     evaluation = artifacts.read_json(inputs["evaluation"])
@@ -142,18 +168,18 @@ def report(inputs: dict[str, str], config: PipelineConfig, out: artifacts.StageO
     run_path = out.run_path
 
     plot_curve(
-        history["validation_history"], "loss", history["best_epoch"], out.path("loss_plot", "loss.png")
+        history["validation_history"], "loss", history["best_epoch"], out.path("loss_plot", IMAGES["loss"])
     )
     plot_curve(
         history["validation_history"],
         "accuracy",
         history["best_epoch"],
-        out.path("accuracy_plot", "accuracy.png"),
+        out.path("accuracy_plot", IMAGES["accuracy"]),
     )
     plot_confusion_matrix(
-        labels, probabilities, evaluation["threshold"], out.path("confusion_plot", "confusion_matrix.png")
+        labels, probabilities, evaluation["threshold"], out.path("confusion_plot", IMAGES["confusion"])
     )
-    plot_roc(labels, probabilities, out.path("roc_plot", "roc.png"))
+    plot_roc(labels, probabilities, out.path("roc_plot", IMAGES["roc"]))
 
     word_rank = artifacts.read_json(inputs["word_index"])
     test_tokens = tokenized.load_split(inputs["test_tokens"])
@@ -183,6 +209,7 @@ def report(inputs: dict[str, str], config: PipelineConfig, out: artifacts.StageO
         "best_epoch": history["best_epoch"],
         "final_epochs": history["final_epochs"],
         "parameters": history["parameters"],
+        "trainable_parameters": history.get("trainable_parameters", history["parameters"]),
         "seconds_per_epoch": history["seconds_per_epoch"],
         "history": {"validation_run": history["validation_history"], "final_fit": history["final_history"]},
         # The gate's verdict: blessed (the promote task makes it the champion) or not, and why.
@@ -205,19 +232,7 @@ def report(inputs: dict[str, str], config: PipelineConfig, out: artifacts.StageO
         "run": run_path.name,
     }
     artifacts.write_json(out.path("metrics", "metrics.json"), metrics)
-    html = render_html(
-        {
-            "metrics": metrics,
-            "evaluation": evaluation,
-            "examples": examples,
-            "images": {
-                "loss": "loss.png",
-                "accuracy": "accuracy.png",
-                "confusion": "confusion_matrix.png",
-                "roc": "roc.png",
-            },
-        }
-    )
+    html = render_report(metrics, evaluation, examples)
     artifacts.atomic_write_bytes(out.path("report", "report.html"), html.encode("utf-8"))
     log.info("report: %s (test accuracy %.4f)", out.final_paths()["report"], metrics["test_accuracy"])
     return out.final_paths()

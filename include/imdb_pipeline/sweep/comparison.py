@@ -10,7 +10,7 @@ from typing import Any
 
 from imdb_pipeline.core.errors import MissingUpstreamError
 from imdb_pipeline.core.parameters import GATE_PARAMS, PipelineConfig
-from imdb_pipeline.stages import report
+from imdb_pipeline.stages import report, report_text
 from imdb_pipeline.store import artifacts
 from imdb_pipeline.sweep.plan import TRIAL_PARAMS, Trial
 
@@ -76,6 +76,51 @@ def plot_validation_curves(
     report.save_figure(plt, fig, path)
 
 
+def sweep_summary(
+    rows: Sequence[Mapping[str, Any]],
+    evaluation: Mapping[str, Any],
+    config: PipelineConfig,
+    data: Mapping[str, Any],
+    run: str,
+) -> dict[str, Any]:
+    """``sweep.json``: the trials' rows, each described in words (its training where it differs from
+    the sweep's, which ``training`` states once), the winner with its test scores, the shared
+    parameters and ingest's data summary."""
+    base = config.to_dict()
+    rows = [{**row, "description": report_text.describe_configuration(row["params"], base)} for row in rows]
+    winner = pick_winner(rows)
+    return {
+        "trials": rows,
+        "training": report_text.describe_training(base),
+        "winner": {
+            "index": winner["index"],
+            "name": winner["name"],
+            "best_val_accuracy": winner["best_val_accuracy"],
+            "test_accuracy": evaluation["test_accuracy"],
+            "test_loss": evaluation["test_loss"],
+            "roc_auc": evaluation["roc_auc"],
+            "params": winner["params"],
+        },
+        "config": base,
+        "shared_params": {
+            name: value for name, value in base.items() if name not in TRIAL_PARAMS + GATE_PARAMS
+        },
+        "data": dict(data),
+        "run": run,
+    }
+
+
+def render_page(summary: Mapping[str, Any]) -> str:
+    """The comparison page from ``sweep.json``'s content."""
+    context = {
+        "sweep": summary,
+        "images": {"curves": "validation_curves.png"},
+        "data_path": report_text.data_path_lines(summary["data"], summary["config"]["data_path"]),
+        "path_keys": report_text.PATH_KEYS,
+    }
+    return report.render_html(context, "sweep_report.html.j2")
+
+
 def write_comparison(
     trials: Sequence[Trial], inputs: Mapping[str, str], config: PipelineConfig, out: artifacts.StageOutput
 ) -> dict[str, str]:
@@ -87,37 +132,18 @@ def write_comparison(
         summarize_trial(trial, history, manifest)
         for trial, history, manifest in zip(trials, histories, manifests, strict=True)
     ]
-    winner = pick_winner(rows)
     evaluation = artifacts.read_json(inputs["evaluation"])
+    data = artifacts.read_manifest(out.run_path / "ingest").get("summary", {})
+    summary = sweep_summary(rows, evaluation, config, data, out.run_path.name)
+    winner = summary["winner"]
     evaluated_config = artifacts.read_manifest(Path(inputs["evaluation"]).parent)["config"]
     if evaluated_config != winner["params"]:  # evaluate and report must agree on the winner
         raise MissingUpstreamError(
             "the evaluated model is not the winning trial's: rerun evaluate_winner, then report."
         )
     plot_validation_curves(trials, histories, winner["index"], out.path("curves", "validation_curves.png"))
-    summary = {
-        "trials": rows,
-        "winner": {
-            "index": winner["index"],
-            "name": winner["name"],
-            "best_val_accuracy": winner["best_val_accuracy"],
-            "test_accuracy": evaluation["test_accuracy"],
-            "test_loss": evaluation["test_loss"],
-            "roc_auc": evaluation["roc_auc"],
-            "params": winner["params"],
-        },
-        "config": config.to_dict(),
-        "shared_params": {
-            name: value for name, value in config.to_dict().items() if name not in TRIAL_PARAMS + GATE_PARAMS
-        },
-        "data": artifacts.read_manifest(out.run_path / "ingest").get("summary", {}),
-        "run": out.run_path.name,
-    }
     artifacts.write_json(out.path("sweep", "sweep.json"), summary)
-    html = report.render_html(
-        {"sweep": summary, "images": {"curves": "validation_curves.png"}}, "sweep_report.html.j2"
-    )
-    artifacts.atomic_write_bytes(out.path("report", "report.html"), html.encode("utf-8"))
+    artifacts.atomic_write_bytes(out.path("report", "report.html"), render_page(summary).encode("utf-8"))
     log.info(
         "sweep winner: %s, validation accuracy %.4f, test accuracy %.4f",
         winner["name"],
