@@ -1,8 +1,8 @@
 """What the Models page shows, read from the artifact root: champions, training runs, scoring batches.
 
-Plain data and a small SVG plot, so the page (``plugins/imdb_airflow/models_page.py``) only
-renders and authorizes. Every file read here was written atomically by a stage; one that cannot be
-read (a run in progress, a damaged file) is left out rather than failing the page.
+Plain data (and short labels of the long version names), so the page (``models_page``) and its plot
+(``models_chart``) only render. Every file read here was written atomically by a stage; one that
+cannot be read (a run in progress, a damaged file) is left out rather than failing the page.
 
 On a bucket root a file is found through its stage's manifest (``<stage>/attempts/<id>/<file>``) and
 read through ``artifacts.localize``, checked against that manifest. The number of requests a page
@@ -15,7 +15,6 @@ from __future__ import annotations
 
 import contextlib
 import datetime as dt
-import html
 from concurrent.futures import ThreadPoolExecutor
 from pathlib import Path
 from typing import Any
@@ -25,9 +24,6 @@ from imdb_pipeline.store.object_store import ObjectPath
 
 TRAINING_DAGS = ("imdb_sentiment", "imdb_experiments")
 ROLLBACK = "python -m imdb_pipeline.store.model_store --rollback"
-# The plot's axis reaches down to a coin flip's accuracy on balanced reviews, at least (not the
-# decision threshold: another fact that happens to be 0.5 too).
-CHANCE_ACCURACY = 0.5
 # On a bucket root, what one page load reads at most: a listing per folder, then each item's manifest
 # and file (four requests each with today's library, eight at a time; batches three each, in a row).
 BUCKET_RUNS = 20  # training runs, the newest by the date in their run id, both DAGs together
@@ -175,7 +171,8 @@ def batches(root: artifacts.Location | None = None, limit: int = 50) -> list[dic
         limit = min(limit, BUCKET_BATCHES)
     rows = []
     for stats in scored_batches.recent_batches(root, limit):
-        drift = stats.get("drift") or {}
+        drift = stats.get("drift") if isinstance(stats.get("drift"), dict) else {}
+        flags = drift.get("flags") if isinstance(drift.get("flags"), list) else []
         rows.append(
             {
                 "file": stats.get("file"),
@@ -185,42 +182,26 @@ def batches(root: artifacts.Location | None = None, limit: int = 50) -> list[dic
                 "rows": stats.get("rows"),
                 "positive_rate": stats.get("positive_rate"),
                 "drifted": bool(drift.get("drifted")),
-                "drift_flags": drift.get("flags", []),
+                "drift_flags": [str(flag) for flag in flags],
                 "drift_tested": bool(drift.get("tested")),
             }
         )
     return rows
 
 
-def accuracy_svg(runs: list[dict[str, Any]], width: int = 640, height: int = 220) -> str:
-    """Test accuracy over time as an inline SVG line plot (one circle per run, its title the run)."""
-    if not runs:
-        return '<p class="empty">No finished training run yet.</p>'
-    times = [dt.datetime.fromisoformat(run["finished_at"]).timestamp() for run in runs]
-    values = [run["test_accuracy"] for run in runs]
-    low, high = min(*values, CHANCE_ACCURACY), max(*values, 1.0)
-    start, span = min(times), max(max(times) - min(times), 1.0)
-    pad = 40
-
-    def x(t: float) -> float:
-        return pad + (t - start) / span * (width - 2 * pad) if len(runs) > 1 else width / 2
-
-    def y(v: float) -> float:
-        return height - pad - (v - low) / max(high - low, 1e-9) * (height - 2 * pad)
-
-    points = " ".join(f"{x(t):.1f},{y(v):.1f}" for t, v in zip(times, values, strict=True))
-    circles = "".join(
-        f'<circle cx="{x(t):.1f}" cy="{y(v):.1f}" r="4"><title>{html.escape(run["dag_id"])} '
-        f"{html.escape(run['run'])}: {v:.4f}</title></circle>"
-        for t, v, run in zip(times, values, runs, strict=True)
-    )
-    ticks = "".join(f'<text x="4" y="{y(v) + 4:.1f}">{v:.2f}</text>' for v in (low, (low + high) / 2, high))
-    return (
-        f'<svg id="accuracy-plot" xmlns="http://www.w3.org/2000/svg" width="{width}" height="{height}" '
-        f'role="img" aria-label="test accuracy of each training run over time">'
-        f'<polyline fill="none" stroke="#2b6cb0" stroke-width="2" points="{points}"/>'
-        f'<g fill="#2b6cb0">{circles}</g><g font-size="11" fill="#4a5568">{ticks}</g></svg>'
-    )
+def version_labels(names: list[str]) -> dict[str, str]:
+    """Short labels of champion version names, each its promotion time (``model_store.install`` names
+    a version ``<%Y%m%dT%H%M%S.%fZ>__<dag>__<run>``) to the minute, or to the second or microsecond
+    where that is needed to tell the given versions apart; a name of another shape has none."""
+    stamps = {}
+    for name in names:
+        with contextlib.suppress(ValueError):
+            stamps[name] = dt.datetime.strptime(name.partition("__")[0], "%Y%m%dT%H%M%S.%fZ")
+    for shape in ("%Y-%m-%d %H:%M", "%Y-%m-%d %H:%M:%S", "%Y-%m-%d %H:%M:%S.%f"):
+        labels = {name: when.strftime(shape) for name, when in stamps.items()}
+        if len(set(labels.values())) == len(labels):
+            break
+    return labels
 
 
 def batch_stats_path(model_version: str, key: str, root: artifacts.Location | None = None) -> Path | None:
