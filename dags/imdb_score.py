@@ -16,6 +16,10 @@ Each `.txt` (one review a line) or `.jsonl` (`id`, `text`) file in the inbox (`I
 training data (thresholds below); a drifted batch is scored and flagged (`flag_drift`, the
 `imdb_review_drift` asset). A file that cannot be scored is moved to
 `$IMDB_ARTIFACT_ROOT/quarantine/` with its reason; the other files go on. See docs/scoring.md.
+
+The DAG starts **unpaused**: without a champion or new files a run scores nothing and says so
+("nothing new: …"), and the `READY` watcher (which creates the inbox folder) runs only while the DAG
+is unpaused. Unpausing it starts no run; times missed while paused are skipped.
 """
 
 from __future__ import annotations
