@@ -2,11 +2,16 @@
 
 from __future__ import annotations
 
+import contextlib
+import datetime as dt
 import os
 import shutil
+import types
+from collections.abc import Iterator
 from pathlib import Path
 
 import numpy as np
+import pytest
 from sample_data import make_review
 
 from imdb_pipeline.features import review_stats
@@ -43,13 +48,15 @@ def drop(folder: Path, name: str, data: bytes, age: int = 0) -> Path:
     return hidden.rename(folder / name)
 
 
-def promote(root: Path, run: str, accuracy: float, previous: str | None = None) -> str:
+def promote(
+    root: Path, run: str, accuracy: float, previous: str | None = None, promoted_at: str | None = None
+) -> str:
     """A stand-in model promoted to champion (files of the store, not a real model)."""
     model = root / "src" / run / "model.keras"
     model.parent.mkdir(parents=True)
     model.write_bytes(run.encode())
     info = {"dag_id": "imdb_sentiment", "run": run, "test_accuracy": accuracy, "previous": previous}
-    info["promoted_at"] = f"2026-01-{len(model_store.versions(root)) + 1:02d}T00:00:00+00:00"
+    info["promoted_at"] = promoted_at or f"2026-01-{len(model_store.versions(root)) + 1:02d}T00:00:00+00:00"
     version = model_store.install({"model": str(model)}, info, root)
     model_store.switch_to(version, root)
     return version
@@ -61,11 +68,29 @@ def evaluated(root: Path, run: str, accuracy: float) -> None:
         artifacts.write_json(out.path("evaluation", "evaluation.json"), {"test_accuracy": accuracy})
 
 
-def scored(root: Path, version: str, key: str, drift: dict) -> None:
-    """A finished scoring batch with its statistics."""
+def scored(root: Path, version: str, key: str, drift: dict, **more) -> None:
+    """A finished scoring batch with its statistics (``more`` added to or replacing them)."""
     with artifacts.stage_writer(scored_batches.scored_dir(root) / version, key) as out:
         stats = {"file": key, "key": key, "model_version": version, "rows": 10, "positive_rate": 0.4}
-        artifacts.write_json(out.path("stats", scored_batches.STATS), {**stats, "drift": drift})
+        artifacts.write_json(out.path("stats", scored_batches.STATS), {**stats, "drift": drift, **more})
+
+
+@contextlib.contextmanager
+def store_clock_at(when: dt.datetime) -> Iterator[None]:
+    """The store's clock stopped at ``when`` (version names, manifests' finish times): a history seeded
+    with its own dates, as if written over weeks."""
+
+    class Stopped(dt.datetime):
+        @classmethod
+        def now(cls, tz=None):
+            return when.astimezone(tz) if tz else when
+
+    shim = types.SimpleNamespace(**{name: getattr(dt, name) for name in dir(dt) if not name.startswith("_")})
+    shim.datetime = Stopped
+    with pytest.MonkeyPatch.context() as patch:
+        patch.setattr(model_store, "dt", shim)
+        patch.setattr(artifacts, "dt", shim)
+        yield
 
 
 def quarantined(root: Path) -> list[dict]:
