@@ -13,6 +13,7 @@ import tempfile
 from pathlib import Path
 
 import pytest
+from cryptography.fernet import Fernet
 from sample_data import tar_directory, write_aclimdb, write_keras_npz
 from stage_runs import PROJECT, REAL_DATA, TINY_PARAMS
 
@@ -22,6 +23,9 @@ os.environ["AIRFLOW__DATABASE__SQL_ALCHEMY_CONN"] = f"sqlite:///{_home}/airflow.
 os.environ["AIRFLOW__CORE__DAGS_FOLDER"] = str(PROJECT / "dags")
 os.environ["AIRFLOW__CORE__PLUGINS_FOLDER"] = str(PROJECT / "plugins")
 os.environ["AIRFLOW__CORE__LOAD_EXAMPLES"] = "False"
+# One Fernet key for this process and every Airflow command the tests start on the same database:
+# a trigger's kwargs (the inbox watcher's) written encrypted by one must be readable by the others.
+os.environ["AIRFLOW__CORE__FERNET_KEY"] = Fernet.generate_key().decode()
 os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "2")
 os.environ.pop("IMDB_DATA_PATH", None)  # tests say where their data is
 os.environ["IMDB_ARTIFACT_ROOT"] = str(Path(os.environ["AIRFLOW_HOME"]) / "artifacts")

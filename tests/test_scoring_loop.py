@@ -238,7 +238,7 @@ def test_the_models_page_lists_the_champion_and_the_batches(cluster, first_scori
     root = root_of(cluster)
     page = cluster.session.get(f"{cluster.base}/imdb-models/", timeout=30)
     assert page.status_code == 200, page.text[:500]
-    assert page.text.count('<tr class="champion">') == 1 and '<svg id="accuracy-plot"' in page.text
+    assert page.text.count('<tr class="champion current">') == 1 and '<svg id="accuracy-plot"' in page.text
     batches = scored_batches.recent_batches(root)
     assert batches, "the first scoring made at least one batch"
     assert page.text.count('<tr class="batch">') == len(batches)
